@@ -1,0 +1,103 @@
+//! `tollgate`: the command-line client of an OpenRouter-compatible gateway.
+//!
+//! Thin: it parses flags and settings, calls the typed client
+//! (`tollgate_schema::client`) and prints. Exit codes: 0 ok, 1 API or
+//! network error, 2 usage error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tollgate_schema::client::ClientError;
+
+use crate::cli::{Cli, Command};
+use crate::config::Settings;
+
+/// A mistake in how the command was called (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The command ran and reported a failure it already printed (exit 1, no
+/// further message), e.g. an invalid listing.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// A usage or configuration mistake the command already printed (exit 2,
+/// no further message), e.g. every problem of a config file.
+#[derive(Debug)]
+pub struct ReportedUsage;
+
+impl std::fmt::Display for ReportedUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("usage error")
+    }
+}
+
+impl std::error::Error for ReportedUsage {}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::from(1),
+        Err(e) if e.is::<ReportedUsage>() => ExitCode::from(2),
+        Err(e) => {
+            // One line: a broken pipe or the like must not print a trace.
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            if e.is::<UsageError>() || matches!(e.downcast_ref(), Some(ClientError::Config(_))) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.global.json;
+    if let Command::Completions { shell } = cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "tollgate", &mut std::io::stdout());
+        return Ok(());
+    }
+    if let Command::Catalog(c) = &cli.command {
+        return commands::catalog::run(c, &cli.global).await;
+    }
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Chat(args) => commands::chat::run(&settings, args, json).await,
+        Command::Models(args) => commands::models::list(&settings, &args, json).await,
+        Command::Endpoints { model } => commands::models::endpoints(&settings, &model, json).await,
+        Command::Providers => commands::models::providers(&settings, json).await,
+        Command::Credits => commands::account::credits(&settings, json).await,
+        Command::Key => commands::account::key(&settings, json).await,
+        Command::Generation { id } => commands::account::generation(&settings, &id, json).await,
+        Command::Activity(args) => commands::account::activity(&settings, &args, json).await,
+        Command::Keys(args) => commands::keys::run(&settings, args, json).await,
+        Command::Admin(args) => commands::admin::run(&settings, args, json).await,
+        Command::Catalog(_) | Command::Completions { .. } => Ok(()),
+    }
+}

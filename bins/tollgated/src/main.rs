@@ -1,0 +1,174 @@
+//! `tollgated`: the Tollgate gateway daemon.
+//!
+//! Thin on purpose: parse flags and config, initialise tracing, and hand a
+//! listener to `tollgate_gateway::serve`. Everything else is in the library.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use tokio::net::TcpListener;
+use tollgate_gateway::dev::DevEnvironment;
+use tollgate_gateway::{Config, Gateway, serve_with_grace};
+
+/// Tollgate: an OpenRouter-compatible LLM gateway.
+///
+/// Serves the OpenAI/OpenRouter chat-completions API under /api/v1 in front
+/// of the providers configured in tollgate.toml.
+///
+/// Try it with nothing else installed:  tollgated --dev
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Configuration file (tollgate.toml).
+    #[arg(long, short, env = "TOLLGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Zero-setup demo: mock providers in-process, SQLite in a temporary
+    /// directory, printed keys. With --config, serves that file's providers.
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on, overriding [server].listen (port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT
+    /// (overrides [server].shutdown_grace_secs; default 30).
+    #[arg(long, value_name = "SECS", env = "TOLLGATE_SHUTDOWN_GRACE_SECS")]
+    shutdown_grace: Option<f64>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "TOLLGATE_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line per cause, no backtrace: these are operator errors
+            // (a bad config, a port in use), not crashes.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    let args = Args::parse();
+    init_tracing(args.log_format);
+    let config = match &args.config {
+        Some(path) => Some(Config::load(path)?),
+        None => None,
+    };
+
+    let mut dev = None;
+    let (gateway, listen) = if args.dev {
+        let listen = args.listen.or(config.as_ref().map(|c| c.server.listen));
+        let env = DevEnvironment::start(config)
+            .await
+            .context("starting the dev environment")?;
+        let gateway = env.gateway.clone();
+        dev = Some(env);
+        (
+            gateway,
+            listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        )
+    } else {
+        let Some(config) = config else {
+            bail!(
+                "no configuration: pass --config FILE (or set TOLLGATE_CONFIG), or run `tollgated --dev` for a demo"
+            );
+        };
+        let gateway = Gateway::build(&config).await?;
+        (gateway, args.listen.unwrap_or(config.server.listen))
+    };
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    // Install the signal handlers before announcing the address: a
+    // supervisor that signals as soon as it sees the line must get a clean
+    // shutdown, not the default action (death by signal).
+    let shutdown = shutdown_signal()?;
+    println!("Tollgate listening on http://{addr}/api/v1");
+    if let Some(env) = &dev {
+        print_dev_banner(env, addr);
+    }
+    tracing::info!(%addr, "serving");
+    let grace = match args.shutdown_grace {
+        Some(secs) if secs.is_finite() && secs >= 0.0 => Some(Duration::from_secs_f64(secs)),
+        Some(secs) => bail!("--shutdown-grace must be 0 or more seconds, got {secs}"),
+        None => None,
+    };
+    serve_with_grace(listener, gateway, shutdown, grace).await?;
+    tracing::info!("stopped");
+    drop(dev);
+    Ok(())
+}
+
+fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
+    println!("  dev mode: mock providers in-process, temporary SQLite database");
+    println!("  admin key:    {}", env.admin_key);
+    println!("  demo API key: {}", env.api_key);
+    println!("  try:");
+    println!(
+        "    curl http://{addr}/api/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"mock/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
+        env.api_key
+    );
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Installs the SIGINT and SIGTERM handlers now and returns the future that
+/// completes on the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        tracing::info!("shutdown signal received; draining (a second signal exits at once)");
+        // A second signal means "now": exit without waiting for the drain.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            tracing::warn!("second signal: exiting without draining");
+            std::process::exit(130);
+        });
+    })
+}
+
+/// Returns the future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received; draining");
+    })
+}

@@ -1,0 +1,331 @@
+//! `tollgate.toml`: one typed tree, validated at start-up with errors that
+//! name the file, the key and what is wrong. Secrets come from the
+//! environment, never from the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tollgate_catalog::ProviderConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[database]`.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// `[rate_limits]`: free-model and surge limits.
+    #[serde(default)]
+    pub rate_limits: crate::limits::RateLimitConfig,
+    /// `[redis]`: shared counters across replicas.
+    #[serde(default)]
+    pub redis: RedisConfig,
+    /// `[routing]`: load balancing and health settings.
+    #[serde(default)]
+    pub routing: tollgate_routing::Policy,
+    /// `[[providers]]`.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Directory that relative paths (listing files) are resolved against:
+    /// the config file's directory.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Public URL, for OAuth redirects.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Seconds to wait for a stream's first upstream byte before the
+    /// response is committed (200 + `: OPENROUTER PROCESSING` comments).
+    #[serde(default = "default_keepalive")]
+    pub stream_keepalive_secs: f64,
+    /// Seconds in-flight requests (long streams) may take to finish after
+    /// SIGTERM before their connections are closed.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: f64,
+    /// Seconds after which no further endpoint is tried for a request (the
+    /// attempt under way still finishes): the total time budget of failover.
+    #[serde(default = "default_failover_budget")]
+    pub failover_budget_secs: f64,
+    /// Seconds an OAuth PKCE authorization code (from `/auth` or `POST
+    /// /api/v1/auth/keys/code`) can be exchanged for a key (1 to 86400).
+    #[serde(default = "default_oauth_code_ttl")]
+    pub oauth_code_ttl_secs: u64,
+    /// The cipher of users' own provider keys (BYOK), derived from the
+    /// [`SECRET_KEY_ENV`] environment variable by [`Config::load`], never
+    /// from the file; `None` disables BYOK.
+    #[serde(skip)]
+    pub byok_cipher: Option<tollgate_store::ByokCipher>,
+}
+
+/// The environment variable holding the secret that BYOK keys are
+/// encrypted under: 32 bytes as 64 hex digits or base64, or a passphrase of
+/// at least 32 characters (see `tollgate_store::ByokCipher::from_secret`).
+pub const SECRET_KEY_ENV: &str = "TOLLGATE_SECRET_KEY";
+
+fn default_oauth_code_ttl() -> u64 {
+    600
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            max_body_bytes: default_max_body(),
+            stream_keepalive_secs: default_keepalive(),
+            shutdown_grace_secs: default_grace(),
+            failover_budget_secs: default_failover_budget(),
+            oauth_code_ttl_secs: default_oauth_code_ttl(),
+            byok_cipher: None,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body() -> usize {
+    32 * 1024 * 1024
+}
+
+fn default_keepalive() -> f64 {
+    2.0
+}
+
+fn default_grace() -> f64 {
+    30.0
+}
+
+fn default_failover_budget() -> f64 {
+    120.0
+}
+
+/// `[redis]`: when set, rate-limit counters live in Redis so replicas share
+/// them. `TOLLGATE_REDIS_URL` overrides the file (a URL may hold a
+/// password).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl RedisConfig {
+    /// The URL to use: the environment's, else the file's.
+    pub fn effective_url(&self) -> Option<String> {
+        std::env::var("TOLLGATE_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.url.clone())
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path.db` or `postgres://user@host/db`.
+    #[serde(default = "default_db")]
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: default_db() }
+    }
+}
+
+fn default_db() -> String {
+    String::from("sqlite://tollgate.db")
+}
+
+/// A configuration error, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {cause}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The TOML is malformed or a key is wrong.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What and where (the TOML parser names the key and line).
+        message: String,
+    },
+    /// A value is wrong.
+    #[error("invalid config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// An environment variable holds an unusable value.
+    #[error("invalid environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong (never the value: it may be a secret).
+        message: String,
+    },
+}
+
+/// The BYOK cipher from [`SECRET_KEY_ENV`]: `None` when the variable is
+/// unset or empty (BYOK disabled), an error naming the variable when its
+/// value cannot be a key.
+pub fn byok_cipher_from_env() -> Result<Option<tollgate_store::ByokCipher>, ConfigError> {
+    match std::env::var(SECRET_KEY_ENV) {
+        Ok(secret) if !secret.trim().is_empty() => tollgate_store::ByokCipher::from_secret(&secret)
+            .map(Some)
+            .map_err(|e| ConfigError::Env {
+                var: SECRET_KEY_ENV,
+                message: e.to_string(),
+            }),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Env {
+            var: SECRET_KEY_ENV,
+            message: String::from("is not valid UTF-8"),
+        }),
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut config = Config::parse(&text, path, base_dir)?;
+        config.server.byok_cipher = byok_cipher_from_env()?;
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = base_dir;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=86_400).contains(&self.server.oauth_code_ttl_secs) {
+            return Err(String::from(
+                "server.oauth_code_ttl_secs must be between 1 and 86400",
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(String::from("server.max_body_bytes must be at least 1024"));
+        }
+        if !self.server.stream_keepalive_secs.is_finite()
+            || self.server.stream_keepalive_secs <= 0.0
+        {
+            return Err(String::from(
+                "server.stream_keepalive_secs must be positive",
+            ));
+        }
+        let budget = self.server.failover_budget_secs;
+        if !budget.is_finite() || budget < 0.0 {
+            return Err(String::from(
+                "server.failover_budget_secs must be 0 or more",
+            ));
+        }
+        let grace = self.server.shutdown_grace_secs;
+        if !grace.is_finite() || grace < 0.0 {
+            return Err(String::from("server.shutdown_grace_secs must be 0 or more"));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "database.url `{url}` is not supported: use sqlite://PATH or postgres://USER@HOST/DB"
+            ));
+        }
+        self.rate_limits.validate()?;
+        self.routing.validate().map_err(|e| e.to_string())?;
+        tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("t.toml"), PathBuf::new())
+    }
+
+    #[test]
+    fn defaults_work() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.port(), 8080);
+        assert_eq!(c.database.url, "sqlite://tollgate.db");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.toml") && e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_listen_is_named() {
+        let e = parse("[server]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn oauth_code_ttl_defaults_and_is_checked() {
+        assert_eq!(parse("").unwrap().server.oauth_code_ttl_secs, 600);
+        assert!(parse("").unwrap().server.byok_cipher.is_none());
+        let e = parse("[server]\noauth_code_ttl_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.oauth_code_ttl_secs"), "{e}");
+    }
+
+    #[test]
+    fn bad_database_url_is_named() {
+        let e = parse("[database]\nurl = \"mysql://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database.url") && e.contains("mysql://x"), "{e}");
+    }
+}

@@ -1,0 +1,350 @@
+//! The Tollgate gateway: an axum application serving the OpenRouter-compatible
+//! API under `/api/v1`.
+//!
+//! It owns the request path: authenticate (hashed bearer key, cached) →
+//! parse and validate (400 naming the field) → resolve the model in the
+//! catalog → try its endpoints in order, failing over on retryable provider
+//! errors before the first byte reaches the client → answer as JSON or as
+//! server-sent events (usage always in a final chunk with `choices: []`).
+//!
+//! It composes every library crate below it; nothing depends on it but the
+//! `tollgated` binary and tests.
+//!
+//! Architecture Invariant: HTTP concerns (status codes, headers, SSE framing)
+//! live here and nowhere below; provider dialects live in
+//! `tollgate-transport`.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+#[cfg(feature = "dev")]
+pub mod dev;
+pub mod error;
+mod ids;
+pub mod limits;
+pub mod observe;
+mod pipeline;
+mod routes;
+pub mod state;
+mod validate;
+
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture as _};
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tollgate_catalog::{Catalog, Dialect};
+use tollgate_store::Store;
+use tollgate_transport::{
+    AnthropicProvider, GeminiProvider, HttpClient, HttpClientConfig, OpenAiProvider, Provider,
+    ProviderSettings,
+};
+
+pub use config::{Config, ConfigError};
+pub use error::ApiError;
+pub use routes::access::AdminAuth;
+use state::AppState;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The provider catalog cannot be loaded.
+    #[error(transparent)]
+    Catalog(#[from] tollgate_catalog::Error),
+    /// The database cannot be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] tollgate_store::Error),
+    /// A provider cannot be set up.
+    #[error("provider `{provider}`: {message}")]
+    Provider {
+        /// Its slug.
+        provider: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The rate limiter cannot start (a configured Redis is unreachable).
+    #[error("rate limits: {0}")]
+    Limits(#[from] limits::Error),
+    /// The listener failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `Result` with the gateway's start-up [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A built gateway: state ready, router on demand.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: Arc<AppState>,
+    admin: Arc<AdminAuth>,
+    /// The exclusive lock on a SQLite database's lock file, held (never
+    /// read) while the gateway lives (see [`reconcile`]).
+    _db_lock: Option<Arc<std::fs::File>>,
+}
+
+impl Gateway {
+    /// Loads the catalog, opens the database and builds the provider
+    /// adapters described by `config`.
+    pub async fn build(config: &Config) -> Result<Gateway> {
+        let catalog = Catalog::load(&config.providers, &config.base_dir)?;
+        let db_lock = lock_sqlite(&config.database.url)?;
+        let store = Store::connect(&config.database.url).await?;
+        reconcile(&store).await?;
+        let limiter = limits::RateLimiter::connect(
+            config.rate_limits.clone(),
+            config.redis.effective_url().as_deref(),
+        )
+        .await?;
+        tracing::info!(backend = limiter.backend(), "rate limits");
+        let mut gateway = Gateway::with_limiter(config, catalog, store, limiter)?
+            .with_admin(AdminAuth::from_env());
+        gateway._db_lock = db_lock.map(Arc::new);
+        Ok(gateway)
+    }
+
+    /// Builds a gateway from a catalog and a store made elsewhere (tests, dev
+    /// mode), counting rate limits in memory.
+    pub fn from_parts(config: &Config, catalog: Catalog, store: Store) -> Result<Gateway> {
+        let limiter = limits::RateLimiter::memory(config.rate_limits.clone())?;
+        Gateway::with_limiter(config, catalog, store, limiter)
+    }
+
+    /// Builds a gateway with a given rate limiter.
+    pub fn with_limiter(
+        config: &Config,
+        catalog: Catalog,
+        store: Store,
+        limiter: limits::RateLimiter,
+    ) -> Result<Gateway> {
+        let client = HttpClient::new(HttpClientConfig::default()).map_err(|e| Error::Provider {
+            provider: String::from("*"),
+            message: e.to_string(),
+        })?;
+        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        for p in &config.providers {
+            let api_key = match &p.api_key_env {
+                Some(var) => match std::env::var(var) {
+                    Ok(v) if !v.is_empty() => Some(v),
+                    _ => {
+                        tracing::warn!(provider = %p.slug, env = %var, "provider key variable is not set; calling without a key");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut settings =
+                ProviderSettings::new(p.slug.clone(), p.name.clone(), p.base_url.clone());
+            if let Some(key) = api_key {
+                settings = settings.with_api_key(key);
+            }
+            if let Some(secs) = p.timeout_secs {
+                settings = settings.with_timeout(std::time::Duration::from_secs(secs));
+            }
+            settings.validate().map_err(|e| Error::Provider {
+                provider: p.slug.clone(),
+                message: e.to_string(),
+            })?;
+            let adapter: Arc<dyn Provider> = match p.dialect {
+                Dialect::Openai => Arc::new(OpenAiProvider::new(settings, client.clone())),
+                Dialect::Anthropic => Arc::new(AnthropicProvider::new(settings, client.clone())),
+                Dialect::Gemini => Arc::new(GeminiProvider::new(settings, client.clone())),
+            };
+            providers.insert(p.slug.clone(), adapter);
+        }
+        // Each endpoint advertises only the parameters its provider's
+        // adapter can translate: the listing may name more than a dialect
+        // can send.
+        let mut catalog = catalog;
+        for (slug, adapter) in &providers {
+            catalog = catalog.restrict_parameters(slug, adapter.supported_parameters());
+        }
+        // `total_count` and `links` are required by the OpenAPI document
+        // (the official SDKs validate them); the list is never paginated.
+        let mut models = catalog.models_api();
+        models
+            .extra
+            .insert("total_count".into(), models.data.len().into());
+        models
+            .extra
+            .insert("links".into(), serde_json::json!({"next": null}));
+        let models_json = serde_json::to_vec(&models)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::Provider {
+                provider: String::from("*"),
+                message: e.to_string(),
+            })?;
+        let state = AppState {
+            catalog: Arc::new(catalog),
+            providers,
+            store,
+            keys: auth::KeyCache::default(),
+            server: config.server.clone(),
+            models_json,
+            policy: config.routing.clone(),
+            health: std::sync::Mutex::new(tollgate_routing::HealthTracker::new(&config.routing)),
+            health_snapshot: std::sync::RwLock::new(Default::default()),
+            started: std::time::Instant::now(),
+            limiter,
+            credit_tiers: Default::default(),
+            metrics: Default::default(),
+        };
+        Ok(Gateway {
+            state: Arc::new(state),
+            admin: Arc::new(AdminAuth::disabled()),
+            _db_lock: None,
+        })
+    }
+
+    /// The store, for set-up tasks (accounts, keys).
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The axum application.
+    pub fn router(&self) -> Router {
+        let app = routes::router(self.state.clone()).layer(axum::Extension(self.admin.clone()));
+        observe::instrument(app, self.state.metrics.clone())
+    }
+
+    /// This gateway's metrics (what `GET /metrics` renders).
+    pub fn metrics(&self) -> &Arc<observe::Metrics> {
+        &self.state.metrics
+    }
+
+    /// Enables the admin API (`/api/v1/admin/...`) with this admin key.
+    pub fn with_admin(mut self, admin: AdminAuth) -> Gateway {
+        self.admin = Arc::new(admin);
+        self
+    }
+}
+
+/// Takes the exclusive lock that makes a gateway the only process using a
+/// SQLite database file (`<file>.lock` beside it); `None` for PostgreSQL and
+/// in-memory SQLite.
+fn lock_sqlite(url: &str) -> Result<Option<std::fs::File>> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::Provider {
+            provider: String::from("database"),
+            message: format!("cannot open lock file {lock_path}: {e}"),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Provider {
+            provider: String::from("database"),
+            message: format!(
+                "{path} is in use by another tollgated (lock file {lock_path}): a SQLite database serves one instance; run replicas on PostgreSQL"
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Provider {
+            provider: String::from("database"),
+            message: format!("cannot lock {lock_path}: {e}"),
+        }),
+    }
+}
+
+/// Start-up reconciliation: holds left open by a crash (requests that never
+/// settled) are released, so no credit stays reserved and none is charged
+/// for work whose outcome is unknown.
+///
+/// On SQLite the gateway is the database's only process (an exclusive lock
+/// file enforces it), so every open hold at start-up belongs to a dead
+/// process and is released at once. On PostgreSQL other replicas may have
+/// requests in flight, so only holds past their expiry are released (a
+/// per-replica lease would let a restart release its predecessor's holds
+/// sooner; see the closing notes).
+pub async fn reconcile(store: &Store) -> Result<u64> {
+    let now = chrono::Utc::now();
+    let released = match store.backend() {
+        tollgate_store::Backend::Sqlite => store.expire_open_holds(now).await?,
+        tollgate_store::Backend::Postgres => store.expire_holds(now).await?,
+    };
+    if released > 0 {
+        tracing::warn!(released, "released holds left open by an earlier run");
+    }
+    store.purge_oauth_codes(now).await?;
+    Ok(released)
+}
+
+/// Serves `gateway` on `listener` until `shutdown` completes, then drains.
+///
+/// Once `shutdown` completes, no new connection is accepted and in-flight
+/// requests get `server.shutdown_grace_secs` to finish; streams still open
+/// after that are cut (their holds are settled or released when their tasks
+/// end, and any left open are reconciled at the next start).
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    serve_with_grace(listener, gateway, shutdown, None).await
+}
+
+/// [`serve`] with the drain deadline given here instead of by the config.
+pub async fn serve_with_grace(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Option<std::time::Duration>,
+) -> Result<()> {
+    let grace = grace.unwrap_or_else(|| {
+        std::time::Duration::from_secs_f64(gateway.state.server.shutdown_grace_secs)
+    });
+    let app = gateway.router();
+    let (began, draining) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = began.send(());
+    };
+    // Holds past their expiry (requests that died without settling) are
+    // released while the gateway runs too, not only at the next start.
+    let store = gateway.state.store.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match store.expire_holds(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(released = n, "released expired holds"),
+                Err(e) => tracing::error!(error = %e, "sweeping expired holds failed"),
+            }
+        }
+    });
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        if draining.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        done = server => done?,
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "drain deadline passed; closing the connections still open");
+        }
+    }
+    sweeper.abort();
+    Ok(())
+}

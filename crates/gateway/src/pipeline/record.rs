@@ -1,0 +1,162 @@
+//! Recording generations (`GET /generation`, `/activity`), off the response
+//! path: the record is written by a spawned task once the answer (or the
+//! stream) is over, so it never delays a byte to the client.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::usage::Usage;
+use tollgate_store::{ApiKey, ApiType, GenerationAttempt, GenerationRecord};
+
+use super::Attempt;
+use crate::state::AppState;
+
+/// What is known of a request before it is served.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The account.
+    pub account_id: String,
+    /// The key used.
+    pub api_key_hash: String,
+    /// When it arrived.
+    pub started: Instant,
+    /// When it arrived, wall clock.
+    pub created_at: DateTime<Utc>,
+    /// `HTTP-Referer`.
+    pub origin: Option<String>,
+    /// `X-OpenRouter-Title` or `X-Title`.
+    pub app_title: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `x-request-id`, as the observe layer made it.
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// The context of a request authenticated with `key`.
+    pub fn new(key: &ApiKey, headers: &HeaderMap) -> RequestContext {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect::<String>())
+        };
+        RequestContext {
+            account_id: key.account_id.clone(),
+            api_key_hash: key.hash.clone(),
+            started: Instant::now(),
+            created_at: Utc::now(),
+            origin: header("http-referer"),
+            app_title: header("x-openrouter-title").or_else(|| header("x-title")),
+            user_agent: header("user-agent"),
+            request_id: crate::observe::request_id(headers).map(str::to_owned),
+        }
+    }
+}
+
+/// The outcome of one generation, as the record needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    /// The model id the client used for the endpoint that answered.
+    pub model: String,
+    /// The endpoint that answered, if any did.
+    pub endpoint: Option<CatalogEndpoint>,
+    /// Its provider's display name.
+    pub provider_name: String,
+    /// Usage as billed.
+    pub usage: Option<Usage>,
+    /// The charge.
+    pub cost: Decimal,
+    /// The cost at the provider's prices (what a BYOK key paid upstream).
+    pub upstream_cost: Decimal,
+    /// Whether the account's own provider key served it.
+    pub is_byok: bool,
+    /// Finish reason and the provider's own.
+    pub finish_reason: Option<String>,
+    /// The provider's own finish reason.
+    pub native_finish_reason: Option<String>,
+    /// Streamed?
+    pub streamed: bool,
+    /// The client went away first?
+    pub cancelled: bool,
+    /// What failed, if it did.
+    pub error: Option<String>,
+    /// Time to the first token (streams) or to the answer.
+    pub latency_ms: Option<u64>,
+    /// What middle-out did.
+    pub transforms: Option<serde_json::Value>,
+}
+
+/// Writes the record of generation `id` in the background.
+pub fn spawn(
+    state: Arc<AppState>,
+    id: &str,
+    ctx: &RequestContext,
+    api_type: ApiType,
+    external_user: Option<String>,
+    attempts: &[Attempt],
+    ending: Ending,
+) {
+    let usage = ending.usage.clone().unwrap_or_default();
+    let provider = ending
+        .endpoint
+        .as_ref()
+        .map(|e| e.provider.clone())
+        .unwrap_or_default();
+    let record = GenerationRecord {
+        id: id.to_string(),
+        account_id: ctx.account_id.clone(),
+        api_key_hash: ctx.api_key_hash.clone(),
+        model: ending.model,
+        provider,
+        provider_name: ending.provider_name,
+        upstream_id: None,
+        created_at: ctx.created_at,
+        streamed: ending.streamed,
+        cancelled: ending.cancelled,
+        finish_reason: ending.finish_reason,
+        native_finish_reason: ending.native_finish_reason,
+        tokens_prompt: usage.prompt_tokens,
+        tokens_completion: usage.completion_tokens,
+        native_tokens_prompt: Some(usage.prompt_tokens),
+        native_tokens_completion: Some(usage.completion_tokens),
+        native_tokens_reasoning: Some(usage.reasoning_tokens()),
+        native_tokens_cached: Some(usage.cached_tokens()),
+        native_tokens_cache_write: usage
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cache_write_tokens),
+        total_cost: ending.cost,
+        upstream_inference_cost: Some(ending.upstream_cost),
+        is_byok: ending.is_byok,
+        latency_ms: ending.latency_ms,
+        generation_time_ms: Some(
+            u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ),
+        attempts: attempts
+            .iter()
+            .map(|a| GenerationAttempt {
+                provider: a.provider.clone(),
+                outcome: a.outcome.clone(),
+            })
+            .collect(),
+        transforms: ending.transforms,
+        request_id: ctx.request_id.clone(),
+        api_type,
+        origin: ctx.origin.clone(),
+        app_title: ctx.app_title.clone(),
+        external_user,
+        user_agent: ctx.user_agent.clone(),
+        error: ending.error,
+    };
+    let write = async move {
+        if let Err(e) = state.store.record_generation(&record).await {
+            tracing::error!(generation = %record.id, error = %e, "recording the generation failed");
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(write));
+}

@@ -1,0 +1,535 @@
+//! Server-sent events towards the client.
+//!
+//! The stream is produced by a task that owns the upstream stream and writes
+//! frames into a small channel whose receiver is the response body. When the
+//! client goes away the receiver is dropped, the task sees the channel close,
+//! and dropping the upstream stream closes the upstream connection, which
+//! cancels the generation there.
+//!
+//! Framing rules (WIRE-NOTES §2, §5): every `data:` event is one JSON object
+//! or `[DONE]`; comments (`: OPENROUTER PROCESSING`) only while waiting for
+//! the first upstream chunk; usage always in a final chunk with
+//! `choices: []` before `[DONE]`; a mid-stream failure is a chunk with a
+//! top-level `error` and a choice finishing with `error`, after which the
+//! stream ends.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tollgate_schema::Extra;
+use tollgate_schema::chat::{ChatChunk, ChunkChoice, Delta};
+use tollgate_schema::usage::Usage;
+use tollgate_schema::wire_error::ErrorBody;
+
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use tollgate_billing::Ending;
+use tollgate_catalog::CatalogEndpoint;
+
+use super::billing::{self, OpenHold};
+use super::prompt::Measured;
+use super::record::{self, RequestContext};
+use super::shape::{Shape, text_chunk};
+use super::{Attempt, OpenStream, Served};
+use crate::error::ApiError;
+use crate::state::AppState;
+use tollgate_store::ApiType;
+
+/// The keep-alive comment, as OpenRouter sends it.
+pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
+const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// A stream still opening (its first chunk not yet read).
+pub type Pending =
+    Pin<Box<dyn Future<Output = Result<Served<OpenStream>, (ApiError, Vec<Attempt>)>> + Send>>;
+
+/// How the body starts: with an opened stream, or still waiting for one.
+pub enum Start {
+    /// The first chunk is in hand.
+    Ready(Box<Served<OpenStream>>),
+    /// Still opening: send keep-alive comments meanwhile.
+    Pending(Pending),
+}
+
+/// What every chunk of this response says about itself.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// `gen-...`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Client-facing model id.
+    pub model: String,
+    /// Estimated prompt tokens, used only if the provider reports no usage.
+    pub prompt_estimate: u64,
+    /// Chat chunks, or legacy text-completion chunks.
+    pub shape: Shape,
+}
+
+/// One chunk in the client's shape.
+fn frame_chunk(chunk: ChatChunk, shape: Shape) -> Option<Bytes> {
+    match shape {
+        Shape::Chat => frame(&chunk),
+        Shape::Text => frame(&text_chunk(chunk)),
+    }
+}
+
+fn frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
+    let json = serde_json::to_vec(value).ok()?;
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+    Some(Bytes::from(out))
+}
+
+/// Rewrites upstream chunks into ours and keeps what the final chunk needs.
+struct Rewriter {
+    meta: Meta,
+    provider: String,
+    usage: Option<Usage>,
+    produced_chars: usize,
+    finish_reason: Option<String>,
+    native_finish_reason: Option<String>,
+}
+
+impl Rewriter {
+    fn new(meta: Meta, provider: String) -> Rewriter {
+        Rewriter {
+            meta,
+            provider,
+            usage: None,
+            produced_chars: 0,
+            finish_reason: None,
+            native_finish_reason: None,
+        }
+    }
+
+    fn chunk(&mut self, mut c: ChatChunk) -> Option<Bytes> {
+        if let Some(u) = c.usage.take() {
+            self.usage = Some(u);
+        }
+        if c.choices.is_empty() {
+            return None;
+        }
+        for choice in &mut c.choices {
+            let d = &choice.delta;
+            self.produced_chars += d.content.as_deref().map_or(0, str::len)
+                + d.reasoning.as_deref().map_or(0, str::len)
+                + d.tool_calls.as_ref().map_or(0, |calls| {
+                    calls
+                        .iter()
+                        .map(|t| {
+                            t.function
+                                .as_ref()
+                                .and_then(|f| f.arguments.as_deref())
+                                .map_or(0, str::len)
+                        })
+                        .sum()
+                });
+            if choice.finish_reason.is_some() && choice.native_finish_reason.is_none() {
+                choice.native_finish_reason = choice.finish_reason.clone();
+            }
+            if choice.finish_reason.is_some() {
+                self.finish_reason.clone_from(&choice.finish_reason);
+                self.native_finish_reason
+                    .clone_from(&choice.native_finish_reason);
+            }
+        }
+        c.id.clone_from(&self.meta.id);
+        c.created = self.meta.created;
+        c.model.clone_from(&self.meta.model);
+        c.provider = Some(self.provider.clone());
+        c.object = String::from("chat.completion.chunk");
+        frame_chunk(c, self.meta.shape)
+    }
+
+    fn base(&self) -> ChatChunk {
+        ChatChunk {
+            id: self.meta.id.clone(),
+            object: String::from("chat.completion.chunk"),
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            // Empty when every provider failed before one served: then no
+            // provider is named here (the error's metadata names the last).
+            provider: (!self.provider.is_empty()).then(|| self.provider.clone()),
+            system_fingerprint: None,
+            choices: Vec::new(),
+            usage: None,
+            error: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// The generation's usage: the provider's, or an estimate when it
+    /// reported none (a cancelled stream, a provider without usage).
+    fn final_usage(&mut self) -> Usage {
+        match self.usage.take() {
+            Some(u) => u.normalized(),
+            None => Usage::new(
+                self.meta.prompt_estimate,
+                self.produced_chars.div_ceil(4) as u64,
+            ),
+        }
+    }
+
+    /// The usage chunk (with the cost charged, when billed) and `[DONE]`.
+    fn finish(&self, mut usage: Usage, cost: Option<Decimal>) -> Bytes {
+        usage.cost = cost;
+        let chunk = ChatChunk {
+            usage: Some(usage),
+            ..self.base()
+        };
+        let mut out = frame_chunk(chunk, self.meta.shape)
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        out.extend_from_slice(DONE);
+        Bytes::from(out)
+    }
+
+    /// The chunk that ends a stream with an error.
+    fn error(&self, body: ErrorBody) -> Option<Bytes> {
+        let chunk = ChatChunk {
+            error: Some(body),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    content: Some(String::new()),
+                    ..Delta::default()
+                },
+                finish_reason: Some(String::from("error")),
+                native_finish_reason: None,
+                logprobs: None,
+                error: None,
+                extra: Extra::new(),
+            }],
+            ..self.base()
+        };
+        frame_chunk(chunk, self.meta.shape)
+    }
+}
+
+/// Builds the SSE body; `money`, when given, is settled as the stream ends.
+pub fn body(start: Start, meta: Meta, keepalive: Duration, money: Option<Money>) -> Body {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(tracing::Instrument::in_current_span(run(
+        start, meta, keepalive, tx, money,
+    )));
+    Body::from_stream(ReceiverStream::new(rx).map(Ok::<Bytes, Infallible>))
+}
+
+/// The money side of a stream: its hold, settled when the stream ends.
+pub struct Money {
+    /// Shared state (the store).
+    pub state: Arc<AppState>,
+    /// The hold placed before the request was sent.
+    pub hold: OpenHold,
+    /// Images in the prompt.
+    pub images: u64,
+    /// The request, for the generation record.
+    pub ctx: RequestContext,
+    /// The request's `user`.
+    pub external_user: Option<String>,
+    /// The prompt's measure (what middle-out did).
+    pub measured: Measured,
+}
+
+/// How a relayed stream ended.
+struct Relayed {
+    rw: Rewriter,
+    /// The endpoint that served it, if any did.
+    endpoint: Option<CatalogEndpoint>,
+    ending: Ending,
+    /// Every try.
+    attempts: Vec<Attempt>,
+    /// What failed, if it did.
+    error: Option<String>,
+    /// When the first chunk was relayed.
+    first_chunk_at: Option<std::time::Instant>,
+    /// Whether the account's own provider key served it.
+    is_byok: bool,
+}
+
+async fn run(
+    start: Start,
+    meta: Meta,
+    keepalive: Duration,
+    tx: mpsc::Sender<Bytes>,
+    money: Option<Money>,
+) {
+    let Relayed {
+        mut rw,
+        endpoint,
+        ending,
+        attempts,
+        error,
+        first_chunk_at,
+        is_byok,
+    } = relay(start, meta, keepalive, &tx).await;
+    let mut usage = rw.final_usage();
+    let mut cost = None;
+    let mut settled = billing::Settled::default();
+    if let Some(m) = &money {
+        match &endpoint {
+            Some(ep) => {
+                settled = billing::settle(
+                    &m.state,
+                    &m.hold,
+                    ep,
+                    &usage,
+                    m.images,
+                    ending,
+                    is_byok,
+                    &rw.meta.id,
+                )
+                .await;
+                cost = Some(settled.charge);
+                m.state.metrics.finished(&crate::observe::Finished {
+                    endpoint: ep,
+                    ending,
+                    usage: Some(&usage),
+                    cost: settled.charge,
+                    ttft: first_chunk_at.map(|t| t.saturating_duration_since(m.ctx.started)),
+                    duration: m.ctx.started.elapsed(),
+                });
+            }
+            None => billing::release(&m.state, &m.hold).await,
+        }
+        let record = record::Ending {
+            model: rw.meta.model.clone(),
+            provider_name: rw.provider.clone(),
+            usage: endpoint.is_some().then(|| usage.clone()),
+            cost: cost.unwrap_or_default(),
+            upstream_cost: settled.upstream_cost,
+            is_byok,
+            finish_reason: rw.finish_reason.clone(),
+            native_finish_reason: rw.native_finish_reason.clone(),
+            streamed: true,
+            cancelled: ending == Ending::Cancelled,
+            error,
+            // Time to the first chunk, from the request's arrival.
+            latency_ms: first_chunk_at.map(|t| {
+                u64::try_from(t.saturating_duration_since(m.ctx.started).as_millis())
+                    .unwrap_or(u64::MAX)
+            }),
+            transforms: crate::routes::chat::transforms_json(&m.measured),
+            endpoint,
+        };
+        record::spawn(
+            m.state.clone(),
+            &rw.meta.id,
+            &m.ctx,
+            ApiType::Completions,
+            m.external_user.clone(),
+            &attempts,
+            record,
+        );
+    }
+    if ending == Ending::Succeeded {
+        if money.is_some() {
+            usage.is_byok = Some(is_byok);
+        }
+        let _ = tx.send(rw.finish(usage, cost)).await;
+    }
+}
+
+async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<Bytes>) -> Relayed {
+    let failed = |meta: Meta, ending, attempts: Vec<Attempt>, error: Option<String>| Relayed {
+        rw: Rewriter::new(meta, String::new()),
+        endpoint: None,
+        ending,
+        attempts,
+        error,
+        first_chunk_at: None,
+        is_byok: false,
+    };
+    let served = match start {
+        Start::Ready(s) => *s,
+        Start::Pending(mut pending) => {
+            let mut tick = tokio::time::interval(keepalive);
+            let result = loop {
+                tokio::select! {
+                    r = &mut pending => break r,
+                    _ = tick.tick() => {
+                        if tx.send(Bytes::from_static(KEEPALIVE)).await.is_err() {
+                            return failed(meta, Ending::Cancelled, Vec::new(), None);
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(s) => s,
+                Err((e, attempts)) => {
+                    let out = failed(meta, Ending::Failed, attempts, Some(e.to_string()));
+                    if let Some(b) = out.rw.error(e.body()) {
+                        let _ = tx.send(b).await;
+                    }
+                    return out;
+                }
+            }
+        }
+    };
+    let Served {
+        value: OpenStream { first, mut rest },
+        is_byok,
+        provider_name,
+        endpoint,
+        model,
+        attempts,
+    } = served;
+    // With model fallbacks, the model that answered is not the first asked.
+    let meta = Meta { model, ..meta };
+    let mut out = Relayed {
+        rw: Rewriter::new(meta, provider_name),
+        endpoint: Some(endpoint),
+        ending: Ending::Succeeded,
+        attempts,
+        error: None,
+        first_chunk_at: Some(std::time::Instant::now()),
+        is_byok,
+    };
+    if let Some(b) = out.rw.chunk(first)
+        && tx.send(b).await.is_err()
+    {
+        out.ending = Ending::Cancelled;
+        return out;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = tx.closed() => {
+                tracing::info!(generation = %out.rw.meta.id, "client disconnected; upstream stream cancelled");
+                out.ending = Ending::Cancelled;
+                return out;
+            }
+            item = rest.next() => match item {
+                Some(Ok(chunk)) => {
+                    if let Some(b) = out.rw.chunk(chunk)
+                        && tx.send(b).await.is_err()
+                    {
+                        out.ending = Ending::Cancelled;
+                        return out;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(generation = %out.rw.meta.id, error = %e, "upstream failed mid-stream");
+                    out.error = Some(e.to_string());
+                    if let Some(b) = out.rw.error(e.to_error_body()) {
+                        let _ = tx.send(b).await;
+                    }
+                    out.ending = Ending::Failed;
+                    return out;
+                }
+                None => return out,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_schema::from_json_slice;
+
+    fn rw() -> Rewriter {
+        Rewriter::new(
+            Meta {
+                id: "gen-1-x".into(),
+                created: 7,
+                model: "mock/echo".into(),
+                prompt_estimate: 5,
+                shape: Shape::Chat,
+            },
+            "Mock Alpha".into(),
+        )
+    }
+
+    fn parse(b: &Bytes) -> serde_json::Value {
+        let text = std::str::from_utf8(b).unwrap();
+        let json = text
+            .strip_prefix("data: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn rewrites_identity_and_splits_usage_off() {
+        let mut r = rw();
+        let upstream: ChatChunk = from_json_slice(
+            br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"echo-upstream","choices":[{"index":0,"delta":{"content":"hey"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#,
+        )
+        .unwrap();
+        let v = parse(&r.chunk(upstream).unwrap());
+        assert_eq!(v["id"], "gen-1-x");
+        assert_eq!(v["model"], "mock/echo");
+        assert_eq!(v["provider"], "Mock Alpha");
+        assert_eq!(v["created"], 7);
+        assert!(
+            v.get("usage").is_none(),
+            "usage belongs to the final chunk only"
+        );
+        assert_eq!(v["choices"][0]["native_finish_reason"], "stop");
+
+        let usage = r.final_usage();
+        let tail = r.finish(usage, None);
+        let text = std::str::from_utf8(&tail).unwrap();
+        let (usage_frame, done) = text.split_at(text.find("data: [DONE]").unwrap());
+        assert_eq!(done, "data: [DONE]\n\n");
+        let u = parse(&Bytes::from(usage_frame.to_string()));
+        assert_eq!(u["choices"], serde_json::json!([]));
+        assert_eq!(u["usage"]["prompt_tokens"], 9);
+        assert_eq!(u["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+        assert_eq!(
+            u["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            0
+        );
+        assert!(u["usage"].get("cost").is_none());
+    }
+
+    #[test]
+    fn usage_only_chunks_emit_nothing_and_missing_usage_is_estimated() {
+        let mut r = rw();
+        let only_usage: ChatChunk = from_json_slice(
+            br#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+        )
+        .unwrap();
+        assert!(r.chunk(only_usage).is_none());
+
+        let mut r = rw();
+        let c: ChatChunk = from_json_slice(
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"12345678"}}]}"#,
+        )
+        .unwrap();
+        r.chunk(c).unwrap();
+        let usage = r.final_usage();
+        let tail = r.finish(usage, None);
+        let text = std::str::from_utf8(&tail).unwrap();
+        let u = parse(&Bytes::from(
+            text[..text.find("data: [DONE]").unwrap()].to_string(),
+        ));
+        assert_eq!(u["usage"]["prompt_tokens"], 5);
+        assert_eq!(u["usage"]["completion_tokens"], 2);
+    }
+
+    #[test]
+    fn error_chunk_has_the_unified_shape() {
+        let r = rw();
+        let v = parse(
+            &r.error(ErrorBody::new(502, "Provider disconnected"))
+                .unwrap(),
+        );
+        assert_eq!(v["error"]["code"], 502);
+        assert_eq!(v["error"]["message"], "Provider disconnected");
+        assert_eq!(v["choices"][0]["finish_reason"], "error");
+        assert_eq!(v["choices"][0]["delta"]["content"], "");
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP routes.
+
+pub(crate) mod chat;
+mod completions;
+mod embeddings;
+mod models;
+
+pub mod access;
+mod account;
+mod admin;
+mod fields;
+mod generation;
+mod keys;
+
+pub(crate) mod byok;
+mod oauth;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::error::ApiError;
+use crate::pipeline::{Attempt, attempts_header};
+use crate::state::AppState;
+
+/// The application router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.server.max_body_bytes;
+    let api = Router::new()
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/completions", post(completions::completions))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/models", get(models::list))
+        .route("/providers", get(models::providers))
+        .route("/credits", get(account::credits))
+        .route("/key", get(account::key))
+        .route("/auth/key", get(account::key))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route(
+            "/keys/{hash}",
+            get(keys::get).patch(keys::update).delete(keys::delete),
+        )
+        .route("/generation", get(generation::generation))
+        .route("/activity", get(generation::activity))
+        .route(
+            "/admin/accounts",
+            get(admin::list_accounts).post(admin::create_account),
+        )
+        .route("/admin/accounts/{id}", get(admin::get_account))
+        .route("/admin/accounts/{id}/credits", post(admin::add_credits))
+        .route("/models/{author}/{slug}/endpoints", get(models::endpoints))
+        .merge(oauth::api())
+        .merge(byok::api());
+    // The nested router has no fallback of its own: it inherits the outer
+    // one, which sees the full path (a nested fallback sees it stripped of
+    // `/api/v1`).
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health))
+        .route("/metrics", get(crate::observe::scrape))
+        .merge(oauth::pages())
+        .fallback(not_found)
+        // After every route: applies to the routes registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed for {}", uri.path()))
+}
+
+/// `X-Generation-Id`: the generation's id, also its `id` field.
+pub(crate) const GENERATION_ID: HeaderName = HeaderName::from_static("x-generation-id");
+/// `x-tollgate-provider`: the slug of the provider that answered.
+pub(crate) const PROVIDER: HeaderName = HeaderName::from_static("x-tollgate-provider");
+/// `x-tollgate-attempts`: every provider tried and its outcome.
+pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-tollgate-attempts");
+
+/// Sets a header whose value may not be valid header text (then skips it).
+pub(crate) fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// The error answer once the providers were tried: it lists the attempts,
+/// and, since the gateway already failed over, asks SDKs not to retry
+/// (openai-python retries 5xx twice unless `x-should-retry: false`). A 429
+/// stays retryable: it carries `retry-after`.
+pub(crate) fn failed(e: ApiError, attempts: &[Attempt]) -> Response {
+    let retryable = e.status() == StatusCode::TOO_MANY_REQUESTS;
+    let mut resp = e.into_response();
+    if !attempts.is_empty() {
+        let h = resp.headers_mut();
+        set(h, ATTEMPTS, &attempts_header(attempts));
+        if !retryable {
+            h.insert(
+                HeaderName::from_static("x-should-retry"),
+                HeaderValue::from_static("false"),
+            );
+        }
+    }
+    resp
+}
+
+/// A 200 JSON answer of a served generation, with its identifying headers.
+pub(crate) fn generation_json<T: serde::Serialize>(
+    value: &T,
+    id: &str,
+    provider: &str,
+    attempts: &[Attempt],
+) -> Result<Response, ApiError> {
+    let json = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut resp = (StatusCode::OK, json).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set(h, GENERATION_ID, id);
+    set(h, PROVIDER, provider);
+    set(h, ATTEMPTS, &attempts_header(attempts));
+    Ok(resp)
+}

@@ -1,0 +1,116 @@
+//! The shared state every handler sees.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tollgate_catalog::Catalog;
+use tollgate_store::Store;
+use tollgate_transport::Provider;
+
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
+
+use tollgate_catalog::CatalogEndpoint;
+use tollgate_routing::{EndpointKey, HealthSnapshot, HealthTracker, Outcome, Policy, Timestamp};
+
+use crate::auth::KeyCache;
+use crate::config::ServerConfig;
+
+/// How old a health snapshot may be before a plan recomputes it.
+pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Everything a request needs, shared behind an `Arc`.
+#[derive(Debug)]
+pub struct AppState {
+    /// The provider catalog.
+    pub catalog: Arc<Catalog>,
+    /// One adapter per provider slug.
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    /// Persistence.
+    pub store: Store,
+    /// Authenticated keys, cached.
+    pub keys: KeyCache,
+    /// Server settings.
+    pub server: ServerConfig,
+    /// `GET /models` body, rendered once: the catalog only changes on
+    /// reload.
+    pub models_json: Bytes,
+    /// The routing policy (`[routing]`).
+    pub policy: Policy,
+    /// Provider health, fed with every attempt's outcome.
+    pub health: Mutex<HealthTracker>,
+    /// The latest health snapshot and when it was taken, read by every
+    /// plan and refreshed when older than [`SNAPSHOT_MAX_AGE`] (so an
+    /// endpoint that is skipped, and so records nothing, still recovers
+    /// when its outage window passes).
+    pub health_snapshot: RwLock<(Timestamp, Arc<HealthSnapshot>)>,
+    /// When the gateway started: the origin of health timestamps.
+    pub started: Instant,
+    /// Request rate limits, counted in memory or Redis.
+    pub limiter: crate::limits::RateLimiter,
+    /// Which accounts have bought enough for the higher free daily limit.
+    pub credit_tiers: crate::limits::CreditTierCache,
+    /// This gateway's metrics, rendered by `GET /metrics`.
+    pub metrics: Arc<crate::observe::Metrics>,
+}
+
+impl AppState {
+    /// Now, on the health tracker's clock.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.started.elapsed())
+    }
+
+    /// The current health snapshot.
+    pub fn health(&self) -> Arc<HealthSnapshot> {
+        let now = self.now();
+        let (taken, snapshot) = match self.health_snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if now.since(taken) <= SNAPSHOT_MAX_AGE {
+            return snapshot;
+        }
+        let fresh = {
+            let tracker = match self.health.lock() {
+                Ok(t) => t,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            Arc::new(tracker.snapshot(now))
+        };
+        self.store_snapshot(now, fresh.clone());
+        fresh
+    }
+
+    fn store_snapshot(&self, at: Timestamp, snapshot: Arc<HealthSnapshot>) {
+        match self.health_snapshot.write() {
+            Ok(mut s) => *s = (at, snapshot),
+            Err(poisoned) => *poisoned.into_inner() = (at, snapshot),
+        }
+    }
+
+    /// Records an attempt's outcome and refreshes the snapshot plans read.
+    pub fn record(&self, endpoint: &CatalogEndpoint, outcome: &Outcome) {
+        let now = self.now();
+        let snapshot = {
+            let mut tracker = match self.health.lock() {
+                Ok(t) => t,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            tracker.record(&EndpointKey::of(endpoint), outcome, now);
+            tracker.snapshot(now)
+        };
+        self.store_snapshot(now, Arc::new(snapshot));
+    }
+
+    /// The endpoints API's health fields of `endpoint`.
+    pub fn api_health(&self, endpoint: &CatalogEndpoint) -> tollgate_catalog::EndpointHealth {
+        let now = self.now();
+        match self.health.lock() {
+            Ok(t) => t.api_health(&EndpointKey::of(endpoint), now),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .api_health(&EndpointKey::of(endpoint), now),
+        }
+    }
+}

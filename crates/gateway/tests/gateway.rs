@@ -1,0 +1,43 @@
+//! The gateway end to end: a real `Gateway` over the demo catalog, its
+//! providers pointed at three in-process mock providers (`tollgate-testkit`),
+//! a temporary SQLite store and a freshly created key.
+//!
+//! JSON paths go through `Router` with `tower::ServiceExt::oneshot`;
+//! streaming, disconnects and keep-alives go through a real socket served by
+//! `tollgate_gateway::serve` and read with reqwest.
+//!
+//! Expected token counts are worked out by hand from the mock's documented
+//! rules (a word or a punctuation character is one token; 3 per message and
+//! 3 for priming the reply), never with the mock's own tokenizer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "gateway/support.rs"]
+mod support;
+
+#[path = "gateway/billing.rs"]
+mod billing;
+#[path = "gateway/byok.rs"]
+mod byok;
+#[path = "gateway/chat.rs"]
+mod chat;
+#[path = "gateway/dialects.rs"]
+mod dialects;
+#[path = "gateway/endpoints.rs"]
+mod endpoints;
+#[path = "gateway/errors.rs"]
+mod errors;
+#[path = "gateway/failover.rs"]
+mod failover;
+#[path = "gateway/management/mod.rs"]
+mod management;
+#[path = "gateway/models.rs"]
+mod models;
+#[path = "gateway/oauth.rs"]
+mod oauth;
+#[path = "gateway/routing.rs"]
+mod routing;
+#[path = "gateway/stream.rs"]
+mod stream;
+#[path = "gateway/transforms.rs"]
+mod transforms;

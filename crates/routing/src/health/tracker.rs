@@ -1,0 +1,521 @@
+//! The tracker the gateway feeds with outcomes.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use tollgate_schema::models::Percentiles;
+
+use super::snapshot::{STATUS_DEGRADED, STATUS_HELD_BACK, STATUS_OUTAGE, STATUS_UP};
+use super::{EndpointHealth, EndpointKey, HealthSnapshot, Timestamp};
+use crate::Policy;
+
+/// The outcome of one attempt at one endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// The endpoint answered (see the module docs for what is a failure).
+    pub success: bool,
+    /// Upstream HTTP status, if one was received.
+    pub status: Option<u16>,
+    /// Time of the whole request.
+    pub latency: Option<Duration>,
+    /// Time to the first token.
+    pub ttft: Option<Duration>,
+    /// Completion tokens per second.
+    pub tokens_per_second: Option<f64>,
+    /// The provider's `Retry-After`: the endpoint is in outage until then.
+    pub retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    /// A success.
+    pub fn success() -> Outcome {
+        Outcome {
+            success: true,
+            ..Outcome::default()
+        }
+    }
+
+    /// A failure, with the upstream status if there was one.
+    pub fn failure(status: Option<u16>) -> Outcome {
+        Outcome {
+            success: false,
+            status,
+            ..Outcome::default()
+        }
+    }
+
+    /// With the request's total latency.
+    pub fn with_latency(mut self, latency: Duration) -> Outcome {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// With the time to first token.
+    pub fn with_ttft(mut self, ttft: Duration) -> Outcome {
+        self.ttft = Some(ttft);
+        self
+    }
+
+    /// With the completion throughput.
+    pub fn with_tokens_per_second(mut self, tps: f64) -> Outcome {
+        self.tokens_per_second = Some(tps);
+        self
+    }
+
+    /// With a `Retry-After`.
+    pub fn with_retry_after(mut self, after: Duration) -> Outcome {
+        self.retry_after = Some(after);
+        self
+    }
+}
+
+/// Per-endpoint statistics, fed by the gateway after each attempt.
+///
+/// A plain struct: wrap it in the lock of your choice. Taking a
+/// [`HealthSnapshot`] costs O(endpoints); a gateway should refresh a shared
+/// snapshot after each `record` or every second rather than per request.
+#[derive(Debug, Clone)]
+pub struct HealthTracker {
+    settings: Settings,
+    models: HashMap<String, HashMap<String, State>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    window_ms: u64,
+    min_failures: u32,
+    ratio: f64,
+    min_requests: u32,
+    half_life_ms: f64,
+}
+
+impl Settings {
+    /// Whether an outcome at `t` is less than a window old at `now` (an
+    /// outcome from the future counts as new).
+    fn in_window(&self, t: Timestamp, now: Timestamp) -> bool {
+        now.as_millis().saturating_sub(t.as_millis()) < self.window_ms
+    }
+
+    fn of(policy: &Policy) -> Settings {
+        Settings {
+            window_ms: policy.outage_window_secs.saturating_mul(1000).max(1),
+            min_failures: policy.outage_min_failures.max(1),
+            ratio: policy.outage_failure_ratio,
+            min_requests: policy.outage_min_requests.max(1),
+            half_life_ms: (policy.stats_half_life_secs.max(1) * 1000) as f64,
+        }
+    }
+}
+
+const RECENT_CAP: usize = 256;
+const SAMPLES: usize = 64;
+/// Half-lives of the uptime means: half the 5 min, 30 min and 1 day windows.
+const UPTIME_HALF_LIVES_MS: [f64; 3] = [150_000.0, 900_000.0, 43_200_000.0];
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    recent: VecDeque<(Timestamp, bool)>,
+    held_until: Option<Timestamp>,
+    last_seen: Timestamp,
+    last_status: Option<u16>,
+    uptime: [Decaying; 3],
+    latency: Decaying,
+    throughput: Decaying,
+    latency_samples: Ring,
+    throughput_samples: Ring,
+}
+
+/// A time-decayed mean: each sample weighs `0.5^(age / half_life)`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Decaying {
+    sum: f64,
+    weight: f64,
+    at: Timestamp,
+}
+
+impl Decaying {
+    fn add(&mut self, x: f64, now: Timestamp, half_life_ms: f64) {
+        let age = now.as_millis().saturating_sub(self.at.as_millis()) as f64;
+        let f = 0.5f64.powf(age / half_life_ms);
+        self.sum = self.sum * f + x;
+        self.weight = self.weight * f + 1.0;
+        self.at = self.at.max(now);
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.weight > 0.0).then(|| self.sum / self.weight)
+    }
+}
+
+/// The last `SAMPLES` values.
+#[derive(Debug, Clone, Default)]
+struct Ring {
+    values: Vec<f64>,
+    next: usize,
+}
+
+impl Ring {
+    fn push(&mut self, x: f64) {
+        if self.values.len() < SAMPLES {
+            self.values.push(x);
+        } else {
+            self.values[self.next] = x;
+        }
+        self.next = (self.next + 1) % SAMPLES;
+    }
+
+    fn percentiles(&self) -> Option<Percentiles> {
+        if self.values.is_empty() {
+            return None;
+        }
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        // Nearest rank.
+        let at = |q: f64| {
+            let rank = (q * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1]
+        };
+        Some(Percentiles {
+            p50: at(0.50),
+            p75: at(0.75),
+            p90: at(0.90),
+            p99: at(0.99),
+        })
+    }
+}
+
+impl HealthTracker {
+    /// An empty tracker using the outage and decay settings of `policy`.
+    pub fn new(policy: &Policy) -> HealthTracker {
+        HealthTracker {
+            settings: Settings::of(policy),
+            models: HashMap::new(),
+        }
+    }
+
+    /// Applies new settings (a config reload); statistics are kept.
+    pub fn set_policy(&mut self, policy: &Policy) {
+        self.settings = Settings::of(policy);
+    }
+
+    /// Records the outcome of one attempt at `key`, at `now`.
+    pub fn record(&mut self, key: &EndpointKey, outcome: &Outcome, now: Timestamp) {
+        let s = self.settings;
+        let providers = match self.models.get_mut(&key.model) {
+            Some(p) => p,
+            None => self.models.entry(key.model.clone()).or_default(),
+        };
+        let state = match providers.get_mut(&key.provider) {
+            Some(st) => st,
+            None => providers.entry(key.provider.clone()).or_default(),
+        };
+        state.recent.push_back((now, outcome.success));
+        while state
+            .recent
+            .front()
+            .is_some_and(|(t, _)| !s.in_window(*t, now))
+            || state.recent.len() > RECENT_CAP
+        {
+            state.recent.pop_front();
+        }
+        let up = if outcome.success { 1.0 } else { 0.0 };
+        for (mean, half_life) in state.uptime.iter_mut().zip(UPTIME_HALF_LIVES_MS) {
+            mean.add(up, now, half_life);
+        }
+        if outcome.success {
+            if let Some(d) = outcome.ttft.or(outcome.latency) {
+                let ms = d.as_secs_f64() * 1000.0;
+                state.latency.add(ms, now, s.half_life_ms);
+                state.latency_samples.push(ms);
+            }
+            if let Some(tps) = outcome
+                .tokens_per_second
+                .filter(|t| t.is_finite() && *t >= 0.0)
+            {
+                state.throughput.add(tps, now, s.half_life_ms);
+                state.throughput_samples.push(tps);
+            }
+        }
+        if let Some(after) = outcome.retry_after {
+            let until = now + after;
+            state.held_until = Some(state.held_until.map_or(until, |u| u.max(until)));
+        }
+        state.last_status = outcome.status;
+        state.last_seen = state.last_seen.max(now);
+    }
+
+    /// The health of `key` at `now`, if anything was recorded for it.
+    pub fn health(&self, key: &EndpointKey, now: Timestamp) -> Option<EndpointHealth> {
+        let state = self.models.get(&key.model)?.get(&key.provider)?;
+        Some(self.evaluate(state, now))
+    }
+
+    /// The health of every endpoint seen, at `now`.
+    pub fn snapshot(&self, now: Timestamp) -> HealthSnapshot {
+        let models = self
+            .models
+            .iter()
+            .map(|(model, providers)| {
+                let providers = providers
+                    .iter()
+                    .map(|(p, st)| (p.clone(), self.evaluate(st, now)))
+                    .collect();
+                (model.clone(), providers)
+            })
+            .collect();
+        HealthSnapshot { models }
+    }
+
+    /// The endpoints API's health fields for `key` at `now` (uptimes in
+    /// percent, latency and throughput percentiles over the last 64
+    /// successful requests); all empty for an endpoint never seen.
+    pub fn api_health(
+        &self,
+        key: &EndpointKey,
+        now: Timestamp,
+    ) -> tollgate_catalog::EndpointHealth {
+        let Some(state) = self
+            .models
+            .get(&key.model)
+            .and_then(|p| p.get(&key.provider))
+        else {
+            return tollgate_catalog::EndpointHealth {
+                status: Some(STATUS_UP),
+                ..Default::default()
+            };
+        };
+        let h = self.evaluate(state, now);
+        let pct = |d: &Decaying| d.mean().map(|m| (m * 10_000.0).round() / 100.0);
+        tollgate_catalog::EndpointHealth {
+            status: Some(h.status),
+            uptime_last_5m: pct(&state.uptime[0]),
+            uptime_last_30m: pct(&state.uptime[1]),
+            uptime_last_1d: pct(&state.uptime[2]),
+            latency_last_30m: state.latency_samples.percentiles(),
+            throughput_last_30m: state.throughput_samples.percentiles(),
+        }
+    }
+
+    /// Forgets endpoints not seen for `idle`.
+    pub fn prune(&mut self, now: Timestamp, idle: Duration) {
+        let horizon = now - idle;
+        for providers in self.models.values_mut() {
+            providers.retain(|_, st| st.last_seen > horizon);
+        }
+        self.models.retain(|_, p| !p.is_empty());
+    }
+
+    fn evaluate(&self, st: &State, now: Timestamp) -> EndpointHealth {
+        let s = self.settings;
+        let (mut requests, mut failures) = (0u32, 0u32);
+        for (t, ok) in &st.recent {
+            if s.in_window(*t, now) {
+                requests += 1;
+                failures += u32::from(!ok);
+            }
+        }
+        let outage = failures >= s.min_failures
+            || (failures > 0
+                && requests >= s.min_requests
+                && f64::from(failures) >= s.ratio * f64::from(requests));
+        let held = st.held_until.is_some_and(|u| u > now);
+        let status = if held {
+            STATUS_HELD_BACK
+        } else if outage {
+            STATUS_OUTAGE
+        } else if failures > 0 {
+            STATUS_DEGRADED
+        } else {
+            STATUS_UP
+        };
+        EndpointHealth {
+            in_outage: outage || held,
+            status,
+            requests_in_window: requests,
+            failures_in_window: failures,
+            uptime: st.uptime[1].mean(),
+            latency_ms: st.latency.mean(),
+            throughput_tps: st.throughput.mean(),
+            last_status: st.last_status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: f64) -> Timestamp {
+        Timestamp::from_millis((secs * 1000.0) as u64)
+    }
+
+    fn key() -> EndpointKey {
+        EndpointKey::new("m/x", "p")
+    }
+
+    fn tracker() -> HealthTracker {
+        HealthTracker::new(&Policy::default())
+    }
+
+    #[test]
+    fn three_failures_make_an_outage_that_recovers_after_the_window() {
+        let mut t = tracker();
+        for i in 0..5 {
+            t.record(&key(), &Outcome::success(), at(f64::from(i)));
+        }
+        for i in 5..7 {
+            t.record(&key(), &Outcome::failure(Some(503)), at(f64::from(i)));
+        }
+        // 2 of 7 failed: degraded, not an outage.
+        let h = t.health(&key(), at(7.0)).unwrap();
+        assert!(!h.in_outage);
+        assert_eq!(
+            (h.status, h.requests_in_window, h.failures_in_window),
+            (-1, 7, 2)
+        );
+        t.record(&key(), &Outcome::failure(Some(503)), at(7.5));
+        let h = t.health(&key(), at(8.0)).unwrap();
+        assert!(h.in_outage);
+        assert_eq!(h.status, -2);
+        assert_eq!(h.last_status, Some(503));
+        // Still in outage just before the first failure leaves the window...
+        assert!(t.health(&key(), at(14.9)).unwrap().in_outage);
+        // ...then the ratio rule still holds (the 2 failures at t=6 and 7.5
+        // are the only requests in the window)...
+        assert!(t.health(&key(), at(15.5)).unwrap().in_outage);
+        // ...until the failure at t=6 leaves it too.
+        assert!(!t.health(&key(), at(16.0)).unwrap().in_outage);
+        assert_eq!(t.health(&key(), at(18.0)).unwrap().status, 0);
+    }
+
+    #[test]
+    fn failure_ratio_rule() {
+        let mut t = tracker();
+        t.record(&key(), &Outcome::failure(None), at(0.0));
+        // One request: below outage_min_requests.
+        assert!(!t.health(&key(), at(0.1)).unwrap().in_outage);
+        t.record(&key(), &Outcome::success(), at(1.0));
+        // 1 of 2 failed = 50%.
+        assert!(t.health(&key(), at(1.1)).unwrap().in_outage);
+        t.record(&key(), &Outcome::success(), at(2.0));
+        // 1 of 3.
+        assert!(!t.health(&key(), at(2.1)).unwrap().in_outage);
+    }
+
+    #[test]
+    fn policy_thresholds_apply() {
+        let policy = Policy {
+            outage_window_secs: 30,
+            outage_min_failures: 1,
+            ..Policy::default()
+        };
+        let mut t = HealthTracker::new(&policy);
+        t.record(&key(), &Outcome::failure(Some(500)), at(0.0));
+        assert!(t.health(&key(), at(29.0)).unwrap().in_outage);
+        assert!(!t.health(&key(), at(31.0)).unwrap().in_outage);
+    }
+
+    #[test]
+    fn retry_after_holds_the_endpoint_back() {
+        let mut t = tracker();
+        t.record(
+            &key(),
+            &Outcome::failure(Some(429)).with_retry_after(Duration::from_secs(60)),
+            at(0.0),
+        );
+        let h = t.health(&key(), at(30.0)).unwrap();
+        assert!(h.in_outage);
+        assert_eq!(h.status, -3);
+        assert!(!t.health(&key(), at(61.0)).unwrap().in_outage);
+    }
+
+    #[test]
+    fn latency_and_throughput_decay_towards_recent_samples() {
+        let mut t = tracker();
+        let ok = |ms: u64, tps: f64| {
+            Outcome::success()
+                .with_latency(Duration::from_millis(ms * 3))
+                .with_ttft(Duration::from_millis(ms))
+                .with_tokens_per_second(tps)
+        };
+        t.record(&key(), &ok(100, 50.0), at(0.0));
+        t.record(&key(), &ok(300, 150.0), at(0.0));
+        let h = t.health(&key(), at(0.0)).unwrap();
+        assert!((h.latency_ms.unwrap() - 200.0).abs() < 1e-9);
+        assert!((h.throughput_tps.unwrap() - 100.0).abs() < 1e-9);
+        // One half-life later, a new sample weighs twice as much as each old
+        // one: (0.5*100 + 0.5*300 + 1000) / 2 = 600.
+        t.record(&key(), &ok(1000, 10.0), at(60.0));
+        let h = t.health(&key(), at(60.0)).unwrap();
+        assert!((h.latency_ms.unwrap() - 600.0).abs() < 1e-6, "{h:?}");
+        // Far later, the old samples no longer count.
+        t.record(&key(), &ok(50, 10.0), at(6000.0));
+        let h = t.health(&key(), at(6000.0)).unwrap();
+        assert!((h.latency_ms.unwrap() - 50.0).abs() < 1e-6, "{h:?}");
+        // Failures do not feed latency.
+        t.record(
+            &key(),
+            &Outcome::failure(Some(504)).with_latency(Duration::from_secs(60)),
+            at(6000.0),
+        );
+        assert!((t.health(&key(), at(6000.0)).unwrap().latency_ms.unwrap() - 50.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn uptime_and_api_health() {
+        let mut t = tracker();
+        for i in 0..3 {
+            t.record(
+                &key(),
+                &Outcome::success()
+                    .with_ttft(Duration::from_millis(100 * (i + 1)))
+                    .with_tokens_per_second(10.0),
+                at(0.0),
+            );
+        }
+        t.record(&key(), &Outcome::failure(Some(500)), at(0.0));
+        let h = t.health(&key(), at(0.0)).unwrap();
+        assert!((h.uptime.unwrap() - 0.75).abs() < 1e-9);
+        let api = t.api_health(&key(), at(0.0));
+        assert_eq!(api.status, Some(-1));
+        assert_eq!(api.uptime_last_30m, Some(75.0));
+        let lat = api.latency_last_30m.unwrap();
+        assert_eq!((lat.p50, lat.p99), (200.0, 300.0));
+        let unknown = t.api_health(&EndpointKey::new("m/x", "other"), at(0.0));
+        assert_eq!(unknown.status, Some(0));
+        assert_eq!(unknown.uptime_last_30m, None);
+    }
+
+    #[test]
+    fn snapshot_prune_and_serde() {
+        let mut t = tracker();
+        for i in 0..3 {
+            t.record(&key(), &Outcome::failure(Some(502)), at(f64::from(i)));
+        }
+        t.record(
+            &EndpointKey::new("m/y", "q"),
+            &Outcome::success(),
+            at(100.0),
+        );
+        let snap = t.snapshot(at(3.0));
+        assert_eq!(snap.len(), 2);
+        assert!(snap.in_outage("m/x", "p"));
+        assert!(!snap.in_outage("m/y", "q"));
+        assert!(!snap.in_outage("m/z", "p"));
+        let json = serde_json::to_string(&snap).unwrap();
+        let back: HealthSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snap);
+        t.prune(at(200.0), Duration::from_secs(150));
+        assert_eq!(t.snapshot(at(200.0)).len(), 1);
+    }
+
+    #[test]
+    fn recent_outcomes_are_bounded() {
+        let mut t = tracker();
+        for i in 0..10_000u64 {
+            t.record(&key(), &Outcome::success(), Timestamp::from_millis(i));
+        }
+        let h = t.health(&key(), Timestamp::from_millis(10_000)).unwrap();
+        assert_eq!(h.requests_in_window, RECENT_CAP as u32);
+    }
+}

@@ -1,0 +1,412 @@
+//! The money paths' SQL, once per backend, and the transactions around it.
+//!
+//! # Concurrency
+//!
+//! Every money movement runs in one transaction together with the check it
+//! depends on and the state it changes (hold row, ledger entries), through
+//! [`transaction!`]. The two backends serialize such transactions per
+//! account differently:
+//!
+//! - **SQLite** starts them with `BEGIN IMMEDIATE`, which takes the
+//!   database's write lock before the first read. Two money transactions
+//!   never interleave, so the balance read by a check is still the balance
+//!   when its insert commits (a plain `BEGIN` would read under a shared lock
+//!   and fail with `SQLITE_BUSY` on upgrade, or worse, read a stale
+//!   snapshot). Waiting writers queue on the busy timeout.
+//! - **PostgreSQL** starts them with a plain `BEGIN` (READ COMMITTED) and
+//!   first locks the account row with `SELECT ... FOR NO KEY UPDATE`. Money
+//!   transactions on one account queue on that lock, and each statement
+//!   after it sees everything the previous holder committed. `NO KEY` is the
+//!   weakest lock that excludes itself: it does not block inserts of rows
+//!   that merely reference the account (new API keys take `FOR KEY SHARE`
+//!   on it), and other accounts are never blocked. One lock per transaction
+//!   means no lock-order deadlocks.
+//!
+//! The per-backend helpers are written once in `helpers!` and expanded for
+//! each connection type, like `on_pool!` does for whole queries; only the
+//! fragments that must differ (`LOCK_ACCOUNT`, `SUM_AMOUNT`) are written
+//! twice.
+
+/// Runs `body` (a block evaluating to `crate::Result<T>`) in a money
+/// transaction on the store's backend and commits it if the body returned
+/// `Ok`; on `Err` it rolls back, so a failed check or a half-done movement
+/// leaves nothing behind. Inside, `$tx` is the transaction (pass `&mut $tx`
+/// to the helpers) and `$d` the backend's helper module.
+macro_rules! transaction {
+    ($store:expr, |$tx:ident, $d:ident| $body:block) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(pool) => {
+                use $crate::dialect::sqlite as $d;
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out: $crate::Result<_> = async { $body }.await;
+                $crate::dialect::finish($tx, out).await
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                use $crate::dialect::postgres as $d;
+                let mut $tx = pool.begin().await?;
+                let out: $crate::Result<_> = async { $body }.await;
+                $crate::dialect::finish($tx, out).await
+            }
+        }
+    };
+}
+pub(crate) use transaction;
+
+/// Runs `body` (a block evaluating to `crate::Result<T>`) with a pooled
+/// connection of the store's backend as `$conn` and its helper module as
+/// `$d`, outside any explicit transaction (each statement sees committed
+/// data).
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident, $d:ident| $body:block) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(pool) => {
+                use $crate::dialect::sqlite as $d;
+                let mut $conn = pool.acquire().await?;
+                let out: $crate::Result<_> = async { $body }.await;
+                out
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                use $crate::dialect::postgres as $d;
+                let mut $conn = pool.acquire().await?;
+                let out: $crate::Result<_> = async { $body }.await;
+                out
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+/// Commits on `Ok`, rolls back on `Err`.
+pub(crate) async fn finish<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'static, DB>,
+    out: crate::Result<T>,
+) -> crate::Result<T> {
+    match out {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The body's error is the one to report; if the rollback fails
+            // too, the connection is closed and the transaction dies with it.
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rollback after a failed money transaction failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The helpers of one backend, for its connection type. The invoking module
+/// defines `LOCK_ACCOUNT`, `SUM_AMOUNT`, `SUM_BYOK` and `IS_BYOK`.
+macro_rules! helpers {
+    ($Conn:ty) => {
+        use chrono::{DateTime, Utc};
+        use rust_decimal::Decimal;
+
+        use crate::holds::{Hold, HoldRow, HoldState};
+        use crate::ledger::{Balance, LEDGER_COLUMNS, LedgerEntry, LedgerRow, NewEntry};
+        use crate::limits::KeyLimitRow;
+        use crate::money::{KindSum, Money, MoneySum};
+        use crate::time::Timestamp;
+        use crate::{Error, Result};
+
+        /// Locks the account for this transaction's money movements
+        /// (a no-op read under SQLite's `BEGIN IMMEDIATE`).
+        pub(crate) async fn lock_account(conn: &mut $Conn, account_id: &str) -> Result<()> {
+            let found: Option<String> = sqlx::query_scalar(LOCK_ACCOUNT)
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match found {
+                Some(_) => Ok(()),
+                None => Err(Error::AccountNotFound(account_id.to_owned())),
+            }
+        }
+
+        /// Whether the account exists (no lock).
+        pub(crate) async fn account_exists(conn: &mut $Conn, account_id: &str) -> Result<bool> {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(found.is_some())
+        }
+
+        /// The account's balance: the ledger summed per kind, in one
+        /// statement (one snapshot).
+        pub(crate) async fn balance(conn: &mut $Conn, account_id: &str) -> Result<Balance> {
+            let sql = format!(
+                "SELECT kind, {SUM_AMOUNT} FROM ledger WHERE account_id = $1 GROUP BY kind"
+            );
+            let sums: Vec<KindSum> = sqlx::query_as(&sql)
+                .bind(account_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            Balance::from_sums(&sums)
+        }
+
+        /// The sum of the account's ledger entries of one kind (signed).
+        pub(crate) async fn kind_sum(
+            conn: &mut $Conn,
+            account_id: &str,
+            kind: crate::ledger::LedgerKind,
+        ) -> Result<Decimal> {
+            let sql =
+                format!("SELECT {SUM_AMOUNT} FROM ledger WHERE account_id = $1 AND kind = $2");
+            let MoneySum(sum) = sqlx::query_as(&sql)
+                .bind(account_id)
+                .bind(kind.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(sum)
+        }
+
+        /// What the key was charged (settlements and fees, as a positive
+        /// amount) at or after `since`, or ever.
+        pub(crate) async fn key_spent(
+            conn: &mut $Conn,
+            key_hash: &str,
+            since: Option<DateTime<Utc>>,
+        ) -> Result<Decimal> {
+            let base = format!(
+                "SELECT {SUM_AMOUNT} FROM ledger \
+                 WHERE api_key_hash = $1 AND kind IN ('settle', 'fee')"
+            );
+            let MoneySum(sum) = match since {
+                Some(since) => {
+                    sqlx::query_as(&format!("{base} AND created_at >= $2"))
+                        .bind(key_hash)
+                        .bind(Timestamp(since))
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+                None => {
+                    sqlx::query_as(&base)
+                        .bind(key_hash)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            Ok(-sum)
+        }
+
+        /// What the key's BYOK generations were charged upstream (their
+        /// `upstream_inference_cost`, paid with the user's own provider
+        /// key) at or after `since`, or ever: `byok_usage`, and what counts
+        /// against the key's limit when it includes BYOK usage.
+        pub(crate) async fn key_byok_spent(
+            conn: &mut $Conn,
+            key_hash: &str,
+            since: Option<DateTime<Utc>>,
+        ) -> Result<Decimal> {
+            let base = format!(
+                "SELECT {SUM_BYOK} FROM generations \
+                 WHERE api_key_hash = $1 AND {IS_BYOK} AND upstream_inference_cost IS NOT NULL"
+            );
+            let MoneySum(sum) = match since {
+                Some(since) => {
+                    sqlx::query_as(&format!("{base} AND created_at >= $2"))
+                        .bind(key_hash)
+                        .bind(Timestamp(since))
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+                None => {
+                    sqlx::query_as(&base)
+                        .bind(key_hash)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            Ok(sum)
+        }
+
+        /// The sum of the key's open holds.
+        pub(crate) async fn key_held(conn: &mut $Conn, key_hash: &str) -> Result<Decimal> {
+            let sql = format!(
+                "SELECT {SUM_AMOUNT} FROM holds WHERE api_key_hash = $1 AND state = 'open'"
+            );
+            let MoneySum(sum) = sqlx::query_as(&sql)
+                .bind(key_hash)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(sum)
+        }
+
+        /// The key's owner and limit, if the key exists.
+        pub(crate) async fn key_limit(
+            conn: &mut $Conn,
+            key_hash: &str,
+        ) -> Result<Option<KeyLimitRow>> {
+            Ok(sqlx::query_as(
+                "SELECT account_id, credit_limit, limit_reset, include_byok_in_limit \
+                 FROM api_keys WHERE hash = $1",
+            )
+            .bind(key_hash)
+            .fetch_optional(&mut *conn)
+            .await?)
+        }
+
+        /// Appends one entry to the ledger.
+        pub(crate) async fn insert_entry(
+            conn: &mut $Conn,
+            e: &NewEntry<'_>,
+        ) -> Result<LedgerEntry> {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO ledger \
+                 (account_id, api_key_hash, kind, amount, hold_id, generation_id, created_at, note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(e.account_id)
+            .bind(e.api_key_hash)
+            .bind(e.kind.as_str())
+            .bind(Money(e.amount))
+            .bind(e.hold_id)
+            .bind(e.generation_id)
+            .bind(Timestamp(e.created_at))
+            .bind(e.note)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(e.to_entry(id))
+        }
+
+        /// The account's ledger, oldest first.
+        pub(crate) async fn ledger(conn: &mut $Conn, account_id: &str) -> Result<Vec<LedgerEntry>> {
+            let sql = format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE account_id = $1 ORDER BY id");
+            let rows: Vec<LedgerRow> = sqlx::query_as(&sql)
+                .bind(account_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.into_iter().map(LedgerEntry::try_from).collect()
+        }
+
+        /// The ledger entries that reference a hold, oldest first.
+        pub(crate) async fn entries_of_hold(
+            conn: &mut $Conn,
+            hold_id: &str,
+        ) -> Result<Vec<LedgerEntry>> {
+            let sql = format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE hold_id = $1 ORDER BY id");
+            let rows: Vec<LedgerRow> = sqlx::query_as(&sql)
+                .bind(hold_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.into_iter().map(LedgerEntry::try_from).collect()
+        }
+
+        /// The hold with this id, if any.
+        pub(crate) async fn hold(conn: &mut $Conn, hold_id: &str) -> Result<Option<Hold>> {
+            let sql = format!("SELECT {} FROM holds WHERE id = $1", crate::holds::HOLD_COLUMNS);
+            let row: Option<HoldRow> = sqlx::query_as(&sql)
+                .bind(hold_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.map(Hold::try_from).transpose()
+        }
+
+        /// Open holds whose expiry is at or before `now`: (id, account).
+        pub(crate) async fn stale_holds(
+            conn: &mut $Conn,
+            now: DateTime<Utc>,
+        ) -> Result<Vec<(String, String)>> {
+            Ok(sqlx::query_as(
+                "SELECT id, account_id FROM holds \
+                 WHERE state = 'open' AND expires_at <= $1 ORDER BY expires_at, id",
+            )
+            .bind(Timestamp(now))
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// Every open hold: (id, account).
+        pub(crate) async fn open_holds(conn: &mut $Conn) -> Result<Vec<(String, String)>> {
+            Ok(sqlx::query_as(
+                "SELECT id, account_id FROM holds WHERE state = 'open' ORDER BY expires_at, id",
+            )
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// Inserts a new (open) hold.
+        pub(crate) async fn insert_hold(conn: &mut $Conn, h: &Hold) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&h.id)
+            .bind(&h.account_id)
+            .bind(&h.api_key_hash)
+            .bind(Money(h.amount))
+            .bind(h.state.as_str())
+            .bind(Timestamp(h.created_at))
+            .bind(Timestamp(h.expires_at))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Moves a hold from state `from` to `to` with its closing details.
+        /// The compare-and-set is a second line of defence behind the
+        /// account lock: a hold leaves a state at most once.
+        pub(crate) async fn close_hold(
+            conn: &mut $Conn,
+            id: &str,
+            from: HoldState,
+            to: &Hold,
+        ) -> Result<()> {
+            let done = sqlx::query(
+                "UPDATE holds SET state = $1, closed_at = $2, settled_amount = $3, generation_id = $4 \
+                 WHERE id = $5 AND state = $6",
+            )
+            .bind(to.state.as_str())
+            .bind(to.closed_at.map(Timestamp))
+            .bind(to.settled_amount.map(Money))
+            .bind(&to.generation_id)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if done == 1 {
+                Ok(())
+            } else {
+                Err(Error::Corrupt {
+                    table: "holds",
+                    column: "state",
+                    reason: format!("hold `{id}` left state {from} concurrently"),
+                })
+            }
+        }
+    };
+}
+
+/// SQLite: serialized by `BEGIN IMMEDIATE`; integer picodollars summed in
+/// two exact parts (see `crate::money`).
+pub(crate) mod sqlite {
+    /// Under `BEGIN IMMEDIATE` the transaction already holds the write lock.
+    const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1";
+    /// Whole microdollars and the picodollars below them.
+    const SUM_AMOUNT: &str =
+        "COALESCE(SUM(amount / 1000000), 0) AS hi, COALESCE(SUM(amount % 1000000), 0) AS lo";
+    /// [`SUM_AMOUNT`] of generations' upstream cost.
+    const SUM_BYOK: &str = "COALESCE(SUM(upstream_inference_cost / 1000000), 0) AS hi, \
+         COALESCE(SUM(upstream_inference_cost % 1000000), 0) AS lo";
+    /// The BYOK generations (matching the partial index's predicate).
+    const IS_BYOK: &str = "is_byok = 1";
+
+    helpers!(sqlx::SqliteConnection);
+}
+
+/// PostgreSQL: serialized per account by a row lock; NUMERIC sums.
+pub(crate) mod postgres {
+    /// Serializes money transactions on one account (see the module docs).
+    const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE";
+    /// Exact NUMERIC sum.
+    const SUM_AMOUNT: &str = "COALESCE(SUM(amount), 0) AS hi";
+    /// [`SUM_AMOUNT`] of generations' upstream cost.
+    const SUM_BYOK: &str = "COALESCE(SUM(upstream_inference_cost), 0) AS hi";
+    /// The BYOK generations (matching the partial index's predicate).
+    const IS_BYOK: &str = "is_byok";
+
+    helpers!(sqlx::PgConnection);
+}

@@ -1,0 +1,520 @@
+//! Holds: the credit reserved for a request in flight, and its settlement.
+//!
+//! Before a request is sent, the gateway places a hold for the most it can
+//! cost (`tollgate_billing::max_cost`). The hold counts against the
+//! account's available balance and the key's limit until it is closed, so
+//! concurrent requests cannot together spend more than there is. Afterwards
+//! the hold is closed exactly once:
+//!
+//! - **settled** with the actual charge (lower or higher than the hold;
+//!   never negative), the reservation returned and the charge debited in
+//!   one transaction. Settling again returns the first settlement unchanged
+//!   and charges nothing more (idempotent, so a retried settle after a lost
+//!   reply is safe);
+//! - **released** when nothing is charged (the request failed before
+//!   reaching a provider, say): the reservation is returned;
+//! - **expired** by [`Store::expire_holds`] when its `expires_at` passed
+//!   while still open: the reservation is returned, like a release.
+//!
+//! # Crash recovery
+//!
+//! A process killed between hold and settle leaves the hold open. At
+//! start-up the daemon calls [`Store::expire_holds`] (with a TTL longer than
+//! any request may run, every hold past its expiry belongs to a request that
+//! is no longer running), which **releases** such holds rather than charging
+//! them: the store cannot know what, if anything, the dead request produced,
+//! and the insurance rule is to charge only completions known to have
+//! succeeded. This cannot create or lose money: a hold is only a
+//! reservation, so releasing it appends exactly the hold's amount back
+//! (`release +H` after `hold −H`, net zero) and nothing else; the state
+//! change and the ledger entry commit together, and a hold leaves `open` at
+//! most once (checked under the account lock, and enforced by a unique
+//! index of one release per hold), so no hold is returned twice. The worst
+//! case is an undercharge for a generation whose settlement was lost, never
+//! an overcharge. A request that outlives its TTL and settles after expiry
+//! is still charged (the charge is appended; its reservation was already
+//! returned).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::dialect::{transaction, with_conn};
+use crate::ledger::{LedgerEntry, LedgerKind, NewEntry};
+use crate::money::{Money, Sign, check_amount};
+use crate::{Error, Result, Store};
+
+/// The prefix of every hold id.
+const HOLD_ID_PREFIX: &str = "hold_";
+
+/// The columns of `holds`, in [`HoldRow`] order.
+pub(crate) const HOLD_COLUMNS: &str = "id, account_id, api_key_hash, amount, state, created_at, \
+     expires_at, closed_at, settled_amount, generation_id";
+
+/// Where a hold is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldState {
+    /// Reserving credit for a request in flight.
+    Open,
+    /// Replaced by the request's actual charge.
+    Settled,
+    /// Returned without a charge.
+    Released,
+    /// Returned by [`Store::expire_holds`] after its expiry.
+    Expired,
+}
+
+impl HoldState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Open => "open",
+            HoldState::Settled => "settled",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for HoldState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HoldState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<HoldState> {
+        Ok(match s {
+            "open" => HoldState::Open,
+            "settled" => HoldState::Settled,
+            "released" => HoldState::Released,
+            "expired" => HoldState::Expired,
+            other => {
+                return Err(Error::Corrupt {
+                    table: "holds",
+                    column: "state",
+                    reason: format!("unknown hold state `{other}`"),
+                });
+            }
+        })
+    }
+}
+
+/// Credit reserved for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// `hold_` followed by a random UUID in simple form.
+    pub id: String,
+    /// The account whose credit is reserved.
+    pub account_id: String,
+    /// The key the request came with; its limit counts the hold.
+    pub api_key_hash: Option<String>,
+    /// The amount reserved, USD.
+    pub amount: Decimal,
+    /// Where the hold is in its life.
+    pub state: HoldState,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// When [`Store::expire_holds`] may return it.
+    pub expires_at: DateTime<Utc>,
+    /// When it was settled, released or expired.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The charge it was settled with.
+    pub settled_amount: Option<Decimal>,
+    /// The generation it paid for.
+    pub generation_id: Option<String>,
+}
+
+/// A row of `holds` as the database returns it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct HoldRow {
+    id: String,
+    account_id: String,
+    api_key_hash: Option<String>,
+    amount: Money,
+    state: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    settled_amount: Option<Money>,
+    generation_id: Option<String>,
+}
+
+impl TryFrom<HoldRow> for Hold {
+    type Error = Error;
+
+    fn try_from(row: HoldRow) -> Result<Hold> {
+        Ok(Hold {
+            id: row.id,
+            account_id: row.account_id,
+            api_key_hash: row.api_key_hash,
+            amount: row.amount.0,
+            state: row.state.parse()?,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            closed_at: row.closed_at,
+            settled_amount: row.settled_amount.map(|m| m.0),
+            generation_id: row.generation_id,
+        })
+    }
+}
+
+/// The ledger entries of a settlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The `settle` entry: the charge (its amount is minus the charge).
+    pub charge: LedgerEntry,
+    /// The `fee` entry, if a non-zero fee was charged with it.
+    pub fee: Option<LedgerEntry>,
+}
+
+/// A caller's `now`, at the microsecond precision both backends store.
+fn at_storage_precision(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.trunc_subsecs(6)
+}
+
+impl Store {
+    /// Reserves `amount` (≥ 0) of the account's credit for a request made
+    /// with the key `key_hash` (if any), until `now + ttl`.
+    ///
+    /// In one transaction, serialized with every other money movement of
+    /// the account: fails with [`Error::InsufficientCredits`] if `amount`
+    /// exceeds the available balance (which already counts the other open
+    /// holds), and with [`Error::KeyLimitExceeded`] if the key has a limit
+    /// and `amount` exceeds what is left of it: the limit minus the key's
+    /// charges since the start of its reset period (in UTC, from `now`; ever,
+    /// without a reset period; plus its BYOK usage in that period when the
+    /// key includes BYOK in its limit) minus its open holds. Nothing is written when
+    /// it fails. An unknown key is [`Error::ApiKeyNotFound`], another
+    /// account's key [`Error::ApiKeyAccountMismatch`].
+    pub async fn place_hold(
+        &self,
+        account_id: &str,
+        key_hash: Option<&str>,
+        amount: Decimal,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Hold> {
+        let amount = check_amount(amount, Sign::NonNegative)?;
+        let now = at_storage_precision(now);
+        let expires_at = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .ok_or(Error::InvalidTtl(ttl))?;
+        let hold = Hold {
+            id: format!("{HOLD_ID_PREFIX}{}", Uuid::new_v4().simple()),
+            account_id: account_id.to_owned(),
+            api_key_hash: key_hash.map(str::to_owned),
+            amount,
+            state: HoldState::Open,
+            created_at: now,
+            expires_at,
+            closed_at: None,
+            settled_amount: None,
+            generation_id: None,
+        };
+        transaction!(self, |tx, d| {
+            d::lock_account(&mut tx, account_id).await?;
+            let balance = d::balance(&mut tx, account_id).await?;
+            if amount > balance.available {
+                return Err(Error::InsufficientCredits {
+                    available: balance.available,
+                    needed: amount,
+                });
+            }
+            if let Some(hash) = key_hash {
+                let key = d::key_limit(&mut tx, hash)
+                    .await?
+                    .ok_or(Error::ApiKeyNotFound)?;
+                if key.account_id != account_id {
+                    return Err(Error::ApiKeyAccountMismatch(account_id.to_owned()));
+                }
+                if let Some(limit) = key.limit() {
+                    let since = key.reset()?.map(|r| r.period_start(now));
+                    let mut spent = d::key_spent(&mut tx, hash, since).await?;
+                    if key.includes_byok() {
+                        spent += d::key_byok_spent(&mut tx, hash, since).await?;
+                    }
+                    let held = d::key_held(&mut tx, hash).await?;
+                    let remaining = limit - spent - held;
+                    if amount > remaining {
+                        return Err(Error::KeyLimitExceeded {
+                            limit,
+                            remaining: remaining.max(Decimal::ZERO),
+                            needed: amount,
+                        });
+                    }
+                }
+            }
+            d::insert_hold(&mut tx, &hold).await?;
+            d::insert_entry(
+                &mut tx,
+                &NewEntry {
+                    account_id,
+                    api_key_hash: key_hash,
+                    kind: LedgerKind::Hold,
+                    amount: -amount,
+                    hold_id: Some(&hold.id),
+                    generation_id: None,
+                    created_at: now,
+                    note: None,
+                },
+            )
+            .await?;
+            Ok(())
+        })?;
+        Ok(hold)
+    }
+
+    /// Settles the hold with the request's actual charge (≥ 0; may exceed
+    /// the hold, see below), recording the generation it paid for. Returns
+    /// the `settle` entry. See [`Store::settle_hold_with_fee`].
+    pub async fn settle_hold(
+        &self,
+        hold_id: &str,
+        actual_cost: Decimal,
+        generation_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<LedgerEntry> {
+        let settlement = self
+            .settle_hold_with_fee(hold_id, actual_cost, Decimal::ZERO, generation_id, now)
+            .await?;
+        Ok(settlement.charge)
+    }
+
+    /// Settles the hold: in one transaction, returns its reservation
+    /// (`release`), debits `actual_cost` (`settle`, written even when zero,
+    /// as the record of the settlement) and `fee` (`fee`, when non-zero),
+    /// and marks the hold settled.
+    ///
+    /// - Idempotent: settling a settled hold returns its first settlement
+    ///   and writes nothing (whatever amounts are passed the second time).
+    /// - A charge above the hold is debited in full (the provider did the
+    ///   work); the available balance, and the key's remaining limit, may
+    ///   then go below zero by the excess, and the next hold fails until
+    ///   credits are added. Holds sized by `tollgate_billing::max_cost` are
+    ///   never exceeded.
+    /// - An expired hold can still be settled (a request that outlived its
+    ///   TTL): the charge is debited; the reservation was already returned.
+    /// - A released hold cannot: [`Error::HoldClosed`].
+    pub async fn settle_hold_with_fee(
+        &self,
+        hold_id: &str,
+        actual_cost: Decimal,
+        fee: Decimal,
+        generation_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Settlement> {
+        let actual_cost = check_amount(actual_cost, Sign::NonNegative)?;
+        let fee = check_amount(fee, Sign::NonNegative)?;
+        let now = at_storage_precision(now);
+        let account_id = self.hold_account(hold_id).await?;
+        transaction!(self, |tx, d| {
+            d::lock_account(&mut tx, &account_id).await?;
+            let hold = d::hold(&mut tx, hold_id)
+                .await?
+                .ok_or_else(|| Error::HoldNotFound(hold_id.to_owned()))?;
+            match hold.state {
+                HoldState::Settled => {
+                    let entries = d::entries_of_hold(&mut tx, hold_id).await?;
+                    return previous_settlement(hold_id, entries);
+                }
+                HoldState::Released => {
+                    return Err(Error::HoldClosed {
+                        id: hold_id.to_owned(),
+                        state: hold.state,
+                    });
+                }
+                HoldState::Open | HoldState::Expired => {}
+            }
+            let entry = |kind, amount, note| NewEntry {
+                account_id: &hold.account_id,
+                api_key_hash: hold.api_key_hash.as_deref(),
+                kind,
+                amount,
+                hold_id: Some(hold_id),
+                generation_id,
+                created_at: now,
+                note,
+            };
+            if hold.state == HoldState::Open {
+                d::insert_entry(
+                    &mut tx,
+                    &entry(LedgerKind::Release, hold.amount, Some("settled")),
+                )
+                .await?;
+            }
+            let charge =
+                d::insert_entry(&mut tx, &entry(LedgerKind::Settle, -actual_cost, None)).await?;
+            let fee = if fee.is_zero() {
+                None
+            } else {
+                Some(d::insert_entry(&mut tx, &entry(LedgerKind::Fee, -fee, None)).await?)
+            };
+            let settled = Hold {
+                state: HoldState::Settled,
+                closed_at: Some(now),
+                settled_amount: Some(actual_cost),
+                generation_id: generation_id.map(str::to_owned),
+                ..hold.clone()
+            };
+            d::close_hold(&mut tx, hold_id, hold.state, &settled).await?;
+            Ok(Settlement { charge, fee })
+        })
+    }
+
+    /// Returns an open hold's reservation without a charge (the request
+    /// failed or was never sent). Returns the `release` entry, or `None` if
+    /// the hold was already closed (releasing twice, or after a settlement
+    /// or an expiry, changes nothing).
+    pub async fn release_hold(
+        &self,
+        hold_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LedgerEntry>> {
+        let now = at_storage_precision(now);
+        let account_id = self.hold_account(hold_id).await?;
+        self.close_open_hold(&account_id, hold_id, HoldState::Released, now, None)
+            .await
+    }
+
+    /// Releases every open hold whose `expires_at` is at or before `now`,
+    /// marking it expired, and returns how many. For crash recovery at
+    /// start-up (see the module docs); safe to run at any time and from
+    /// several replicas at once (each hold is returned once).
+    pub async fn expire_holds(&self, now: DateTime<Utc>) -> Result<u64> {
+        let now = at_storage_precision(now);
+        let stale = with_conn!(self, |conn, d| { d::stale_holds(&mut conn, now).await })?;
+        let mut expired = 0;
+        for (hold_id, account_id) in stale {
+            let done = self
+                .close_open_hold(&account_id, &hold_id, HoldState::Expired, now, Some(now))
+                .await?;
+            if done.is_some() {
+                expired += 1;
+            }
+        }
+        if expired > 0 {
+            tracing::info!(expired, "released expired credit holds");
+        }
+        Ok(expired)
+    }
+
+    /// Expires every open hold, due or not: for the start-up of the only
+    /// process using the database, when no request can be in flight.
+    pub async fn expire_open_holds(&self, now: DateTime<Utc>) -> Result<u64> {
+        let now = at_storage_precision(now);
+        let open = with_conn!(self, |conn, d| { d::open_holds(&mut conn).await })?;
+        let mut expired = 0;
+        for (hold_id, account_id) in open {
+            let done = self
+                .close_open_hold(&account_id, &hold_id, HoldState::Expired, now, None)
+                .await?;
+            if done.is_some() {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The hold with this id, if any.
+    pub async fn get_hold(&self, hold_id: &str) -> Result<Option<Hold>> {
+        with_conn!(self, |conn, d| { d::hold(&mut conn, hold_id).await })
+    }
+
+    /// The account of a hold (which never changes), to lock before
+    /// touching the hold.
+    async fn hold_account(&self, hold_id: &str) -> Result<String> {
+        self.get_hold(hold_id)
+            .await?
+            .map(|h| h.account_id)
+            .ok_or_else(|| Error::HoldNotFound(hold_id.to_owned()))
+    }
+
+    /// Returns an open hold's reservation and moves it to `to` (released or
+    /// expired); `None` if it is no longer open, or (with `expired_by`) not
+    /// yet expired at that instant.
+    async fn close_open_hold(
+        &self,
+        account_id: &str,
+        hold_id: &str,
+        to: HoldState,
+        now: DateTime<Utc>,
+        expired_by: Option<DateTime<Utc>>,
+    ) -> Result<Option<LedgerEntry>> {
+        transaction!(self, |tx, d| {
+            d::lock_account(&mut tx, account_id).await?;
+            let hold = d::hold(&mut tx, hold_id)
+                .await?
+                .ok_or_else(|| Error::HoldNotFound(hold_id.to_owned()))?;
+            let still_due = expired_by.is_none_or(|t| hold.expires_at <= t);
+            if hold.state != HoldState::Open || !still_due {
+                return Ok(None);
+            }
+            let entry = d::insert_entry(
+                &mut tx,
+                &NewEntry {
+                    account_id,
+                    api_key_hash: hold.api_key_hash.as_deref(),
+                    kind: LedgerKind::Release,
+                    amount: hold.amount,
+                    hold_id: Some(hold_id),
+                    generation_id: None,
+                    created_at: now,
+                    note: Some(to.as_str()),
+                },
+            )
+            .await?;
+            let closed = Hold {
+                state: to,
+                closed_at: Some(now),
+                ..hold.clone()
+            };
+            d::close_hold(&mut tx, hold_id, HoldState::Open, &closed).await?;
+            Ok(Some(entry))
+        })
+    }
+}
+
+/// The settlement already recorded for a settled hold.
+fn previous_settlement(hold_id: &str, entries: Vec<LedgerEntry>) -> Result<Settlement> {
+    let mut charge = None;
+    let mut fee = None;
+    for entry in entries {
+        match entry.kind {
+            LedgerKind::Settle => charge = Some(entry),
+            LedgerKind::Fee => fee = Some(entry),
+            _ => {}
+        }
+    }
+    let charge = charge.ok_or_else(|| Error::Corrupt {
+        table: "ledger",
+        column: "hold_id",
+        reason: format!("settled hold `{hold_id}` has no settle entry"),
+    })?;
+    Ok(Settlement { charge, fee })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip() {
+        for state in [
+            HoldState::Open,
+            HoldState::Settled,
+            HoldState::Released,
+            HoldState::Expired,
+        ] {
+            assert_eq!(state.as_str().parse::<HoldState>().unwrap(), state);
+        }
+        assert!("pending".parse::<HoldState>().is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The [`Store`] handle: connecting, migrating, and choosing the backend.
+//!
+//! # Design: an enum over two concrete pools, not `sqlx::Any`
+//!
+//! [`Store`] holds either a `SqlitePool` or a `PgPool`. Most queries are
+//! written once and run on both through the crate-private `on_pool!` macro,
+//! which expands the same expression in each arm, so sqlx's generic
+//! `query`/`query_as` API type-checks it once per backend (`$1` placeholders
+//! work on both). Where the SQL must differ, a method matches on the pool and
+//! writes each variant out.
+//!
+//! `sqlx::Any` would look simpler but is wrong here:
+//! - its value model has no date/time or decimal types, so `TIMESTAMPTZ`
+//!   would become text on PostgreSQL too, and money (NUMERIC, later) would
+//!   have no exact representation;
+//! - it needs process-global driver installation and dispatches at run time
+//!   what the enum checks at compile time;
+//! - the money paths to come differ by backend anyway (row locks with
+//!   `SELECT ... FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite),
+//!   which `Any` would hide rather than remove;
+//! - migrations must still be written per backend.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::{Error, Result};
+
+/// The SQLite schema, embedded at compile time.
+pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The PostgreSQL schema, embedded at compile time.
+pub(crate) static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite writer waits for another writer's lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long to wait for a pooled connection before failing a query.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the same expression against whichever pool the store holds.
+///
+/// `on_pool!(store, |pool| sqlx::query(SQL).bind(x).execute(pool).await)`
+/// expands the expression once per backend, so it must compile for both and
+/// both arms must have one type (map a backend's query result to a plain
+/// value such as `rows_affected()`).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// An embedded SQLite file (or an in-memory database).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend's name as used in messages: `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Picks the backend from a database url's scheme (`sqlite:`,
+    /// `postgres:` or `postgresql:`), without connecting.
+    pub fn from_url(url: &str) -> Result<Backend> {
+        let scheme = match url.split_once(':') {
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                scheme
+            }
+            _ => return Err(Error::MissingScheme),
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(Error::UnsupportedScheme(scheme.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The connection pool of one backend.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle to the database. Cloning is cheap: clones share one pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+// Written by hand so that no connect options (which may hold a password)
+// can ever reach a log through `{:?}`.
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `url` and applies any pending migrations.
+    ///
+    /// Accepted urls: `sqlite://path.db` (the file is created if missing, but
+    /// not its directory; WAL mode), `sqlite::memory:` (a private database
+    /// that lives as long as this store; one connection, for tests and
+    /// demos), `postgres://user@host/db` (or `postgresql://`). Migrating an
+    /// up-to-date database is a no-op, so every process may call this.
+    pub async fn connect(url: &str) -> Result<Store> {
+        match Backend::from_url(url)? {
+            Backend::Sqlite => connect_sqlite(url).await,
+            Backend::Postgres => connect_postgres(url).await,
+        }
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers (for health checks).
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Closes every connection and waits for them to finish. Clones of this
+    /// store are closed too; later queries fail.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn connect_sqlite(url: &str) -> Result<Store> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        backend: Backend::Sqlite,
+        reason,
+    };
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+    let memory = sqlite_url_is_memory(url);
+    let path = options.get_filename().to_path_buf();
+    if !memory {
+        if path.as_os_str().is_empty() {
+            return Err(invalid("no database file path".to_owned()));
+        }
+        check_parent_dir(&path)?;
+    }
+
+    let options = options
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let (options, pool_options) = if memory {
+        // An in-memory database vanishes with its last connection, so keep
+        // exactly one connection open for the life of the pool.
+        let pool_options = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        (options, pool_options)
+    } else {
+        // WAL: readers never block the writer nor the writer the readers.
+        // `synchronous` stays FULL (sqlx's default): balances must survive
+        // power loss, not only a crash of the process.
+        (
+            options.journal_mode(SqliteJournalMode::Wal),
+            SqlitePoolOptions::new(),
+        )
+    };
+    let pool = pool_options
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|cause| Error::SqliteOpen {
+            path: path.clone(),
+            cause,
+        })?;
+    SQLITE_MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|cause| Error::Migrate {
+            backend: Backend::Sqlite,
+            cause,
+        })?;
+    tracing::debug!(path = %path.display(), memory, "sqlite store ready");
+    Ok(Store {
+        pool: Pool::Sqlite(pool),
+    })
+}
+
+/// Whether a `sqlite:` url names an in-memory database, following sqlx's own
+/// rules (`:memory:` or `mode=memory`).
+fn sqlite_url_is_memory(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
+}
+
+fn check_parent_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(Error::SqliteDirectoryMissing {
+                path: path.to_path_buf(),
+                dir: dir.to_path_buf(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn connect_postgres(url: &str) -> Result<Store> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| Error::InvalidUrl {
+        backend: Backend::Postgres,
+        reason: e.to_string(),
+    })?;
+    let server = match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    let database = options
+        .get_database()
+        .unwrap_or(options.get_username())
+        .to_owned();
+    let user = options.get_username().to_owned();
+    // One plain connection first: a wrong host or password fails at once
+    // with a clear error, where the pool would retry until its timeout.
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|cause| Error::PostgresConnect {
+            server: server.clone(),
+            database: database.clone(),
+            user,
+            cause,
+        })?;
+    // sqlx takes an advisory lock while migrating, so replicas starting
+    // together do not race.
+    POSTGRES_MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|cause| Error::Migrate {
+            backend: Backend::Postgres,
+            cause,
+        })?;
+    // Closing is a courtesy to the server; the connection is gone either way.
+    let _ = conn.close().await;
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options);
+    tracing::debug!(%server, %database, "postgres store ready");
+    Ok(Store {
+        pool: Pool::Postgres(pool),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://a.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("mysql://u@h/db").unwrap_err().to_string(),
+            "unsupported database url scheme `mysql`, expected sqlite:// or postgres://"
+        );
+        assert!(matches!(
+            Backend::from_url("tollgate.db"),
+            Err(Error::MissingScheme)
+        ));
+        assert!(matches!(
+            Backend::from_url("/var/lib/x:y"),
+            Err(Error::MissingScheme)
+        ));
+    }
+
+    #[test]
+    fn memory_urls() {
+        assert!(sqlite_url_is_memory("sqlite::memory:"));
+        assert!(sqlite_url_is_memory("sqlite://:memory:"));
+        assert!(sqlite_url_is_memory("sqlite://x?mode=memory"));
+        assert!(!sqlite_url_is_memory("sqlite://x.db"));
+        assert!(!sqlite_url_is_memory("sqlite://x.db?mode=rwc"));
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let versions = |m: &Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert!(SQLITE_MIGRATOR.iter().next().is_some());
+        assert_eq!(versions(&SQLITE_MIGRATOR), versions(&POSTGRES_MIGRATOR));
+    }
+}

@@ -1,0 +1,515 @@
+//! Provider failures, classified in the type.
+//!
+//! A [`ProviderError`] says which provider failed, how ([`ErrorKind`]), what
+//! the upstream said, and answers the gateway's three questions without any
+//! string matching: may another endpoint be tried ([`is_retryable`]), which
+//! status goes to the client if this is the last error ([`client_status`]),
+//! and which `error_type` the error envelope carries ([`error_type`]).
+//!
+//! No error ever holds a provider API key: requests carry the key in a header
+//! the error never sees, URLs are reported without their query, and the
+//! adapter scrubs the key from upstream bodies that echo it.
+//!
+//! [`is_retryable`]: ProviderError::is_retryable
+//! [`client_status`]: ProviderError::client_status
+//! [`error_type`]: ProviderError::error_type
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_schema::Extra;
+use tollgate_schema::wire_error::ErrorBody;
+
+/// Most bytes of an upstream body kept in [`ProviderError::raw`] (4 KiB).
+pub const RAW_LIMIT: usize = 4096;
+
+/// How a provider call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The connection could not be made (DNS, refused, TLS, connect timeout).
+    Connect,
+    /// No answer in time: the total deadline, or the idle gap between stream
+    /// bytes before any chunk arrived.
+    Timeout,
+    /// The upstream answered with a non-2xx status (or an error object
+    /// carrying one).
+    Status {
+        /// The upstream HTTP status.
+        status: u16,
+    },
+    /// A 2xx answer that could not be understood: unparseable body, wrong
+    /// content type.
+    InvalidResponse,
+    /// A stream that broke after it started: the connection dropped, the body
+    /// ended without `[DONE]`, or the upstream sent an error event.
+    StreamInterrupted {
+        /// Whether chunks were already yielded before the interruption. When
+        /// they were, output may have reached the client and the request
+        /// cannot be retried elsewhere.
+        after_output: bool,
+    },
+    /// The adapter cannot do this (e.g. embeddings on a chat-only dialect).
+    Unsupported,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Connect => f.write_str("connection failed"),
+            ErrorKind::Timeout => f.write_str("timed out"),
+            ErrorKind::Status { status } => write!(f, "upstream returned {status}"),
+            ErrorKind::InvalidResponse => f.write_str("invalid response"),
+            ErrorKind::StreamInterrupted { .. } => f.write_str("stream interrupted"),
+            ErrorKind::Unsupported => f.write_str("unsupported"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Repr {
+    slug: String,
+    name: String,
+    kind: ErrorKind,
+    message: String,
+    upstream_code: Option<String>,
+    raw: Option<String>,
+    retry_after: Option<Duration>,
+    is_byok: bool,
+}
+
+/// A failed provider call.
+///
+/// Boxed inside so that `Result<T, ProviderError>` stays small.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("provider {}: {}: {}", .0.slug, .0.kind, .0.message)]
+pub struct ProviderError(Box<Repr>);
+
+impl ProviderError {
+    /// An error of `kind` from the provider `slug` (display name `name`).
+    pub fn new(
+        slug: impl Into<String>,
+        name: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        ProviderError(Box::new(Repr {
+            slug: slug.into(),
+            name: name.into(),
+            kind,
+            message: message.into(),
+            upstream_code: None,
+            raw: None,
+            retry_after: None,
+            is_byok: false,
+        }))
+    }
+
+    /// Keeps the upstream body, truncated to [`RAW_LIMIT`] bytes.
+    pub fn with_raw(mut self, raw: impl Into<String>) -> Self {
+        let mut raw = raw.into();
+        truncate_utf8(&mut raw, RAW_LIMIT);
+        self.0.raw = Some(raw);
+        self
+    }
+
+    /// Sets how long the upstream asked us to wait.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.0.retry_after = retry_after;
+        self
+    }
+
+    /// Sets the upstream's own error code (`rate_limit_exceeded`,
+    /// `context_length_exceeded`, `server_error`, ...).
+    pub fn with_upstream_code(mut self, code: Option<String>) -> Self {
+        self.0.upstream_code = code;
+        self
+    }
+
+    /// Marks the call as made with the caller's own key (BYOK).
+    pub fn with_byok(mut self, is_byok: bool) -> Self {
+        self.0.is_byok = is_byok;
+        self
+    }
+
+    /// Replaces every occurrence of `secret` in the message and raw body.
+    /// Secrets shorter than 8 bytes are left alone (they would match ordinary
+    /// text and are no real key).
+    pub fn redact(mut self, secret: &str) -> Self {
+        const MASK: &str = "[redacted]";
+        if secret.len() >= 8 {
+            if self.0.message.contains(secret) {
+                self.0.message = self.0.message.replace(secret, MASK);
+            }
+            if let Some(raw) = &mut self.0.raw
+                && raw.contains(secret)
+            {
+                *raw = raw.replace(secret, MASK);
+            }
+        }
+        self
+    }
+
+    /// Routing id of the provider, e.g. `mock-alpha`.
+    pub fn provider_slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    /// Display name of the provider, e.g. `Mock Alpha`.
+    pub fn provider_name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// How the call failed.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// What went wrong: the upstream's own message when it sent one.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The upstream's error code or type, when its body had one.
+    pub fn upstream_code(&self) -> Option<&str> {
+        self.0.upstream_code.as_deref()
+    }
+
+    /// The upstream body (at most [`RAW_LIMIT`] bytes), when there was one.
+    pub fn raw(&self) -> Option<&str> {
+        self.0.raw.as_deref()
+    }
+
+    /// How long the upstream asked us to wait (`retry-after-ms`,
+    /// `retry-after`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// Whether the call used the caller's own key.
+    pub fn is_byok(&self) -> bool {
+        self.0.is_byok
+    }
+
+    /// The upstream HTTP status, for [`ErrorKind::Status`].
+    pub fn status(&self) -> Option<u16> {
+        match self.0.kind {
+            ErrorKind::Status { status } => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Whether another endpoint may succeed where this one failed, so the
+    /// gateway should try the next one (if nothing reached the client yet).
+    ///
+    /// True for connection failures, timeouts, 408, 409, 429, every 5xx
+    /// (incl. 529), 401/402/403 (the operator's credentials or account at
+    /// this provider: another provider may work), unparseable answers, a
+    /// stream that broke before its first chunk, and [`ErrorKind::Unsupported`]
+    /// (another adapter may support the call). False for the request's own
+    /// faults (400, 404, 413, 422 and other 4xx) and for a stream that broke
+    /// after output.
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::InvalidResponse => true,
+            ErrorKind::Unsupported => true,
+            ErrorKind::StreamInterrupted { after_output } => !after_output,
+            ErrorKind::Status { status } => {
+                matches!(status, 401 | 402 | 403 | 408 | 409 | 429) || status >= 500
+            }
+        }
+    }
+
+    /// The status the gateway answers its client with when this is the final
+    /// error: 400/404/413/422 are the request's fault and kept; 408 and
+    /// timeouts give 408; 429 stays 429; everything else the provider did
+    /// wrong (5xx, 401/403 on the operator's key, connection failures,
+    /// garbage, broken streams) gives 502; an unsupported call gives 400.
+    pub fn client_status(&self) -> u16 {
+        match self.0.kind {
+            ErrorKind::Timeout => 408,
+            ErrorKind::Unsupported => 400,
+            ErrorKind::Connect
+            | ErrorKind::InvalidResponse
+            | ErrorKind::StreamInterrupted { .. } => 502,
+            ErrorKind::Status { status } => match status {
+                400 | 404 | 413 | 422 | 408 | 429 => status,
+                _ => 502,
+            },
+        }
+    }
+
+    /// The `error_type` of the error envelope's metadata (WIRE-NOTES
+    /// `ApiErrorType`).
+    pub fn error_type(&self) -> &'static str {
+        match self.0.kind {
+            ErrorKind::Connect | ErrorKind::InvalidResponse => "provider_unavailable",
+            ErrorKind::StreamInterrupted { .. } => "provider_unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unsupported => "invalid_request",
+            ErrorKind::Status { status } => match status {
+                400 => match self.0.upstream_code.as_deref() {
+                    Some("context_length_exceeded") => "context_length_exceeded",
+                    Some("content_policy_violation" | "content_filter") => {
+                        "content_policy_violation"
+                    }
+                    _ => "invalid_request",
+                },
+                // The caller's own key (BYOK) was refused; otherwise it is the
+                // operator's key and the provider is unusable for now.
+                401 if self.0.is_byok => "authentication",
+                403 if self.0.is_byok => "permission_denied",
+                401..=403 | 409 => "provider_unavailable",
+                404 => "not_found",
+                408 => "timeout",
+                413 => "payload_too_large",
+                422 => "unprocessable",
+                429 => "rate_limit_exceeded",
+                529 => "provider_overloaded",
+                500..=599 => "provider_unavailable",
+                _ => "invalid_request",
+            },
+        }
+    }
+
+    /// The error object the gateway sends when this is the final error:
+    /// `code` = [`client_status`](Self::client_status), the message, and
+    /// metadata `{provider_name, raw, error_type}` (plus `provider_code` when
+    /// the upstream named one and `is_byok` when the caller's key was used).
+    ///
+    /// When the provider refused the *operator's* credentials (401/403
+    /// without BYOK), the upstream's message and body are replaced by a
+    /// generic message and `raw: null`: they describe the operator's key
+    /// (OpenAI echoes part of it) and are none of the caller's business.
+    pub fn to_error_body(&self) -> ErrorBody {
+        let operator_auth = !self.0.is_byok && matches!(self.status(), Some(401 | 403));
+        let (message, raw) = if operator_auth {
+            let message = format!(
+                "{} refused the gateway's credentials (HTTP {})",
+                self.0.name,
+                self.status().unwrap_or_default()
+            );
+            (message, Value::Null)
+        } else {
+            (
+                self.0.message.clone(),
+                self.0.raw.clone().map_or(Value::Null, Value::String),
+            )
+        };
+        let mut metadata = Extra::new();
+        metadata.insert("provider_name".into(), Value::String(self.0.name.clone()));
+        metadata.insert("raw".into(), raw);
+        metadata.insert("error_type".into(), Value::String(self.error_type().into()));
+        if let Some(code) = &self.0.upstream_code {
+            metadata.insert("provider_code".into(), Value::String(code.clone()));
+        }
+        if self.0.is_byok {
+            metadata.insert("is_byok".into(), Value::Bool(true));
+        }
+        let mut body = ErrorBody::new(self.client_status(), message);
+        body.metadata = Some(metadata);
+        body
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A provider call failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The shared HTTP client could not be built (TLS backend, ...).
+    #[error("cannot build the HTTP client: {message}")]
+    Client {
+        /// Why.
+        message: String,
+    },
+    /// A provider's settings are unusable.
+    #[error("provider `{slug}`: invalid `{field}`: {message}")]
+    Settings {
+        /// The provider.
+        slug: String,
+        /// The setting at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Cuts `s` to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: u16) -> ProviderError {
+        ProviderError::new("p", "P", ErrorKind::Status { status: s }, "m")
+    }
+
+    #[test]
+    fn classification_table() {
+        // (status, retryable, client status, error type)
+        let table: &[(u16, bool, u16, &str)] = &[
+            (400, false, 400, "invalid_request"),
+            (401, true, 502, "provider_unavailable"),
+            (402, true, 502, "provider_unavailable"),
+            (403, true, 502, "provider_unavailable"),
+            (404, false, 404, "not_found"),
+            (405, false, 502, "invalid_request"),
+            (408, true, 408, "timeout"),
+            (409, true, 502, "provider_unavailable"),
+            (413, false, 413, "payload_too_large"),
+            (422, false, 422, "unprocessable"),
+            (429, true, 429, "rate_limit_exceeded"),
+            (500, true, 502, "provider_unavailable"),
+            (502, true, 502, "provider_unavailable"),
+            (503, true, 502, "provider_unavailable"),
+            (504, true, 502, "provider_unavailable"),
+            (529, true, 502, "provider_overloaded"),
+        ];
+        for &(s, retry, client, ty) in table {
+            let e = status(s);
+            assert_eq!(e.is_retryable(), retry, "{s} retryable");
+            assert_eq!(e.client_status(), client, "{s} client status");
+            assert_eq!(e.error_type(), ty, "{s} error type");
+        }
+    }
+
+    #[test]
+    fn classification_of_non_status_kinds() {
+        let table: &[(ErrorKind, bool, u16, &str)] = &[
+            (ErrorKind::Connect, true, 502, "provider_unavailable"),
+            (ErrorKind::Timeout, true, 408, "timeout"),
+            (
+                ErrorKind::InvalidResponse,
+                true,
+                502,
+                "provider_unavailable",
+            ),
+            (
+                ErrorKind::StreamInterrupted {
+                    after_output: false,
+                },
+                true,
+                502,
+                "provider_unavailable",
+            ),
+            (
+                ErrorKind::StreamInterrupted { after_output: true },
+                false,
+                502,
+                "provider_unavailable",
+            ),
+            (ErrorKind::Unsupported, true, 400, "invalid_request"),
+        ];
+        for &(kind, retry, client, ty) in table {
+            let e = ProviderError::new("p", "P", kind, "m");
+            assert_eq!(e.is_retryable(), retry, "{kind:?}");
+            assert_eq!(e.client_status(), client, "{kind:?}");
+            assert_eq!(e.error_type(), ty, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_codes_refine_400() {
+        let e = status(400).with_upstream_code(Some("context_length_exceeded".into()));
+        assert_eq!(e.error_type(), "context_length_exceeded");
+        let e = status(400).with_upstream_code(Some("content_filter".into()));
+        assert_eq!(e.error_type(), "content_policy_violation");
+    }
+
+    #[test]
+    fn byok_auth_failures_are_the_callers() {
+        let e = status(401).with_byok(true);
+        assert_eq!(e.error_type(), "authentication");
+        assert_eq!(e.client_status(), 502);
+        assert_eq!(
+            e.to_error_body().metadata.unwrap()["is_byok"],
+            Value::Bool(true)
+        );
+    }
+
+    #[test]
+    fn operator_credential_failures_are_not_shown_to_the_caller() {
+        let e = status(401)
+            .with_raw(r#"{"error":{"message":"Incorrect API key provided: sk-abc***xyz"}}"#);
+        let body = e.to_error_body();
+        assert_eq!(
+            body.message,
+            "P refused the gateway's credentials (HTTP 401)"
+        );
+        let meta = body.metadata.unwrap();
+        assert_eq!(meta["raw"], Value::Null);
+        assert_eq!(meta["error_type"], "provider_unavailable");
+        // With the caller's own key, the caller sees what the provider said.
+        let body = e.with_byok(true).to_error_body();
+        assert_eq!(body.message, "m");
+        assert!(body.metadata.unwrap()["raw"].is_string());
+    }
+
+    #[test]
+    fn error_body_has_provider_metadata() {
+        let e = ProviderError::new(
+            "alpha",
+            "Alpha",
+            ErrorKind::Status { status: 429 },
+            "slow down",
+        )
+        .with_raw(r#"{"error":{"message":"slow down"}}"#)
+        .with_upstream_code(Some("rate_limit_exceeded".into()));
+        let body = serde_json::to_value(e.to_error_body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": 429,
+                "message": "slow down",
+                "metadata": {
+                    "provider_name": "Alpha",
+                    "raw": "{\"error\":{\"message\":\"slow down\"}}",
+                    "error_type": "rate_limit_exceeded",
+                    "provider_code": "rate_limit_exceeded"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn raw_is_truncated_on_a_char_boundary() {
+        let long = "é".repeat(RAW_LIMIT); // 2 bytes each
+        let e = status(500).with_raw(long);
+        let raw = e.raw().unwrap();
+        assert!(raw.len() <= RAW_LIMIT);
+        assert!(raw.len() >= RAW_LIMIT - 1);
+        assert!(raw.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn redact_masks_the_secret_everywhere() {
+        let e = status(401)
+            .with_raw("bad key sk-secret-123456")
+            .redact("sk-secret-123456");
+        let e = ProviderError::new("p", "P", e.kind(), "Incorrect API key sk-secret-123456")
+            .with_raw(e.raw().unwrap())
+            .redact("sk-secret-123456");
+        assert!(!format!("{e:?}{e}").contains("sk-secret-123456"));
+        assert!(e.message().contains("[redacted]"));
+    }
+
+    #[test]
+    fn display_is_lowercase_and_names_the_provider() {
+        let e = status(503);
+        assert_eq!(e.to_string(), "provider p: upstream returned 503: m");
+    }
+}

@@ -1,0 +1,217 @@
+//! The shared HTTP client and the HTTP-level pieces every dialect uses:
+//! reading `Retry-After`, describing transport errors without secrets.
+
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Timeouts and pool sizes of the shared client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpClientConfig {
+    /// Time to establish a connection (TCP + TLS). Default 5 s.
+    pub connect_timeout: Duration,
+    /// Total time of a non-streamed call, and of the wait for a stream's
+    /// response head; a provider's own `timeout` overrides it. Default 600 s
+    /// (reasoning models can think for minutes before answering).
+    pub request_timeout: Duration,
+    /// Longest silence between two reads of a streamed body. Default 120 s.
+    pub read_timeout: Duration,
+    /// How long an idle pooled connection is kept. Default 90 s.
+    pub pool_idle_timeout: Duration,
+    /// Most idle connections kept per host. Default 64.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(600),
+            read_timeout: Duration::from_secs(120),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+/// One pooled HTTP client, built once and shared (cheap to clone) by every
+/// adapter. No global state: whoever builds the providers owns it.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    config: HttpClientConfig,
+}
+
+impl HttpClient {
+    /// Builds the client. Fails only if the TLS backend cannot start.
+    pub fn new(config: HttpClientConfig) -> Result<Self> {
+        // No client-wide total or read timeout: a total one would cut long
+        // streams, and reqwest's read timeout also covers the wait for the
+        // response head, which a non-streamed reasoning call legitimately
+        // spends in silence. Both are applied per call instead.
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.pool_max_idle_per_host)
+            .tcp_nodelay(true)
+            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Client {
+                message: describe(&e),
+            })?;
+        Ok(HttpClient { client, config })
+    }
+
+    /// The settings it was built with.
+    pub fn config(&self) -> &HttpClientConfig {
+        &self.config
+    }
+
+    /// The underlying reqwest client.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// How long the upstream asks us to wait: `retry-after-ms` (milliseconds,
+/// OpenAI's), else `retry-after` (seconds, possibly fractional, or an HTTP
+/// date).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && let Ok(d) = Duration::try_from_secs_f64(ms / 1000.0)
+    {
+        return Some(d);
+    }
+    let value = header("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A reqwest error and its causes, without the URL (whose query could
+/// carry a secret).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        String::from("timed out")
+    } else if e.is_connect() {
+        String::from("connection failed")
+    } else if e.is_body() || e.is_decode() {
+        String::from("reading the body failed")
+    } else if e.is_builder() {
+        String::from("invalid request")
+    } else {
+        String::from("request failed")
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// What kind of failure a reqwest error before the response is.
+pub(crate) fn send_error_kind(e: &reqwest::Error) -> ErrorKind {
+    // A connect timeout is a connection failure (the host is unreachable),
+    // not a slow answer.
+    if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connect
+    }
+}
+
+/// A URL without what could carry a secret (user info, query, fragment),
+/// for messages.
+pub(crate) fn display_url(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..end];
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            return format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_seconds_ms_and_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let at = |p: &[(&'static str, &'static str)]| retry_after_at(&headers(p), now);
+        assert_eq!(at(&[("retry-after", "7")]), Some(Duration::from_secs(7)));
+        assert_eq!(
+            at(&[("retry-after", "1.5")]),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            at(&[("retry-after-ms", "250"), ("retry-after", "7")]),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            at(&[("retry-after", "Wed, 21 Oct 2015 07:28:30 GMT")]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            at(&[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")]),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(at(&[("retry-after", "soon")]), None);
+        assert_eq!(at(&[("retry-after", "-3")]), None);
+        assert_eq!(at(&[]), None);
+    }
+
+    #[test]
+    fn display_url_drops_the_query() {
+        assert_eq!(
+            display_url("http://h/v1/models?key=s3cret"),
+            "http://h/v1/models"
+        );
+        assert_eq!(display_url("http://h/v1/models"), "http://h/v1/models");
+        assert_eq!(display_url("https://u:pw@h:8/v1?x#y"), "https://h:8/v1");
+    }
+
+    #[test]
+    fn default_config_matches_the_design() {
+        let c = HttpClientConfig::default();
+        assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.request_timeout, Duration::from_secs(600));
+        assert_eq!(c.read_timeout, Duration::from_secs(120));
+        assert!(HttpClient::new(c).is_ok());
+    }
+}

@@ -1,0 +1,327 @@
+//! The HTTP side of a native dialect: one provider's base URL, key header
+//! and timeouts, JSON calls read whole, and event streams opened only once
+//! the upstream answered 2xx with `text/event-stream`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::stream::BodyError;
+use crate::error::{ErrorKind, ProviderError};
+use crate::http::{self, HttpClient};
+use crate::settings::ProviderSettings;
+
+/// Most bytes of an error body read from a failed stream request.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Turns a non-2xx answer (status, `Retry-After`, body) into the dialect's
+/// classified error.
+pub(crate) type ErrorParser = fn(
+    slug: &str,
+    name: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> ProviderError;
+
+/// A streamed response body.
+pub(crate) type BodyStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send + 'static>>;
+
+/// One provider reached through a native dialect.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    settings: ProviderSettings,
+    client: HttpClient,
+    /// `base_url` without its trailing `/`.
+    base: String,
+    /// The header carrying the key (`x-api-key`, `x-goog-api-key`).
+    key_header: &'static str,
+    /// Headers every request carries (`anthropic-version`).
+    fixed_headers: &'static [(&'static str, &'static str)],
+    /// Reads a non-2xx body.
+    parse_error: ErrorParser,
+}
+
+/// The key a call uses and whether it is the caller's own.
+pub(crate) struct Auth<'a> {
+    pub(crate) key: Option<&'a str>,
+    pub(crate) byok: bool,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        settings: ProviderSettings,
+        client: HttpClient,
+        key_header: &'static str,
+        fixed_headers: &'static [(&'static str, &'static str)],
+        parse_error: ErrorParser,
+    ) -> Self {
+        let base = settings.base_url.trim_end_matches('/').to_string();
+        Upstream {
+            settings,
+            client,
+            base,
+            key_header,
+            fixed_headers,
+            parse_error,
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &ProviderSettings {
+        &self.settings
+    }
+
+    pub(crate) fn slug(&self) -> &str {
+        &self.settings.slug
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// The longest silence allowed inside a streamed body.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        self.client.config().read_timeout
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub(crate) fn auth<'a>(&'a self, call_key: Option<&'a str>) -> Auth<'a> {
+        match call_key {
+            Some(key) => Auth {
+                key: Some(key),
+                byok: true,
+            },
+            None => Auth {
+                key: self.settings.api_key.as_deref(),
+                byok: false,
+            },
+        }
+    }
+
+    pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+        ProviderError::new(&self.settings.slug, &self.settings.name, kind, message)
+    }
+
+    /// Marks BYOK and scrubs the key from whatever the upstream echoed.
+    pub(crate) fn seal(&self, err: ProviderError, auth: &Auth<'_>) -> ProviderError {
+        let err = err.with_byok(auth.byok);
+        match auth.key {
+            Some(key) => err.redact(key),
+            None => err,
+        }
+    }
+
+    /// The shorter of the call's deadline and the provider's (or else the
+    /// client's) total timeout.
+    fn total_timeout(&self, deadline: Option<Duration>) -> Duration {
+        let total = self
+            .settings
+            .timeout
+            .unwrap_or(self.client.config().request_timeout);
+        deadline.map_or(total, |d| d.min(total))
+    }
+
+    fn builder(
+        &self,
+        url: &str,
+        body: &Value,
+        accept: &'static str,
+        auth: &Auth<'_>,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            self.error(
+                ErrorKind::Unsupported,
+                format!("the request cannot be encoded for this provider: {e}"),
+            )
+        })?;
+        let mut builder = self
+            .client
+            .reqwest()
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(bytes);
+        for (name, value) in self.fixed_headers {
+            builder = builder.header(*name, *value);
+        }
+        if let Some(key) = auth.key {
+            let mut value = HeaderValue::from_str(key).map_err(|_| {
+                let err = self.error(
+                    ErrorKind::Status { status: 401 },
+                    "the API key cannot be sent in an HTTP header",
+                );
+                self.seal(err, auth)
+            })?;
+            // Sensitive values are never printed by reqwest or hyper.
+            value.set_sensitive(true);
+            builder = builder.header(self.key_header, value);
+        }
+        Ok(builder)
+    }
+
+    fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
+        self.error(
+            http::send_error_kind(e),
+            format!("{}: {}", http::display_url(url), http::describe(e)),
+        )
+    }
+
+    fn status_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        auth: &Auth<'_>,
+    ) -> ProviderError {
+        let err = (self.parse_error)(
+            &self.settings.slug,
+            &self.settings.name,
+            status,
+            http::retry_after(headers),
+            body,
+        );
+        self.seal(err, auth)
+    }
+
+    /// `POST`s `body` as JSON to `path` and reads the whole answer within
+    /// the call's time; a non-2xx answer is the dialect's error.
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        auth: &Auth<'_>,
+        deadline: Option<Duration>,
+    ) -> Result<Bytes, ProviderError> {
+        let url = self.url(path);
+        let builder = self.builder(&url, body, "application/json", auth)?;
+        tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream call");
+        let response = builder
+            .timeout(self.total_timeout(deadline))
+            .send()
+            .await
+            .map_err(|e| self.seal(self.send_error(&e, &url), auth))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::StreamInterrupted {
+                    after_output: false,
+                }
+            };
+            let message = format!(
+                "{}: reading the response body: {}",
+                http::display_url(&url),
+                http::describe(&e)
+            );
+            self.seal(self.error(kind, message), auth)
+        })?;
+        if !status.is_success() {
+            return Err(self.status_error(status.as_u16(), &headers, &bytes, auth));
+        }
+        Ok(bytes)
+    }
+
+    /// `POST`s `body` and returns the event-stream body once the upstream
+    /// answered 2xx with `text/event-stream`. The head must come within the
+    /// call's time; the body is bounded by the idle read timeout only.
+    pub(crate) async fn post_stream(
+        &self,
+        path: &str,
+        body: &Value,
+        auth: &Auth<'_>,
+        deadline: Option<Duration>,
+    ) -> Result<BodyStream, ProviderError> {
+        let url = self.url(path);
+        let builder = self.builder(&url, body, "text/event-stream", auth)?;
+        tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream stream");
+        let head_timeout = self.total_timeout(deadline);
+        let response = match tokio::time::timeout(head_timeout, builder.send()).await {
+            Err(_elapsed) => {
+                let message = format!(
+                    "{}: no response within {} s",
+                    http::display_url(&url),
+                    head_timeout.as_secs_f64()
+                );
+                return Err(self.seal(self.error(ErrorKind::Timeout, message), auth));
+            }
+            Ok(Err(e)) => return Err(self.seal(self.send_error(&e, &url), auth)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        // An error body is small and comes at once; don't wait long for it.
+        let error_body_wait = self.idle_timeout().min(Duration::from_secs(10));
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let body = read_capped(response, error_body_wait).await;
+            return Err(self.status_error(status.as_u16(), &headers, &body, auth));
+        }
+        if !is_event_stream(response.headers()) {
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_string();
+            let body = read_capped(response, error_body_wait).await;
+            let mut err = self.error(
+                ErrorKind::InvalidResponse,
+                format!("expected an event stream, got content type {content_type}"),
+            );
+            if !body.is_empty() {
+                err = err.with_raw(String::from_utf8_lossy(&body));
+            }
+            return Err(self.seal(err, auth));
+        }
+        Ok(Box::pin(response.bytes_stream().map(|item| {
+            item.map_err(|e| {
+                if e.is_timeout() {
+                    BodyError::Timeout
+                } else {
+                    BodyError::Broken(http::describe(&e))
+                }
+            })
+        })))
+    }
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an answer we are about to
+/// report as an error, giving up after `idle` of silence.
+async fn read_capped(response: reqwest::Response, idle: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = response.bytes_stream();
+    while out.len() < ERROR_BODY_LIMIT {
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    out.truncate(ERROR_BODY_LIMIT);
+    out
+}
+
+/// Now, in Unix seconds (the native dialects' answers carry no time).
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
