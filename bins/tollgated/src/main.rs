@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use tokio::net::TcpListener;
 use tollgate_gateway::dev::DevEnvironment;
-use tollgate_gateway::{Config, Gateway, serve_with_grace};
+use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
 
 /// Tollgate: an OpenRouter-compatible LLM gateway.
 ///
@@ -23,7 +23,8 @@ use tollgate_gateway::{Config, Gateway, serve_with_grace};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
-    /// Configuration file (tollgate.toml).
+    /// Configuration file (tollgate.toml). SIGHUP reloads its
+    /// [[providers]] and their listing files without a restart.
     #[arg(long, short, env = "TOLLGATE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Zero-setup demo: mock providers in-process, SQLite in a temporary
@@ -69,13 +70,22 @@ async fn run() -> Result<()> {
         None => None,
     };
 
+    // SIGHUP and `POST /api/v1/admin/catalog/reload` read the config
+    // file's `[[providers]]` and listings again. The demo catalog of a bare
+    // `--dev` is embedded: nothing to reload.
+    let source = match &args.config {
+        Some(path) => CatalogSource::ConfigFile(path.clone()),
+        None => CatalogSource::Fixed(String::from(
+            "nothing to reload: `tollgated --dev` serves the embedded demo catalog; start it with --config FILE to reload that file's providers",
+        )),
+    };
     let mut dev = None;
     let (gateway, listen) = if args.dev {
         let listen = args.listen.or(config.as_ref().map(|c| c.server.listen));
         let env = DevEnvironment::start(config)
             .await
             .context("starting the dev environment")?;
-        let gateway = env.gateway.clone();
+        let gateway = env.gateway.clone().with_catalog_source(source);
         dev = Some(env);
         (
             gateway,
@@ -87,7 +97,7 @@ async fn run() -> Result<()> {
                 "no configuration: pass --config FILE (or set TOLLGATE_CONFIG), or run `tollgated --dev` for a demo"
             );
         };
-        let gateway = Gateway::build(&config).await?;
+        let gateway = Gateway::build(&config).await?.with_catalog_source(source);
         (gateway, args.listen.unwrap_or(config.server.listen))
     };
 
@@ -99,6 +109,7 @@ async fn run() -> Result<()> {
     // supervisor that signals as soon as it sees the line must get a clean
     // shutdown, not the default action (death by signal).
     let shutdown = shutdown_signal()?;
+    reload_on_hangup(gateway.clone())?;
     println!("Tollgate listening on http://{addr}/api/v1");
     if let Some(env) = &dev {
         print_dev_banner(env, addr);
@@ -162,6 +173,41 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
             std::process::exit(130);
         });
     })
+}
+
+/// Installs the SIGHUP handler now (its default action would end the
+/// process): each SIGHUP reloads the catalog, and the outcome is logged; a
+/// failed reload leaves the previous catalog serving.
+#[cfg(unix)]
+fn reload_on_hangup(gateway: Gateway) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP received; reloading the catalog");
+            match gateway.reload_catalog().await {
+                Ok(summary) => tracing::info!(
+                    providers = summary.providers.len(),
+                    models = summary.models,
+                    endpoints = summary.endpoints,
+                    added = ?summary.added_models,
+                    removed = ?summary.removed_models,
+                    "catalog reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "catalog not reloaded; the previous catalog is still served"
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// No SIGHUP here: reload through the admin API.
+#[cfg(not(unix))]
+fn reload_on_hangup(_gateway: Gateway) -> Result<()> {
+    Ok(())
 }
 
 /// Returns the future that completes on Ctrl-C.

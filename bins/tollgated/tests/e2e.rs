@@ -18,5 +18,7 @@ mod e2e {
     mod dev_config;
     mod flags;
     mod models;
+    mod reload;
+    mod scale_out;
     mod shutdown;
 }

@@ -27,6 +27,9 @@ pub struct Config {
     /// `[routing]`: load balancing and health settings.
     #[serde(default)]
     pub routing: tollgate_routing::Policy,
+    /// `[billing]`: where holds are kept and when settlements are written.
+    #[serde(default)]
+    pub billing: BillingConfig,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -34,6 +37,49 @@ pub struct Config {
     /// the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[billing]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Where holds are checked: `auto` (the default: in memory on SQLite,
+    /// whose file one process owns; in the database on PostgreSQL, which
+    /// replicas share), `memory` (only for a single replica on
+    /// PostgreSQL) or `database`.
+    #[serde(default)]
+    pub holds: HoldsMode,
+    /// Answers wait until their settlement and generation record are
+    /// committed (default false: they are written in the next batch, a
+    /// few milliseconds later; a `kill -9` in between loses that batch's
+    /// charges, never charges twice).
+    #[serde(default)]
+    pub durable_replies: bool,
+}
+
+/// `[billing] holds`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldsMode {
+    /// Memory on SQLite, the database on PostgreSQL.
+    #[default]
+    Auto,
+    /// In memory: this process must be the database's only writer.
+    Memory,
+    /// In the database, each hold a transaction: safe for any number of
+    /// replicas.
+    Database,
+}
+
+impl BillingConfig {
+    /// Whether holds are kept in memory on `backend`.
+    pub fn local_holds(&self, backend: tollgate_store::Backend) -> bool {
+        match self.holds {
+            HoldsMode::Auto => backend == tollgate_store::Backend::Sqlite,
+            HoldsMode::Memory => true,
+            HoldsMode::Database => false,
+        }
+    }
 }
 
 /// `[server]`.
@@ -49,6 +95,19 @@ pub struct ServerConfig {
     /// Largest accepted request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Largest non-streamed upstream response body, in bytes: a larger one
+    /// fails that attempt (502 when no other endpoint answers) instead of
+    /// being buffered whole.
+    #[serde(default = "default_max_upstream_response")]
+    pub max_upstream_response_bytes: usize,
+    /// Seconds a client has to send a request's headers (HTTP/1) before its
+    /// connection is closed.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: f64,
+    /// Seconds a client has to send a request's whole body; a slower upload
+    /// is refused (400).
+    #[serde(default = "default_request_body_timeout")]
+    pub request_body_timeout_secs: f64,
     /// Seconds to wait for a stream's first upstream byte before the
     /// response is committed (200 + `: OPENROUTER PROCESSING` comments).
     #[serde(default = "default_keepalive")]
@@ -87,6 +146,9 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             max_body_bytes: default_max_body(),
+            max_upstream_response_bytes: default_max_upstream_response(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            request_body_timeout_secs: default_request_body_timeout(),
             stream_keepalive_secs: default_keepalive(),
             shutdown_grace_secs: default_grace(),
             failover_budget_secs: default_failover_budget(),
@@ -102,6 +164,18 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body() -> usize {
     32 * 1024 * 1024
+}
+
+fn default_max_upstream_response() -> usize {
+    32 * 1024 * 1024
+}
+
+fn default_header_read_timeout() -> f64 {
+    30.0
+}
+
+fn default_request_body_timeout() -> f64 {
+    120.0
 }
 
 fn default_keepalive() -> f64 {
@@ -125,6 +199,11 @@ pub struct RedisConfig {
     /// `redis://[:password@]host:port[/db]`.
     #[serde(default)]
     pub url: Option<String>,
+    /// Prefix of the keys through which replicas share provider health
+    /// (`<prefix>:<unix second>`; default `tollgate:health`), so several
+    /// deployments can share one Redis.
+    #[serde(default)]
+    pub health_key_prefix: Option<String>,
 }
 
 impl RedisConfig {
@@ -134,6 +213,14 @@ impl RedisConfig {
             .ok()
             .filter(|u| !u.is_empty())
             .or_else(|| self.url.clone())
+    }
+
+    /// The prefix of the shared health keys.
+    pub fn health_prefix(&self) -> &str {
+        match self.health_key_prefix.as_deref().map(str::trim) {
+            Some(p) if !p.is_empty() => p,
+            _ => "tollgate:health",
+        }
     }
 }
 
@@ -248,6 +335,25 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(String::from("server.max_body_bytes must be at least 1024"));
         }
+        if self.server.max_upstream_response_bytes < 1024 {
+            return Err(String::from(
+                "server.max_upstream_response_bytes must be at least 1024",
+            ));
+        }
+        for (key, secs) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.request_body_timeout_secs",
+                self.server.request_body_timeout_secs,
+            ),
+        ] {
+            if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+                return Err(format!("{key} must be more than 0 and at most 86400"));
+            }
+        }
         if !self.server.stream_keepalive_secs.is_finite()
             || self.server.stream_keepalive_secs <= 0.0
         {
@@ -327,5 +433,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("database.url") && e.contains("mysql://x"), "{e}");
+    }
+
+    #[test]
+    fn health_key_prefix_defaults() {
+        assert_eq!(parse("").unwrap().redis.health_prefix(), "tollgate:health");
+        let c = parse("[redis]\nhealth_key_prefix = \"eu:health\"\n").unwrap();
+        assert_eq!(c.redis.health_prefix(), "eu:health");
+        let c = parse("[redis]\nhealth_key_prefix = \" \"\n").unwrap();
+        assert_eq!(c.redis.health_prefix(), "tollgate:health");
     }
 }

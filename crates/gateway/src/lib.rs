@@ -15,34 +15,35 @@
 //! `tollgate-transport`.
 #![deny(missing_docs)]
 
+mod accept;
 pub mod auth;
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod error;
+pub mod health_sync;
 mod ids;
 pub mod limits;
 pub mod observe;
 mod pipeline;
+pub mod reload;
 mod routes;
 pub mod state;
 mod validate;
 
-use std::collections::HashMap;
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tollgate_catalog::{Catalog, Dialect};
+use tollgate_catalog::Catalog;
 use tollgate_store::Store;
-use tollgate_transport::{
-    AnthropicProvider, GeminiProvider, HttpClient, HttpClientConfig, OpenAiProvider, Provider,
-    ProviderSettings,
-};
+use tollgate_transport::{HttpClient, HttpClientConfig};
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
+pub use pipeline::books::MAX_AGE as BOOKS_MAX_AGE;
+pub use reload::{CatalogSource, ReloadError, ReloadSummary};
 pub use routes::access::AdminAuth;
 use state::AppState;
 
@@ -102,8 +103,16 @@ impl Gateway {
         .await?;
         tracing::info!(backend = limiter.backend(), "rate limits");
         let mut gateway = Gateway::with_limiter(config, catalog, store, limiter)?
-            .with_admin(AdminAuth::from_env());
+            .with_admin(AdminAuth::from_env())
+            .with_catalog_source(CatalogSource::Listings {
+                providers: config.providers.clone(),
+                base_dir: config.base_dir.clone(),
+            });
         gateway._db_lock = db_lock.map(Arc::new);
+        // Replicas sharing a Redis share provider health too.
+        if let Some(url) = config.redis.effective_url() {
+            health_sync::start(&gateway.state, &url, config.redis.health_prefix());
+        }
         Ok(gateway)
     }
 
@@ -121,77 +130,41 @@ impl Gateway {
         store: Store,
         limiter: limits::RateLimiter,
     ) -> Result<Gateway> {
-        let client = HttpClient::new(HttpClientConfig::default()).map_err(|e| Error::Provider {
+        let client = HttpClient::new(HttpClientConfig {
+            max_response_bytes: config.server.max_upstream_response_bytes,
+            ..HttpClientConfig::default()
+        })
+        .map_err(|e| Error::Provider {
             provider: String::from("*"),
             message: e.to_string(),
         })?;
-        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
-        for p in &config.providers {
-            let api_key = match &p.api_key_env {
-                Some(var) => match std::env::var(var) {
-                    Ok(v) if !v.is_empty() => Some(v),
-                    _ => {
-                        tracing::warn!(provider = %p.slug, env = %var, "provider key variable is not set; calling without a key");
-                        None
-                    }
-                },
-                None => None,
-            };
-            let mut settings =
-                ProviderSettings::new(p.slug.clone(), p.name.clone(), p.base_url.clone());
-            if let Some(key) = api_key {
-                settings = settings.with_api_key(key);
-            }
-            if let Some(secs) = p.timeout_secs {
-                settings = settings.with_timeout(std::time::Duration::from_secs(secs));
-            }
-            settings.validate().map_err(|e| Error::Provider {
-                provider: p.slug.clone(),
-                message: e.to_string(),
-            })?;
-            let adapter: Arc<dyn Provider> = match p.dialect {
-                Dialect::Openai => Arc::new(OpenAiProvider::new(settings, client.clone())),
-                Dialect::Anthropic => Arc::new(AnthropicProvider::new(settings, client.clone())),
-                Dialect::Gemini => Arc::new(GeminiProvider::new(settings, client.clone())),
-            };
-            providers.insert(p.slug.clone(), adapter);
-        }
-        // Each endpoint advertises only the parameters its provider's
-        // adapter can translate: the listing may name more than a dialect
-        // can send.
-        let mut catalog = catalog;
-        for (slug, adapter) in &providers {
-            catalog = catalog.restrict_parameters(slug, adapter.supported_parameters());
-        }
-        // `total_count` and `links` are required by the OpenAPI document
-        // (the official SDKs validate them); the list is never paginated.
-        let mut models = catalog.models_api();
-        models
-            .extra
-            .insert("total_count".into(), models.data.len().into());
-        models
-            .extra
-            .insert("links".into(), serde_json::json!({"next": null}));
-        let models_json = serde_json::to_vec(&models)
-            .map(bytes::Bytes::from)
-            .map_err(|e| Error::Provider {
-                provider: String::from("*"),
-                message: e.to_string(),
-            })?;
+        let routes = reload::build_routes(&config.providers, catalog, &client)?;
+        tokio::runtime::Handle::try_current().map_err(|_| Error::Provider {
+            provider: String::from("books"),
+            message: String::from("a gateway must be built inside a Tokio runtime"),
+        })?;
+        let metrics = Arc::new(observe::Metrics::default());
+        let books = pipeline::books::Books::start(
+            store.clone(),
+            config.billing.local_holds(store.backend()),
+            config.billing.durable_replies,
+            metrics.books(),
+        );
         let state = AppState {
-            catalog: Arc::new(catalog),
-            providers,
+            routes: arc_swap::ArcSwap::from_pointee(routes),
+            reloader: reload::Reloader::new(reload::CatalogSource::in_memory(), client),
             store,
             keys: auth::KeyCache::default(),
             server: config.server.clone(),
-            models_json,
             policy: config.routing.clone(),
             health: std::sync::Mutex::new(tollgate_routing::HealthTracker::new(&config.routing)),
             health_snapshot: std::sync::RwLock::new(Default::default()),
             started: std::time::Instant::now(),
             limiter,
             credit_tiers: Default::default(),
-            metrics: Default::default(),
+            metrics,
+            books,
+            health_sync: Default::default(),
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -205,9 +178,20 @@ impl Gateway {
         &self.state.store
     }
 
+    /// Waits until every settlement and generation record of the requests
+    /// answered so far is written to the store (they are written behind
+    /// the responses, in batches), and makes the next request re-read
+    /// balances and limits from it: call it before reading money from the
+    /// store directly, and after changing money there behind the gateway.
+    pub async fn sync_books(&self) {
+        self.state.books.flush().await;
+        self.state.books.invalidate();
+    }
+
     /// The axum application.
     pub fn router(&self) -> Router {
         let app = routes::router(self.state.clone()).layer(axum::Extension(self.admin.clone()));
+        let app = accept::with_body_timeout(app, self.state.server.request_body_timeout_secs);
         observe::instrument(app, self.state.metrics.clone())
     }
 
@@ -220,6 +204,22 @@ impl Gateway {
     pub fn with_admin(mut self, admin: AdminAuth) -> Gateway {
         self.admin = Arc::new(admin);
         self
+    }
+
+    /// Where [`Gateway::reload_catalog`] (and `POST
+    /// /api/v1/admin/catalog/reload`) read the catalog from.
+    /// [`Gateway::build`] sets the listing files of its config's providers;
+    /// a gateway built from parts has nothing to reload until this is set.
+    pub fn with_catalog_source(self, source: CatalogSource) -> Gateway {
+        self.state.reloader.set_source(source);
+        self
+    }
+
+    /// Reads the providers and their listings again from the catalog
+    /// source, validates them and swaps the new catalog in; requests in
+    /// flight finish on the old one. On error nothing changes.
+    pub async fn reload_catalog(&self) -> Result<ReloadSummary, ReloadError> {
+        reload::reload(&self.state).await
     }
 }
 
@@ -329,9 +329,12 @@ pub async fn serve_with_grace(
             }
         }
     });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let server = accept::serve(
+        listener,
+        app,
+        std::time::Duration::from_secs_f64(gateway.state.server.header_read_timeout_secs),
+        signal,
+    );
     let deadline = async move {
         if draining.await.is_ok() {
             tokio::time::sleep(grace).await;
@@ -346,5 +349,8 @@ pub async fn serve_with_grace(
         }
     }
     sweeper.abort();
+    // Every settlement and record of the requests served is written
+    // before the process may exit.
+    gateway.state.books.flush().await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tollgate_catalog::Catalog;
 use tollgate_store::Store;
@@ -20,22 +21,35 @@ use crate::config::ServerConfig;
 /// How old a health snapshot may be before a plan recomputes it.
 pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The catalog and what is derived from it, replaced together by a reload
+/// ([`crate::reload`]). A request takes one snapshot ([`AppState::routes`])
+/// when it plans and uses it to its end, so requests in flight finish on
+/// the catalog they started with.
+#[derive(Debug)]
+pub struct Routes {
+    /// The provider catalog.
+    pub catalog: Catalog,
+    /// One adapter per provider slug.
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    /// `GET /models` body, rendered once per catalog.
+    pub models_json: Bytes,
+}
+
 /// Everything a request needs, shared behind an `Arc`.
 #[derive(Debug)]
 pub struct AppState {
-    /// The provider catalog.
-    pub catalog: Arc<Catalog>,
-    /// One adapter per provider slug.
-    pub providers: HashMap<String, Arc<dyn Provider>>,
+    /// The catalog, its adapters and its `GET /models` body: one snapshot,
+    /// swapped whole by a reload.
+    pub routes: ArcSwap<Routes>,
+    /// Where a reload reads the catalog from, and the client its adapters
+    /// share.
+    pub reloader: crate::reload::Reloader,
     /// Persistence.
     pub store: Store,
     /// Authenticated keys, cached.
     pub keys: KeyCache,
     /// Server settings.
     pub server: ServerConfig,
-    /// `GET /models` body, rendered once: the catalog only changes on
-    /// reload.
-    pub models_json: Bytes,
     /// The routing policy (`[routing]`).
     pub policy: Policy,
     /// Provider health, fed with every attempt's outcome.
@@ -53,9 +67,19 @@ pub struct AppState {
     pub credit_tiers: crate::limits::CreditTierCache,
     /// This gateway's metrics, rendered by `GET /metrics`.
     pub metrics: Arc<crate::observe::Metrics>,
+    /// Holds, settlements and generation records (`pipeline::books`).
+    pub books: crate::pipeline::books::Books,
+    /// With `[redis]`: shares attempt outcomes with the other replicas
+    /// ([`crate::health_sync`]); set once, when the sync starts.
+    pub health_sync: std::sync::OnceLock<crate::health_sync::HealthSync>,
 }
 
 impl AppState {
+    /// The current catalog snapshot: take it once per request.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
     /// Now, on the health tracker's clock.
     pub fn now(&self) -> Timestamp {
         Timestamp::from_duration(self.started.elapsed())
@@ -101,6 +125,9 @@ impl AppState {
             tracker.snapshot(now)
         };
         self.store_snapshot(now, Arc::new(snapshot));
+        if let Some(sync) = self.health_sync.get() {
+            sync.publish(EndpointKey::of(endpoint), outcome.success);
+        }
     }
 
     /// The endpoints API's health fields of `endpoint`.

@@ -35,6 +35,10 @@ mod management;
 mod models;
 #[path = "gateway/oauth.rs"]
 mod oauth;
+#[path = "gateway/production.rs"]
+mod production;
+#[path = "gateway/reload.rs"]
+mod reload;
 #[path = "gateway/routing.rs"]
 mod routing;
 #[path = "gateway/stream.rs"]

@@ -313,6 +313,11 @@ const HTTP_FAMILIES: &[(&str, &str)] = &[
     ("tollgate_http_request_duration_seconds", "histogram"),
     ("tollgate_http_requests_in_flight", "gauge"),
     ("tollgate_streams_in_flight", "gauge"),
+    ("tollgate_books_queued", "gauge"),
+    ("tollgate_books_writes", "counter"),
+    ("tollgate_books_write_failures", "counter"),
+    ("tollgate_books_commit_duration_seconds", "histogram"),
+    ("tollgate_books_batch_size", "histogram"),
     ("tollgate_endpoint_up", "gauge"),
     ("tollgate_endpoint_status", "gauge"),
 ];
@@ -775,6 +780,16 @@ async fn real_requests_report_attempts_generations_and_request_ids() {
     );
     assert!(m.value("tollgate_tokens_total", &[model, ("kind", "prompt")]) > 0.0);
     assert!(m.value("tollgate_cost_usd_total", &[model]) > 0.0);
+
+    // Settlements and records are written behind the answers: once the
+    // books are synced, both generations' settlement and record (four
+    // writes) are committed and nothing waits.
+    gw.sync_books().await;
+    let m = scrape(gw).await;
+    assert_eq!(m.value("tollgate_books_writes_total", &[]), 4.0);
+    assert_eq!(m.value("tollgate_books_queued", &[]), 0.0);
+    assert_eq!(m.value("tollgate_books_write_failures_total", &[]), 0.0);
+    assert!(m.value("tollgate_books_batch_size_count", &[]) >= 1.0);
 
     // The record is written off the response path: wait for it.
     let lookup = || {

@@ -190,7 +190,7 @@ pub struct ActivityRow {
 
 /// A count as stored (counts past `i64::MAX` are clamped: no real token
 /// count gets there).
-fn count_in(n: u64) -> i64 {
+pub(crate) fn count_in(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -418,13 +418,23 @@ fn activity_sql(backend: Backend, by_key: bool) -> String {
     )
 }
 
-impl Store {
-    /// Records a generation. Idempotent on its id: recording an id again
-    /// changes nothing (the first record wins), so a retried write is safe.
-    /// Amounts must be ≥ 0 with at most 12 decimals
-    /// ([`Error::InvalidAmount`]); an unknown account is
-    /// [`Error::AccountNotFound`], an unknown key [`Error::ApiKeyNotFound`].
-    pub async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
+/// A generation record checked and serialized for its `INSERT`, which is
+/// written once ([`insert_generation!`]) and run on a pool or inside a
+/// transaction of either backend.
+pub(crate) struct GenerationInsert<'g> {
+    pub(crate) g: &'g GenerationRecord,
+    pub(crate) sql: String,
+    pub(crate) total_cost: Decimal,
+    pub(crate) upstream_cost: Option<Decimal>,
+    pub(crate) attempts: String,
+    pub(crate) transforms: Option<String>,
+    pub(crate) created_at: Timestamp,
+}
+
+impl<'g> GenerationInsert<'g> {
+    /// Checks the record's amounts (≥ 0, at most 12 decimals) and
+    /// serializes its JSON columns.
+    pub(crate) fn of(g: &'g GenerationRecord) -> Result<GenerationInsert<'g>> {
         let total_cost = check_amount(g.total_cost, Sign::NonNegative)?;
         let upstream_cost = g
             .upstream_inference_cost
@@ -438,52 +448,79 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| corrupt_json("transforms", &e))?;
-        let created_at = Timestamp(g.created_at.trunc_subsecs(6));
-        let sql = format!(
-            "INSERT INTO generations ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
-             ON CONFLICT (id) DO NOTHING"
-        );
-        let inserted = on_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(&g.id)
-                .bind(&g.account_id)
-                .bind(&g.api_key_hash)
-                .bind(&g.model)
-                .bind(&g.provider)
-                .bind(&g.provider_name)
-                .bind(&g.upstream_id)
-                .bind(created_at)
-                .bind(g.streamed)
-                .bind(g.cancelled)
-                .bind(&g.finish_reason)
-                .bind(&g.native_finish_reason)
-                .bind(count_in(g.tokens_prompt))
-                .bind(count_in(g.tokens_completion))
-                .bind(g.native_tokens_prompt.map(count_in))
-                .bind(g.native_tokens_completion.map(count_in))
-                .bind(g.native_tokens_reasoning.map(count_in))
-                .bind(g.native_tokens_cached.map(count_in))
-                .bind(g.native_tokens_cache_write.map(count_in))
-                .bind(Money(total_cost))
-                .bind(upstream_cost.map(Money))
-                .bind(g.is_byok)
-                .bind(g.latency_ms.map(count_in))
-                .bind(g.generation_time_ms.map(count_in))
-                .bind(&attempts)
-                .bind(&transforms)
-                .bind(&g.request_id)
-                .bind(g.api_type.as_str())
-                .bind(&g.origin)
-                .bind(&g.app_title)
-                .bind(&g.external_user)
-                .bind(&g.user_agent)
-                .bind(&g.error)
-                .execute(pool)
-                .await
-                .map(|_| ())
-        });
+        Ok(GenerationInsert {
+            g,
+            sql: format!(
+                "INSERT INTO generations ({COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            total_cost,
+            upstream_cost,
+            attempts,
+            transforms,
+            created_at: Timestamp(g.created_at.trunc_subsecs(6)),
+        })
+    }
+}
+
+/// Runs a [`GenerationInsert`] on `$exec` (a pool, or `&mut *tx`), giving
+/// `Result<(), sqlx::Error>`.
+macro_rules! insert_generation {
+    ($exec:expr, $row:expr) => {{
+        let row = &$row;
+        let g = row.g;
+        sqlx::query(&row.sql)
+            .bind(&g.id)
+            .bind(&g.account_id)
+            .bind(&g.api_key_hash)
+            .bind(&g.model)
+            .bind(&g.provider)
+            .bind(&g.provider_name)
+            .bind(&g.upstream_id)
+            .bind(row.created_at)
+            .bind(g.streamed)
+            .bind(g.cancelled)
+            .bind(&g.finish_reason)
+            .bind(&g.native_finish_reason)
+            .bind($crate::generations::count_in(g.tokens_prompt))
+            .bind($crate::generations::count_in(g.tokens_completion))
+            .bind(g.native_tokens_prompt.map($crate::generations::count_in))
+            .bind(g.native_tokens_completion.map($crate::generations::count_in))
+            .bind(g.native_tokens_reasoning.map($crate::generations::count_in))
+            .bind(g.native_tokens_cached.map($crate::generations::count_in))
+            .bind(g.native_tokens_cache_write.map($crate::generations::count_in))
+            .bind($crate::money::Money(row.total_cost))
+            .bind(row.upstream_cost.map($crate::money::Money))
+            .bind(g.is_byok)
+            .bind(g.latency_ms.map($crate::generations::count_in))
+            .bind(g.generation_time_ms.map($crate::generations::count_in))
+            .bind(&row.attempts)
+            .bind(&row.transforms)
+            .bind(&g.request_id)
+            .bind(g.api_type.as_str())
+            .bind(&g.origin)
+            .bind(&g.app_title)
+            .bind(&g.external_user)
+            .bind(&g.user_agent)
+            .bind(&g.error)
+            .execute($exec)
+            .await
+            .map(|_| ())
+    }};
+}
+pub(crate) use insert_generation;
+
+impl Store {
+    /// Records a generation. Idempotent on its id: recording an id again
+    /// changes nothing (the first record wins), so a retried write is safe.
+    /// Amounts must be ≥ 0 with at most 12 decimals
+    /// ([`Error::InvalidAmount`]); an unknown account is
+    /// [`Error::AccountNotFound`], an unknown key [`Error::ApiKeyNotFound`].
+    pub async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
+        let row = GenerationInsert::of(g)?;
+        let inserted = on_pool!(self, |pool| insert_generation!(pool, row));
         match inserted {
             Ok(()) => Ok(()),
             Err(e)

@@ -51,6 +51,7 @@
 #![deny(missing_docs)]
 
 mod accounts;
+mod batch;
 mod byok;
 mod crypto;
 mod dialect;
@@ -68,6 +69,7 @@ pub mod testing;
 mod time;
 
 pub use accounts::Account;
+pub use batch::{BatchWrite, SettledHold};
 pub use byok::{ByokKey, key_last4};
 pub use crypto::{ByokCipher, CryptoError, ProviderKey, SealedSecret, SecretKeyError};
 pub use error::{Error, Result};

@@ -23,6 +23,12 @@ pub struct HttpClientConfig {
     pub pool_idle_timeout: Duration,
     /// Most idle connections kept per host. Default 64.
     pub pool_max_idle_per_host: usize,
+    /// Largest non-streamed response body read, in bytes: a larger one
+    /// fails the call ([`ErrorKind::InvalidResponse`]) as soon as its
+    /// `Content-Length` or its bytes say so, instead of being buffered
+    /// whole. Default 32 MiB. (Streamed bodies are bounded per event by the
+    /// SSE parser.)
+    pub max_response_bytes: usize,
 }
 
 impl Default for HttpClientConfig {
@@ -33,6 +39,7 @@ impl Default for HttpClientConfig {
             read_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 64,
+            max_response_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -129,6 +136,73 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     out
 }
 
+/// Why a whole response body could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadBodyError {
+    /// Longer than the limit, by its `Content-Length` or by its bytes.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed or timed out while reading.
+    Failed(reqwest::Error),
+}
+
+impl ReadBodyError {
+    /// The error's kind and message, naming `url` (without secrets).
+    pub(crate) fn describe(&self, url: &str) -> (ErrorKind, String) {
+        match self {
+            ReadBodyError::TooLarge { limit } => (
+                ErrorKind::InvalidResponse,
+                format!(
+                    "{}: the response body is larger than the limit of {limit} bytes",
+                    display_url(url)
+                ),
+            ),
+            ReadBodyError::Failed(e) => {
+                let kind = if e.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::StreamInterrupted {
+                        after_output: false,
+                    }
+                };
+                let message = format!(
+                    "{}: reading the response body: {}",
+                    display_url(url),
+                    describe(e)
+                );
+                (kind, message)
+            }
+        }
+    }
+}
+
+/// Reads a whole (non-streamed) response body of at most `limit` bytes; a
+/// larger one is refused as soon as its `Content-Length` or the bytes read
+/// so far exceed the limit, never buffered whole.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<bytes::Bytes, ReadBodyError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(ReadBodyError::TooLarge { limit });
+    }
+    let capacity = announced
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .min(limit);
+    let mut out = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await.map_err(ReadBodyError::Failed)? {
+        if out.len() + chunk.len() > limit {
+            return Err(ReadBodyError::TooLarge { limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(out))
+}
+
 /// What kind of failure a reqwest error before the response is.
 pub(crate) fn send_error_kind(e: &reqwest::Error) -> ErrorKind {
     // A connect timeout is a connection failure (the host is unreachable),
@@ -212,6 +286,30 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
         assert_eq!(c.request_timeout, Duration::from_secs(600));
         assert_eq!(c.read_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_response_bytes, 32 * 1024 * 1024);
         assert!(HttpClient::new(c).is_ok());
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_limit_are_refused() {
+        use wiremock::matchers::any;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2000)))
+            .mount(&server)
+            .await;
+        let client = reqwest::Client::new();
+        let get = || client.get(server.uri()).send();
+        let body = read_body(get().await.unwrap(), 2000).await.unwrap();
+        assert_eq!(body.len(), 2000);
+        let err = read_body(get().await.unwrap(), 1999).await.unwrap_err();
+        assert!(matches!(err, ReadBodyError::TooLarge { limit: 1999 }));
+        let (kind, message) = err.describe("http://u:pw@h/v1/chat?key=s");
+        assert_eq!(kind, ErrorKind::InvalidResponse);
+        assert_eq!(
+            message,
+            "http://h/v1/chat: the response body is larger than the limit of 1999 bytes"
+        );
     }
 }

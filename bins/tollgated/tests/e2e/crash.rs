@@ -357,10 +357,11 @@ struct HoldEntries {
 }
 
 /// Opens the database as the daemon does and checks the account's ledger
-/// entry by entry: one top-up of `credits`; every hold (the completed
-/// requests' and the crashed ones') returned exactly once by a `release` of
-/// its amount; a `settle` for each completed request, charging exactly its
-/// cost, and none for the crashed ones; everything sums to the balance.
+/// entry by entry: one top-up of `credits`; a hold for each completed
+/// request (none for the crashed ones: on SQLite holds live in memory until
+/// settled), each returned exactly once by a `release` of its amount; a
+/// `settle` for each, charging exactly its cost; everything sums to the
+/// balance.
 ///
 /// Through `Gateway::build` (tollgate-store is not a dependency of this
 /// package), which reconciles once more: by now there must be nothing left
@@ -394,7 +395,10 @@ async fn check_ledger(config: &std::path::Path, account: &str, credits: i128, ch
         }
     }
     assert_eq!(topups, [credits], "{ledger:?}");
-    assert_eq!(holds.len(), charges.len() + STREAMS, "{ledger:?}");
+    // On SQLite the gateway keeps holds in memory and writes each one with
+    // its settlement, so the crashed streams' holds never reached the
+    // file; a hold written without a settlement would be returned below.
+    assert_eq!(holds.len(), charges.len(), "{ledger:?}");
     let mut settled = Vec::new();
     for (id, entries) in &holds {
         let HoldEntries {

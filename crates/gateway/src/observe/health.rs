@@ -18,7 +18,8 @@ pub(super) fn encode(state: &AppState, out: &mut String) -> fmt::Result {
     let status: Family<EndpointLabels, Gauge> = Family::default();
     let uptime: Family<EndpointLabels, Gauge<f64, AtomicU64>> = Family::default();
     let snapshot = state.health();
-    for model in state.catalog.models() {
+    let routes = state.routes();
+    for model in routes.catalog.models() {
         for ep in &model.endpoints {
             let labels = EndpointLabels::of(ep);
             // An endpoint the tracker has not seen is healthy, with no

@@ -259,6 +259,34 @@ type ByProvider = HashMap<Arc<str>, Arc<EndpointHandles>>;
 
 /// One gateway's metrics: the registry and the handles recording into it.
 ///
+/// The books' writer's series (`pipeline::books`): cheap clones of the
+/// registered handles.
+#[derive(Clone, Debug)]
+pub struct BooksMetrics {
+    /// Writes queued and not yet committed.
+    pub queued: Gauge,
+    /// Writes committed.
+    pub writes: Counter,
+    /// Writes refused.
+    pub failures: Counter,
+    /// Commit time per batch.
+    pub commit: Histogram,
+    /// Writes per batch.
+    pub batch_size: Histogram,
+}
+
+impl Default for BooksMetrics {
+    fn default() -> BooksMetrics {
+        BooksMetrics {
+            queued: Gauge::default(),
+            writes: Counter::default(),
+            failures: Counter::default(),
+            commit: http_histogram(),
+            batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+        }
+    }
+}
+
 /// Each [`crate::Gateway`] has its own (no process-global recorder), so
 /// gateways in one process (tests, embedders) never see each other's
 /// counts.
@@ -276,6 +304,7 @@ pub struct Metrics {
     ttft: Histograms<EndpointLabels>,
     tokens: Family<TokenLabels, Counter>,
     cost: Family<EndpointLabels, Cost>,
+    books: BooksMetrics,
     routes: RwLock<HashMap<Arc<str>, Arc<RouteHandles>>>,
     endpoints: RwLock<HashMap<Arc<str>, ByProvider>>,
 }
@@ -309,6 +338,7 @@ impl Metrics {
             ttft: Family::new_with_constructor(model_histogram),
             tokens: Family::default(),
             cost: Family::default(),
+            books: BooksMetrics::default(),
             routes: RwLock::default(),
             endpoints: RwLock::default(),
         };
@@ -386,7 +416,39 @@ impl Metrics {
             "Credits charged for generations, in USD",
             self.cost.clone(),
         );
+        let b = &self.books;
+        r.register(
+            "books_queued",
+            "Settlements and generation records waiting for the writer",
+            b.queued.clone(),
+        );
+        r.register(
+            "books_writes",
+            "Settlements and generation records written to the database",
+            b.writes.clone(),
+        );
+        r.register(
+            "books_write_failures",
+            "Settlements and generation records the database refused (logged with their ids)",
+            b.failures.clone(),
+        );
+        r.register_with_unit(
+            "books_commit_duration",
+            "Time one batch of settlements and records took to commit",
+            Unit::Seconds,
+            b.commit.clone(),
+        );
+        r.register(
+            "books_batch_size",
+            "Writes per committed batch",
+            b.batch_size.clone(),
+        );
         self
+    }
+
+    /// The handles the books' writer records into.
+    pub fn books(&self) -> BooksMetrics {
+        self.books.clone()
     }
 
     /// Appends the registry in the OpenMetrics text format, without the

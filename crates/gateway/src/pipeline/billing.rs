@@ -17,6 +17,7 @@ use tollgate_schema::usage::Usage;
 use tollgate_store::ApiKey;
 
 use super::Target;
+use super::books::{Charge, LocalHold, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,6 +32,8 @@ pub struct OpenHold {
     pub id: String,
     /// The account it reserves credit of.
     pub account_id: String,
+    /// Kept in memory by the books (local mode), not yet in the store.
+    local: Option<LocalHold>,
 }
 
 /// What a generation was charged.
@@ -92,6 +95,29 @@ pub async fn place(
             .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", ep.provider)))?;
         amount = amount.max(cost);
     }
+    if state.books.is_local() {
+        return match state.books.place(&key.account_id, &key.hash, amount).await {
+            Ok(hold) => Ok(OpenHold {
+                id: hold.id.clone(),
+                account_id: hold.account_id.clone(),
+                local: Some(hold),
+            }),
+            Err(Refusal::Credits { available }) => {
+                Err(refused(tollgate_store::Error::InsufficientCredits {
+                    available,
+                    needed: amount,
+                }))
+            }
+            Err(Refusal::KeyLimit { limit, remaining }) => {
+                Err(refused(tollgate_store::Error::KeyLimitExceeded {
+                    limit,
+                    remaining,
+                    needed: amount,
+                }))
+            }
+            Err(Refusal::Store(e)) => Err(e.into()),
+        };
+    }
     let now = chrono::Utc::now();
     match state
         .store
@@ -101,25 +127,34 @@ pub async fn place(
         Ok(hold) => Ok(OpenHold {
             id: hold.id,
             account_id: key.account_id.clone(),
+            local: None,
         }),
-        Err(tollgate_store::Error::InsufficientCredits { available, needed }) => {
-            Err(ApiError::PaymentRequired(format!(
+        Err(e) => Err(refused(e)),
+    }
+}
+
+/// The 402 for a hold the balance or the key's limit cannot cover; other
+/// store errors as they are.
+fn refused(e: tollgate_store::Error) -> ApiError {
+    match e {
+        tollgate_store::Error::InsufficientCredits { available, needed } => {
+            ApiError::PaymentRequired(format!(
                 "Insufficient credits: this request may cost up to ${} and the account has ${} available. Add credits or lower max_tokens.",
                 needed.round_dp(6).normalize(),
                 available.round_dp(6).normalize()
-            )))
+            ))
         }
-        Err(tollgate_store::Error::KeyLimitExceeded {
+        tollgate_store::Error::KeyLimitExceeded {
             limit,
             remaining,
             needed,
-        }) => Err(ApiError::PaymentRequired(format!(
+        } => ApiError::PaymentRequired(format!(
             "API key limit reached: this request may cost up to ${} and the key has ${} left of its ${} limit.",
             needed.round_dp(6).normalize(),
             remaining.round_dp(6).normalize(),
             limit.normalize()
-        ))),
-        Err(e) => Err(e.into()),
+        )),
+        e => e.into(),
     }
 }
 
@@ -153,11 +188,21 @@ pub async fn settle(
     // BYOK: the provider bills the user's own key; the account pays only
     // the fee, after the month's free BYOK requests.
     let charge = if is_byok {
-        match state
-            .store
-            .byok_requests_in_month(&hold.account_id, now)
-            .await
-        {
+        let before = match &hold.local {
+            Some(_) => {
+                state
+                    .books
+                    .byok_requests_in_month(&hold.account_id, now)
+                    .await
+            }
+            None => {
+                state
+                    .store
+                    .byok_requests_in_month(&hold.account_id, now)
+                    .await
+            }
+        };
+        match before {
             Ok(before) => tollgate_billing::round_charge(tollgate_billing::byok_fee(cost, before)),
             Err(e) => {
                 tracing::error!(generation = %generation_id, error = %e, "BYOK request count unavailable; no fee charged");
@@ -167,7 +212,21 @@ pub async fn settle(
     } else {
         cost
     };
-    if let Err(e) = state
+    if let Some(local) = &hold.local {
+        // What the key's limit counts: the charge, plus what a BYOK key
+        // paid upstream when the key includes BYOK usage.
+        let key_counted = if is_byok && state.books.key_includes_byok(&local.api_key_hash) {
+            charge + cost
+        } else {
+            charge
+        };
+        let charged = Charge {
+            charge,
+            fee: Decimal::ZERO,
+            key_counted,
+        };
+        state.books.settle(local, charged, generation_id).await;
+    } else if let Err(e) = state
         .store
         .settle_hold(&hold.id, charge, Some(generation_id), now)
         .await
@@ -182,6 +241,10 @@ pub async fn settle(
 
 /// Releases `hold` (nothing was produced).
 pub async fn release(state: &AppState, hold: &OpenHold) {
+    if let Some(local) = &hold.local {
+        state.books.release(local);
+        return;
+    }
     if let Err(e) = state.store.release_hold(&hold.id, chrono::Utc::now()).await {
         tracing::error!(hold = %hold.id, error = %e, "hold release failed");
     }

@@ -2,6 +2,7 @@
 //! over on retryable provider errors before anything reached the client.
 
 pub mod billing;
+pub mod books;
 pub mod byok;
 pub mod prompt;
 pub mod record;
@@ -19,7 +20,7 @@ use tollgate_schema::chat::{ChatChunk, ChatCompletion, ChatRequest};
 use tollgate_transport::{ChatCall, ChunkStream, Provider, ProviderError};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Routes};
 
 /// What to call: the endpoints to try, first to last, each with the model
 /// id the client used for it (model fallbacks mix models in one target).
@@ -29,6 +30,9 @@ pub struct Target {
     pub model: String,
     /// The attempts to make, in order.
     pub endpoints: Vec<Planned>,
+    /// The catalog snapshot the endpoints come from, whose adapters call
+    /// them: a reload meanwhile does not change what this request uses.
+    pub routes: Arc<Routes>,
 }
 
 /// One planned attempt.
@@ -43,7 +47,7 @@ pub struct Planned {
 impl Target {
     /// Every endpoint of one model, in catalog order (for endpoints the
     /// router does not plan: embeddings, legacy passthrough).
-    pub fn all_of(model: &str, endpoints: &[CatalogEndpoint]) -> Target {
+    pub fn all_of(model: &str, endpoints: &[CatalogEndpoint], routes: Arc<Routes>) -> Target {
         Target {
             model: model.to_string(),
             endpoints: endpoints
@@ -53,12 +57,31 @@ impl Target {
                     endpoint: e.clone(),
                 })
                 .collect(),
+            routes,
         }
     }
 
     /// Keeps only the endpoints `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&CatalogEndpoint) -> bool) {
         self.endpoints.retain(|p| keep(&p.endpoint));
+    }
+
+    /// Keeps only the endpoints whose adapter speaks `dialect`.
+    pub fn retain_dialect(&mut self, dialect: &str) {
+        let providers = &self.routes.providers;
+        self.endpoints.retain(|p| {
+            providers
+                .get(&p.endpoint.provider)
+                .is_some_and(|a| a.dialect() == dialect)
+        });
+    }
+
+    /// The adapter calling `ep`.
+    fn adapter(&self, ep: &CatalogEndpoint) -> Result<&Arc<dyn Provider>, ApiError> {
+        self.routes
+            .providers
+            .get(&ep.provider)
+            .ok_or_else(|| ApiError::Internal(format!("no adapter for provider `{}`", ep.provider)))
     }
 }
 
@@ -125,16 +148,6 @@ pub struct OpenStream {
     pub rest: ChunkStream,
 }
 
-fn adapter<'a>(
-    state: &'a AppState,
-    ep: &CatalogEndpoint,
-) -> Result<&'a Arc<dyn Provider>, ApiError> {
-    state
-        .providers
-        .get(&ep.provider)
-        .ok_or_else(|| ApiError::Internal(format!("no adapter for provider `{}`", ep.provider)))
-}
-
 fn call(
     ep: &CatalogEndpoint,
     provider: &Arc<dyn Provider>,
@@ -160,7 +173,8 @@ fn call(
 /// (or its unknown variant).
 pub fn resolve_model(state: &AppState, name: &str) -> Result<Target, ApiError> {
     let id = ModelId::parse(name).map_err(|e| ApiError::field("model", e.to_string()))?;
-    let model = state
+    let routes = state.routes();
+    let model = routes
         .catalog
         .resolve(&id)
         .ok_or_else(|| ApiError::field("model", format!("`{name}` is not a valid model ID")))?;
@@ -170,7 +184,7 @@ pub fn resolve_model(state: &AppState, name: &str) -> Result<Target, ApiError> {
             message: format!("no endpoint is available for model `{name}`"),
         });
     }
-    Ok(Target::all_of(name, &model.endpoints))
+    Ok(Target::all_of(name, &model.endpoints, routes.clone()))
 }
 
 fn no_endpoint(target: &Target) -> ApiError {
@@ -214,7 +228,8 @@ where
             );
             break;
         }
-        let provider = adapter(state, ep)
+        let provider = target
+            .adapter(ep)
             .map_err(|e| (e, attempts.clone()))?
             .clone();
         let provider_name = provider.name().to_string();
@@ -288,10 +303,11 @@ pub fn plan_chat(
     prompt_tokens: u64,
 ) -> Result<Target, ApiError> {
     let route = RouteRequest::from_chat(request, prompt_tokens);
+    let routes = state.routes();
     let health = state.health();
     let plan = tollgate_routing::plan(
         &route,
-        &state.catalog,
+        &routes.catalog,
         &health,
         &state.policy,
         &mut rand::rng(),
@@ -316,6 +332,7 @@ pub fn plan_chat(
     Ok(Target {
         model: label,
         endpoints,
+        routes: routes.clone(),
     })
 }
 

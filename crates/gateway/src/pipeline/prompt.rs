@@ -51,10 +51,11 @@ pub fn measure(state: &AppState, request: &ChatRequest, upper_bound: u64) -> Mea
         .collect();
     let mut smallest_budget = u64::MAX;
     let mut family = None;
+    let routes = state.routes();
     for name in &models {
         let Some(model) = ModelId::parse(name)
             .ok()
-            .and_then(|id| state.catalog.resolve(&id))
+            .and_then(|id| routes.catalog.resolve(&id))
         else {
             continue;
         };
@@ -101,10 +102,19 @@ pub fn fit(
     dialect: &str,
 ) -> Result<Arc<ChatRequest>, String> {
     let request = &shape(request, measured, ep, dialect);
-    let Some(count) = &measured.count else {
-        return Ok(request.clone());
-    };
     let limits = limits(ep, request);
+    let counted;
+    let count = match &measured.count {
+        Some(count) => count.as_ref(),
+        None if measured.tokens <= limits.prompt_budget() => return Ok(request.clone()),
+        // The prompt was measured against an earlier catalog snapshot (a
+        // reload came between measuring and planning) in which every
+        // budget was larger: count it now.
+        None => {
+            counted = count_request(request, &measured.tokenizer);
+            &counted
+        }
+    };
     if check_fits(count, &limits).is_ok() {
         return Ok(request.clone());
     }

@@ -1,6 +1,7 @@
 //! Recording generations (`GET /generation`, `/activity`), off the response
-//! path: the record is written by a spawned task once the answer (or the
-//! stream) is over, so it never delays a byte to the client.
+//! path: the record is queued to the books' writer once the answer (or the
+//! stream) is over and written in its next batch, so it never delays a byte
+//! to the client.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,7 +92,7 @@ pub struct Ending {
     pub transforms: Option<serde_json::Value>,
 }
 
-/// Writes the record of generation `id` in the background.
+/// Queues the record of generation `id` for the books' writer.
 pub fn spawn(
     state: Arc<AppState>,
     id: &str,
@@ -153,10 +154,5 @@ pub fn spawn(
         user_agent: ctx.user_agent.clone(),
         error: ending.error,
     };
-    let write = async move {
-        if let Err(e) = state.store.record_generation(&record).await {
-            tracing::error!(generation = %record.id, error = %e, "recording the generation failed");
-        }
-    };
-    tokio::spawn(tracing::Instrument::in_current_span(write));
+    state.books.record(record);
 }

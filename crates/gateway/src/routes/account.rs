@@ -26,7 +26,7 @@ pub(crate) async fn credits(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = authenticate_any(&state.store, &headers).await?;
-    let balance = state.store.balance(&key.account_id).await?;
+    let balance = state.books.balance(&key.account_id).await?;
     Ok(Json(json!({
         "data": {
             "total_credits": usd_json(balance.total_credits),
@@ -46,7 +46,7 @@ pub(crate) async fn key(
 ) -> Result<Response, ApiError> {
     let key = authenticate_any(&state.store, &headers).await?;
     let usage = state
-        .store
+        .books
         .key_usage(&key.hash, Utc::now())
         .await?
         .ok_or_else(|| ApiError::Unauthorized(String::from("Invalid API key")))?;

@@ -8,7 +8,12 @@
 //! - `GET /api/v1/admin/accounts/{id}` → `{data: {id, name, created_at,
 //!   balance}}`;
 //! - `POST /api/v1/admin/accounts/{id}/credits` `{amount, note?}` →
-//!   `{data: {entry, balance}}`: a top-up.
+//!   `{data: {entry, balance}}`: a top-up;
+//! - `POST /api/v1/admin/catalog/reload` → `{data: {providers: [{slug,
+//!   models}], models, endpoints, added_models, removed_models}}`: the
+//!   providers and listings read again and swapped in (see
+//!   [`crate::reload`]); 400 naming the file, provider, model and field
+//!   when something is invalid, the previous catalog still serving.
 //!
 //! This API is Tollgate's own, so money is written exactly, as decimal
 //! strings (`"10.5"`), and amounts are accepted as strings or numbers.
@@ -133,7 +138,7 @@ pub(crate) async fn get_account(
 ) -> Result<Response, ApiError> {
     admit(admin.as_ref(), &headers)?;
     let account = account(&state, &id).await?;
-    let balance = state.store.balance(&account.id).await?;
+    let balance = state.books.balance(&account.id).await?;
     let mut data = account_json(&account);
     data["balance"] = balance_json(&balance);
     Ok(Json(json!({ "data": data })).into_response())
@@ -166,7 +171,8 @@ pub(crate) async fn add_credits(
         .store
         .top_up(&account.id, amount, note.as_deref())
         .await?;
-    let balance = state.store.balance(&account.id).await?;
+    state.books.invalidate();
+    let balance = state.books.balance(&account.id).await?;
     tracing::info!(account = %account.id, amount = %amount, "credits added through the admin API");
     Ok(Json(json!({
         "data": {
@@ -175,6 +181,36 @@ pub(crate) async fn add_credits(
         }
     }))
     .into_response())
+}
+
+/// `POST /api/v1/admin/catalog/reload`: reads the catalog again from the
+/// gateway's source and swaps it in; a 400 naming the problem leaves the
+/// previous catalog serving.
+pub(crate) async fn reload_catalog(
+    State(state): State<Arc<AppState>>,
+    admin: Option<Extension<Arc<AdminAuth>>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admit(admin.as_ref(), &headers)?;
+    match crate::reload::reload(&state).await {
+        Ok(summary) => {
+            tracing::info!(
+                providers = summary.providers.len(),
+                models = summary.models,
+                endpoints = summary.endpoints,
+                added = ?summary.added_models,
+                removed = ?summary.removed_models,
+                "catalog reloaded through the admin API"
+            );
+            Ok(Json(json!({ "data": summary })).into_response())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog not reloaded; the previous catalog is still served");
+            Err(ApiError::bad_request(format!(
+                "catalog not reloaded (the previous catalog is still served): {e}"
+            )))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +294,58 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn credits_added_through_the_api_count_for_the_next_request_at_once() {
+        // On SQLite the gateway checks holds against balances it keeps in
+        // memory; a top-up must reach them before the next request.
+        let a = admin().await;
+        let (_, body) = a
+            .admin(
+                Method::POST,
+                "/api/v1/admin/accounts",
+                Some(json!({"name": "late payer"})),
+            )
+            .await;
+        let id = body["data"]["id"].as_str().unwrap().to_owned();
+        let api = body["api_key"].as_str().unwrap().to_owned();
+        let chat = json!({"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]});
+        let (status, body) = a
+            .call(
+                Method::POST,
+                "/api/v1/chat/completions",
+                Some(&api),
+                Some(chat.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        let (status, body) = a
+            .admin(
+                Method::POST,
+                &format!("/api/v1/admin/accounts/{id}/credits"),
+                Some(json!({"amount": "5"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The demo's upstreams are placeholders nobody listens on: the hold
+        // is placed and the call fails upstream instead of a 402.
+        let (status, body) = a
+            .call(
+                Method::POST,
+                "/api/v1/chat/completions",
+                Some(&api),
+                Some(chat),
+            )
+            .await;
+        assert_ne!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert!(status.is_server_error(), "{status}: {body}");
+        // The failed request was charged nothing and holds nothing.
+        let (_, body) = a
+            .admin(Method::GET, &format!("/api/v1/admin/accounts/{id}"), None)
+            .await;
+        assert_eq!(body["data"]["balance"]["available"], json!("5"), "{body}");
+        assert_eq!(body["data"]["balance"]["held"], json!("0"), "{body}");
     }
 
     #[tokio::test]

@@ -150,7 +150,7 @@ fn disabled() -> Response {
 fn view(state: &AppState, key: &ByokKey) -> Value {
     json!({
         "provider": key.provider,
-        "provider_name": state.catalog.provider(&key.provider).map(|p| p.name.clone()),
+        "provider_name": state.routes().catalog.provider(&key.provider).map(|p| p.name.clone()),
         "last4": key.last4,
         "always_use": key.always_use,
         "created_at": fields::iso(key.created_at),
@@ -177,7 +177,7 @@ async fn store_key(
     let Some(cipher) = &state.server.byok_cipher else {
         return Ok(disabled());
     };
-    if state.catalog.provider(&provider).is_none() {
+    if state.routes().catalog.provider(&provider).is_none() {
         return Err(ApiError::field(
             "provider",
             format!(

@@ -96,12 +96,7 @@ async fn passthrough(
         .or_else(|| request.models.as_ref().and_then(|m| m.first().cloned()))
         .ok_or_else(|| ApiError::field("model", "`model` is required"))?;
     let mut target = resolve_model(&state, &name)?;
-    target.retain(|ep| {
-        state
-            .providers
-            .get(&ep.provider)
-            .is_some_and(|p| p.dialect() == "openai")
-    });
+    target.retain_dialect("openai");
     if target.endpoints.is_empty() {
         return Err(ApiError::field(
             "prompt",

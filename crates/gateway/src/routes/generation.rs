@@ -129,6 +129,7 @@ pub(crate) async fn generation(
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::field("id", "`id` is required: the generation id, gen-..."))?;
+    state.books.flush().await;
     let g = state
         .store
         .get_generation(id, &key.account_id)
@@ -148,6 +149,7 @@ pub(crate) async fn activity(
 ) -> Result<Response, ApiError> {
     let key = authenticate_any(&state.store, &headers).await?;
     let q = fields::query(q)?;
+    state.books.flush().await;
     let today = Utc::now().date_naive();
     let bad_date = || {
         ApiError::field(

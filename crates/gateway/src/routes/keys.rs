@@ -60,7 +60,7 @@ pub(crate) fn key_info(key: &ApiKey, usage: Option<&KeyUsage>) -> Value {
 
 /// The key's `KeyInfo` with its usage as of now.
 async fn info(state: &AppState, key: &ApiKey) -> Result<Value, ApiError> {
-    let usage = state.store.key_usage(&key.hash, Utc::now()).await?;
+    let usage = state.books.key_usage(&key.hash, Utc::now()).await?;
     Ok(key_info(key, usage.as_ref()))
 }
 
@@ -211,6 +211,7 @@ pub(crate) async fn update(
     // This instance stops trusting its cached copy at once (others within
     // the cache's TTL).
     state.keys.forget(&key.hash);
+    state.books.invalidate();
     let data = info(&state, &key).await?;
     Ok(Json(json!({ "data": data })).into_response())
 }

@@ -52,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/admin/accounts/{id}", get(admin::get_account))
         .route("/admin/accounts/{id}/credits", post(admin::add_credits))
+        .route("/admin/catalog/reload", post(admin::reload_catalog))
         .route("/models/{author}/{slug}/endpoints", get(models::endpoints))
         .merge(oauth::api())
         .merge(byok::api());

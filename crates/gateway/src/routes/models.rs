@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 /// Every model, in the Models API format.
 pub async fn list(State(state): State<Arc<AppState>>) -> Response {
-    let mut resp = state.models_json.clone().into_response();
+    let mut resp = state.routes().models_json.clone().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -27,6 +27,7 @@ pub async fn endpoints(
 ) -> Result<Response, ApiError> {
     let id = format!("{author}/{slug}");
     let list = state
+        .routes()
         .catalog
         .endpoints_api_with(&id, |ep| state.api_health(ep))
         .ok_or_else(|| ApiError::NotFound(format!("model `{id}` not found")))?;
@@ -35,5 +36,5 @@ pub async fn endpoints(
 
 /// The configured providers and their data policies.
 pub async fn providers(State(state): State<Arc<AppState>>) -> Response {
-    Json(state.catalog.providers_api()).into_response()
+    Json(state.routes().catalog.providers_api()).into_response()
 }

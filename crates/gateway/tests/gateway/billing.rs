@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::json;
+use tollgate_gateway::config::{BillingConfig, HoldsMode};
 use tollgate_store::Balance;
 
 use crate::errors::chat_request;
@@ -16,6 +17,7 @@ fn dec(s: &str) -> Decimal {
 }
 
 async fn balance(gw: &TestGateway) -> Balance {
+    gw.gateway.sync_books().await;
     gw.gateway.store().balance(&gw.account_id).await.unwrap()
 }
 
@@ -102,10 +104,23 @@ async fn a_key_limit_is_enforced_before_sending() {
 
 #[tokio::test]
 async fn concurrent_requests_never_overdraw_and_the_ledger_adds_up() {
+    never_overdraw(HoldsMode::Memory).await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_overdraw_with_holds_in_the_database() {
+    never_overdraw(HoldsMode::Database).await;
+}
+
+async fn never_overdraw(holds: HoldsMode) {
     // $0.01 covers only a few in-flight holds of ~$0.002 (max_tokens 1000
     // at $2 per million), so many of 40 parallel requests are refused.
     let gw = start_with(Options {
         credits: Some(dec("0.01")),
+        billing: BillingConfig {
+            holds,
+            ..BillingConfig::default()
+        },
         ..Options::default()
     })
     .await;
@@ -323,4 +338,52 @@ async fn a_users_own_provider_key_is_used_and_billed_only_the_byok_fee() {
         gw.beta.last_request().unwrap().header("authorization"),
         None
     );
+}
+
+#[tokio::test]
+async fn durable_replies_are_answered_only_once_their_settlement_is_written() {
+    let gw = start_with(Options {
+        billing: BillingConfig {
+            durable_replies: true,
+            ..BillingConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let reply = gw.chat(&chat_body("mock/echo", "Hello, world!")).await;
+    assert_eq!(reply.status, 200);
+    // Read from the store directly, without syncing the books first: the
+    // settlement is already there.
+    let b = gw.gateway.store().balance(&gw.account_id).await.unwrap();
+    assert_eq!(b.total_usage, dec("0.000010") + dec("0.000012"));
+    assert_eq!(b.held, Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn money_changed_behind_the_gateway_counts_after_a_sync() {
+    let gw = start_with(Options {
+        credits: None,
+        ..Options::default()
+    })
+    .await;
+    assert_error(&gw.chat(&chat_body("mock/echo", "Hello")).await, 402);
+    // Credits written to the database directly, not through the API: the
+    // books loaded "empty" a moment ago and reload after a sync (or within
+    // `MAX_AGE` on their own).
+    gw.gateway
+        .store()
+        .top_up(&gw.account_id, dec("1"), None)
+        .await
+        .unwrap();
+    gw.gateway.sync_books().await;
+    assert_eq!(gw.chat(&chat_body("mock/echo", "Hello")).await.status, 200);
+    // Taken away behind its back again: after `MAX_AGE` the books reload
+    // without being told.
+    gw.gateway
+        .store()
+        .adjust(&gw.account_id, dec("-1"), "test")
+        .await
+        .unwrap();
+    tokio::time::sleep(tollgate_gateway::BOOKS_MAX_AGE).await;
+    assert_error(&gw.chat(&chat_body("mock/echo", "Hello")).await, 402);
 }

@@ -43,6 +43,9 @@ pub(crate) struct Options {
     pub(crate) byok_secret: Option<&'static str>,
     /// `server.failover_budget_secs`.
     pub(crate) failover_budget_secs: f64,
+    /// `[billing]`: holds in memory (the SQLite default) or in the
+    /// database, replies waiting for their commit or not.
+    pub(crate) billing: tollgate_gateway::config::BillingConfig,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             },
             byok_secret: None,
             failover_budget_secs: 120.0,
+            billing: Default::default(),
         }
     }
 }
@@ -160,6 +164,10 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     config.server.stream_keepalive_secs = options.keepalive_secs;
     config.server.max_body_bytes = options.max_body_bytes;
     config.routing = options.routing;
+    // Tests send hundreds of requests a second; the surge limit has its
+    // own tests (tests/limits.rs).
+    config.rate_limits.surge_per_second = 0;
+    config.billing = options.billing.clone();
     config.server.failover_budget_secs = options.failover_budget_secs;
     config.server.byok_cipher = options
         .byok_secret

@@ -26,6 +26,11 @@
 //!   the percentiles of the endpoints API ([`HealthTracker::api_health`]).
 //! * **Uptime** is the time-decayed share of successes, with half-lives of
 //!   half the 5-minute, 30-minute and 1-day windows of the endpoints API.
+//! * **Other replicas' outcomes** ([`HealthTracker::record_remote`]):
+//!   counts of successes and failures another replica saw at a given time
+//!   count in the outage rules and the uptimes like local ones (they carry
+//!   no latency, throughput, status or `Retry-After`), so replicas that
+//!   exchange them route away from an endpoint together.
 //! * **Status** (the endpoints API's `status`): `0` up, `-1` degraded
 //!   (failures in the window, not an outage), `-2` in outage, `-3` held
 //!   back by a `Retry-After`.

@@ -142,6 +142,19 @@ impl Decaying {
         self.at = self.at.max(now);
     }
 
+    /// `n` samples of `x` at once (the same as `n` calls of [`add`](Self::add)
+    /// at `now`).
+    fn add_n(&mut self, x: f64, n: u32, now: Timestamp, half_life_ms: f64) {
+        if n == 0 {
+            return;
+        }
+        let age = now.as_millis().saturating_sub(self.at.as_millis()) as f64;
+        let f = 0.5f64.powf(age / half_life_ms);
+        self.sum = self.sum * f + x * f64::from(n);
+        self.weight = self.weight * f + f64::from(n);
+        self.at = self.at.max(now);
+    }
+
     fn mean(&self) -> Option<f64> {
         (self.weight > 0.0).then(|| self.sum / self.weight)
     }
@@ -242,6 +255,61 @@ impl HealthTracker {
         }
         state.last_status = outcome.status;
         state.last_seen = state.last_seen.max(now);
+    }
+
+    /// Records outcomes another replica saw at `key`: `successes` and
+    /// `failures` at `at` (on this tracker's clock), learnt at `now`.
+    ///
+    /// They count in the outage rules and in the uptimes like outcomes
+    /// recorded here, but carry no status, latency, throughput or
+    /// `Retry-After`. `at` may be earlier than outcomes already recorded:
+    /// they are kept in time order, and those already out of the window at
+    /// `now` only feed the uptimes. The caller must pass each outcome once
+    /// and never its own (this tracker cannot tell them apart).
+    pub fn record_remote(
+        &mut self,
+        key: &EndpointKey,
+        successes: u32,
+        failures: u32,
+        at: Timestamp,
+        now: Timestamp,
+    ) {
+        if successes == 0 && failures == 0 {
+            return;
+        }
+        let s = self.settings;
+        let state = self
+            .models
+            .entry(key.model.clone())
+            .or_default()
+            .entry(key.provider.clone())
+            .or_default();
+        if s.in_window(at, now) {
+            // Only the newest RECENT_CAP outcomes are kept: more of one
+            // batch would be dropped at once.
+            let cap = u32::try_from(RECENT_CAP).unwrap_or(u32::MAX);
+            let failed = failures.min(cap);
+            let succeeded = successes.min(cap - failed);
+            let at_pos = state.recent.partition_point(|(t, _)| *t <= at);
+            for ok in std::iter::repeat_n(false, failed as usize)
+                .chain(std::iter::repeat_n(true, succeeded as usize))
+            {
+                state.recent.insert(at_pos, (at, ok));
+            }
+            while state
+                .recent
+                .front()
+                .is_some_and(|(t, _)| !s.in_window(*t, now))
+                || state.recent.len() > RECENT_CAP
+            {
+                state.recent.pop_front();
+            }
+        }
+        for (mean, half_life) in state.uptime.iter_mut().zip(UPTIME_HALF_LIVES_MS) {
+            mean.add_n(1.0, successes, at, half_life);
+            mean.add_n(0.0, failures, at, half_life);
+        }
+        state.last_seen = state.last_seen.max(at);
     }
 
     /// The health of `key` at `now`, if anything was recorded for it.
@@ -507,6 +575,92 @@ mod tests {
         assert_eq!(back, snap);
         t.prune(at(200.0), Duration::from_secs(150));
         assert_eq!(t.snapshot(at(200.0)).len(), 1);
+    }
+
+    #[test]
+    fn remote_failures_make_an_outage_here() {
+        let mut t = tracker();
+        // This replica saw only successes...
+        t.record(&key(), &Outcome::success(), at(4.0));
+        assert_eq!(t.health(&key(), at(4.0)).unwrap().status, 0);
+        // ...another saw three failures a second earlier, learnt now.
+        t.record_remote(&key(), 0, 3, at(3.0), at(5.0));
+        let h = t.health(&key(), at(5.0)).unwrap();
+        assert!(h.in_outage, "{h:?}");
+        assert_eq!((h.requests_in_window, h.failures_in_window), (4, 3));
+        assert_eq!(h.status, -2);
+        // No status, latency or throughput came with them.
+        assert_eq!((h.last_status, h.latency_ms), (None, None));
+        // They leave the window a window after they happened, not after
+        // they were learnt: the local success (t=4) stays a second longer.
+        assert!(t.health(&key(), at(12.9)).unwrap().in_outage);
+        let h = t.health(&key(), at(13.0)).unwrap();
+        assert!(!h.in_outage);
+        assert_eq!((h.requests_in_window, h.failures_in_window), (1, 0));
+        assert_eq!(t.health(&key(), at(14.0)).unwrap().requests_in_window, 0);
+    }
+
+    #[test]
+    fn remote_outcomes_keep_the_window_in_time_order() {
+        let mut t = tracker();
+        for i in 0..4 {
+            t.record(&key(), &Outcome::success(), at(f64::from(i)));
+        }
+        // Older than the newest local outcome, newer than the oldest.
+        t.record_remote(&key(), 1, 2, at(1.5), at(4.0));
+        let h = t.health(&key(), at(4.0)).unwrap();
+        assert_eq!((h.requests_in_window, h.failures_in_window), (7, 2));
+        // A later local record prunes by time: the outcomes at 0, 1 and 1.5
+        // leave the window at 11.5, the rest stay.
+        t.record(&key(), &Outcome::success(), at(11.5));
+        let h = t.health(&key(), at(11.5)).unwrap();
+        assert_eq!((h.requests_in_window, h.failures_in_window), (3, 0));
+    }
+
+    #[test]
+    fn remote_outcomes_feed_the_uptimes_even_outside_the_window() {
+        let mut t = tracker();
+        t.record(&key(), &Outcome::success(), at(100.0));
+        t.record_remote(&key(), 1, 2, at(100.0), at(100.0));
+        let h = t.health(&key(), at(100.0)).unwrap();
+        assert!((h.uptime.unwrap() - 0.5).abs() < 1e-9, "{h:?}");
+        assert_eq!(t.api_health(&key(), at(100.0)).uptime_last_5m, Some(50.0));
+        // Learnt after the window: uptime only.
+        t.record_remote(&key(), 0, 4, at(100.0), at(200.0));
+        let h = t.health(&key(), at(200.0)).unwrap();
+        assert_eq!(h.requests_in_window, 0);
+        assert!(!h.in_outage);
+        let uptime = h.uptime.unwrap();
+        assert!((uptime - 2.0 / 8.0).abs() < 0.01, "{uptime}");
+        // A remote-only endpoint is known, and pruned like any other.
+        let other = EndpointKey::new("m/x", "q");
+        t.record_remote(&other, 2, 0, at(150.0), at(150.0));
+        assert_eq!(t.health(&other, at(150.0)).unwrap().requests_in_window, 2);
+        t.record_remote(&other, 0, 0, at(400.0), at(400.0));
+        t.prune(at(400.0), Duration::from_secs(150));
+        assert!(t.health(&other, at(400.0)).is_none());
+    }
+
+    #[test]
+    fn remote_batches_are_bounded_failures_first() {
+        let mut t = tracker();
+        t.record_remote(&key(), 1_000, 300, at(0.0), at(0.0));
+        let h = t.health(&key(), at(0.0)).unwrap();
+        assert_eq!(
+            (h.requests_in_window, h.failures_in_window),
+            (RECENT_CAP as u32, RECENT_CAP as u32)
+        );
+        let mut t = tracker();
+        t.record_remote(&key(), 1_000, 6, at(0.0), at(0.0));
+        let h = t.health(&key(), at(0.0)).unwrap();
+        assert_eq!(
+            (h.requests_in_window, h.failures_in_window),
+            (RECENT_CAP as u32, 6)
+        );
+        assert!(h.in_outage);
+        // The uptimes see every outcome.
+        let uptime = h.uptime.unwrap();
+        assert!((uptime - 1000.0 / 1006.0).abs() < 1e-9, "{uptime}");
     }
 
     #[test]

@@ -209,21 +209,12 @@ impl Upstream {
             .map_err(|e| self.seal(self.send_error(&e, &url), auth))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::StreamInterrupted {
-                    after_output: false,
-                }
-            };
-            let message = format!(
-                "{}: reading the response body: {}",
-                http::display_url(&url),
-                http::describe(&e)
-            );
-            self.seal(self.error(kind, message), auth)
-        })?;
+        let bytes = http::read_body(response, self.client.config().max_response_bytes)
+            .await
+            .map_err(|e| {
+                let (kind, message) = e.describe(&url);
+                self.seal(self.error(kind, message), auth)
+            })?;
         if !status.is_success() {
             return Err(self.status_error(status.as_u16(), &headers, &bytes, auth));
         }

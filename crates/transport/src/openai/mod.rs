@@ -146,21 +146,12 @@ impl OpenAiProvider {
             .map_err(|e| self.seal(self.send_error(&e, url), auth))?;
         let status = response.status();
         let retry_after = http::retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::StreamInterrupted {
-                    after_output: false,
-                }
-            };
-            let message = format!(
-                "{}: reading the response body: {}",
-                http::display_url(url),
-                http::describe(&e)
-            );
-            self.seal(self.error(kind, message), auth)
-        })?;
+        let body = http::read_body(response, self.client.config().max_response_bytes)
+            .await
+            .map_err(|e| {
+                let (kind, message) = e.describe(url);
+                self.seal(self.error(kind, message), auth)
+            })?;
         if !status.is_success() {
             let err = translate::error_from_status(
                 &self.settings.slug,

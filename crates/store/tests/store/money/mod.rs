@@ -6,6 +6,7 @@
 // allowances.
 #![allow(clippy::panic)]
 
+mod batch;
 mod concurrency;
 mod holds;
 mod ledger;

@@ -1,0 +1,631 @@
+//! The gateway's books: holds checked in memory where the gateway is the
+//! database's only writer, and every settlement and generation record
+//! written behind the response, in batches.
+//!
+//! # Two modes
+//!
+//! - **Local** (SQLite: one process owns the file, by its lock file). Each
+//!   account's and key's headroom is read from the store once, then kept
+//!   here: a hold is a subtraction under a mutex, a settlement another, and
+//!   the store sees the settled hold afterwards, from the writer task. No
+//!   request waits for a database write; the disk sees one commit per batch
+//!   instead of three per request.
+//! - **Shared** (PostgreSQL: replicas share the database). Holds go to the
+//!   store as they are placed and settled, so every replica's check sees
+//!   every other replica's holds (the account row lock serializes them).
+//!   Generation records are still batched.
+//!
+//! # Why local mode is exact
+//!
+//! The figures kept per account and key are `base − spent − reserved`,
+//! where `base` is what the store said at the last load, `spent` what was
+//! settled here since (written or not) and `reserved` the holds in flight.
+//! A load happens under the writer's commit lock, so the store's figure and
+//! the `unflushed` part of `spent` are read at one instant: `spent` restarts
+//! at `unflushed`, and nothing is counted twice or missed. Money that moves
+//! outside the request path (top-ups, limits changed through the API) marks
+//! the books stale and the next request loads again; books also reload every
+//! [`MAX_AGE`], so a change made to the database behind the gateway's back
+//! shows within that time.
+//!
+//! # Crashes and shutdown
+//!
+//! Shutdown drains the queue ([`Books::flush`]) after the last response.
+//! A `kill -9` loses what was queued and not yet committed: at most one
+//! batch, the few milliseconds of one commit. Those generations are not
+//! charged (an undercharge, never an overcharge) and nothing else is
+//! affected: their holds were never written, so there is nothing to
+//! reconcile. `[billing] durable_replies = true` makes every answer wait
+//! for its own commit instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::{mpsc, oneshot};
+use tollgate_store::{BatchWrite, GenerationRecord, LimitReset, SettledHold, Store};
+
+use crate::observe::BooksMetrics;
+
+/// How long loaded figures are trusted before a request reloads them
+/// (exported as `BOOKS_MAX_AGE`).
+pub const MAX_AGE: Duration = Duration::from_secs(2);
+
+/// Writes per transaction, at most.
+const MAX_BATCH: usize = 512;
+
+/// What a hold was refused for.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The account's available balance is below the hold.
+    Credits {
+        /// What is available.
+        available: Decimal,
+    },
+    /// The key's limit has less left than the hold.
+    KeyLimit {
+        /// The limit.
+        limit: Decimal,
+        /// What is left of it (≥ 0).
+        remaining: Decimal,
+    },
+    /// The store failed.
+    Store(tollgate_store::Error),
+}
+
+/// A hold placed in memory.
+#[derive(Debug, Clone)]
+pub struct LocalHold {
+    /// Its id, `hold_` and a UUID.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The key.
+    pub api_key_hash: String,
+    /// The amount reserved.
+    pub amount: Decimal,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+}
+
+/// A settlement of a [`LocalHold`].
+#[derive(Debug, Clone, Copy)]
+pub struct Charge {
+    /// The charge.
+    pub charge: Decimal,
+    /// A fee with it (BYOK).
+    pub fee: Decimal,
+    /// What the key's limit counts (the charge and fee, plus the upstream
+    /// cost of a BYOK generation when the key includes BYOK usage).
+    pub key_counted: Decimal,
+}
+
+#[derive(Debug, Default)]
+struct AccountBook {
+    base: Decimal,
+    spent: Decimal,
+    unflushed: Decimal,
+    reserved: Decimal,
+    byok_unflushed: u64,
+    loaded: Option<Instant>,
+}
+
+impl AccountBook {
+    fn available(&self) -> Decimal {
+        self.base - self.spent - self.reserved
+    }
+}
+
+#[derive(Debug, Default)]
+struct KeyBook {
+    limit: Option<Decimal>,
+    reset: Option<LimitReset>,
+    period_start: Option<DateTime<Utc>>,
+    includes_byok: bool,
+    base: Decimal,
+    spent: Decimal,
+    unflushed: Decimal,
+    reserved: Decimal,
+    loaded: Option<Instant>,
+}
+
+impl KeyBook {
+    fn remaining(&self) -> Decimal {
+        self.base - self.spent - self.reserved
+    }
+
+    fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+        self.loaded.is_some_and(|at| at.elapsed() < MAX_AGE)
+            && self.reset.map(|r| r.period_start(now)) == self.period_start
+    }
+}
+
+fn fresh(loaded: Option<Instant>) -> bool {
+    loaded.is_some_and(|at| at.elapsed() < MAX_AGE)
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    accounts: HashMap<String, AccountBook>,
+    keys: HashMap<String, KeyBook>,
+}
+
+enum Msg {
+    Settled {
+        hold: SettledHold,
+        key_counted: Decimal,
+        done: Option<oneshot::Sender<()>>,
+    },
+    Generation {
+        record: Box<GenerationRecord>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// The books (see the module docs).
+#[derive(Debug)]
+pub struct Books {
+    store: Store,
+    local: bool,
+    durable: bool,
+    tables: Arc<Mutex<Tables>>,
+    queue: mpsc::UnboundedSender<Msg>,
+    commit: Arc<tokio::sync::Mutex<()>>,
+    metrics: BooksMetrics,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Settled { .. } => "Settled",
+            Msg::Generation { .. } => "Generation",
+            Msg::Flush(_) => "Flush",
+        })
+    }
+}
+
+fn lock(tables: &Mutex<Tables>) -> MutexGuard<'_, Tables> {
+    match tables.lock() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Books {
+    /// Books over `store`, with its writer task spawned on the current
+    /// Tokio runtime. `local`: holds in memory (only when this process is
+    /// the database's only writer). `durable`: answers wait for their
+    /// settlement's commit.
+    pub fn start(store: Store, local: bool, durable: bool, metrics: BooksMetrics) -> Books {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let tables = Arc::new(Mutex::new(Tables::default()));
+        let commit = Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(writer(
+            store.clone(),
+            rx,
+            tables.clone(),
+            commit.clone(),
+            metrics.clone(),
+        ));
+        Books {
+            store,
+            local,
+            durable,
+            tables,
+            queue,
+            commit,
+            metrics,
+        }
+    }
+
+    /// Whether holds are kept in memory.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// Reserves `amount` for a request of `key_hash` on `account_id`, in
+    /// memory. Local mode only.
+    pub async fn place(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        amount: Decimal,
+    ) -> Result<LocalHold, Refusal> {
+        let now = Utc::now();
+        for _ in 0..3 {
+            {
+                let mut t = lock(&self.tables);
+                let t = &mut *t;
+                let account = t.accounts.get_mut(account_id);
+                let key = t.keys.get_mut(key_hash);
+                if let (Some(account), Some(key)) = (account, key)
+                    && fresh(account.loaded)
+                    && key.is_fresh(now)
+                {
+                    let available = account.available();
+                    if amount > available {
+                        return Err(Refusal::Credits { available });
+                    }
+                    if let Some(limit) = key.limit {
+                        let remaining = key.remaining();
+                        if amount > remaining {
+                            return Err(Refusal::KeyLimit {
+                                limit,
+                                remaining: remaining.max(Decimal::ZERO),
+                            });
+                        }
+                    }
+                    account.reserved += amount;
+                    key.reserved += amount;
+                    return Ok(LocalHold {
+                        id: format!("hold_{}", uuid::Uuid::new_v4().simple()),
+                        account_id: account_id.to_owned(),
+                        api_key_hash: key_hash.to_owned(),
+                        amount,
+                        placed_at: now,
+                    });
+                }
+            }
+            self.load(account_id, key_hash, now)
+                .await
+                .map_err(Refusal::Store)?;
+        }
+        Err(Refusal::Store(tollgate_store::Error::Corrupt {
+            table: "accounts",
+            column: "balance",
+            reason: String::from("the books kept expiring while loading"),
+        }))
+    }
+
+    /// Reads the account's and key's figures from the store, at one
+    /// instant with respect to the writer.
+    async fn load(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), tollgate_store::Error> {
+        let _commit = self.commit.lock().await;
+        let balance = self.store.balance(account_id).await?;
+        let usage = self
+            .store
+            .key_usage(key_hash, now)
+            .await?
+            .ok_or(tollgate_store::Error::ApiKeyNotFound)?;
+        let counted = {
+            let (period, byok) = match usage.limit_reset {
+                None => (usage.usage, usage.byok_usage),
+                Some(LimitReset::Daily) => (usage.usage_daily, usage.byok_usage_daily),
+                Some(LimitReset::Weekly) => (usage.usage_weekly, usage.byok_usage_weekly),
+                Some(LimitReset::Monthly) => (usage.usage_monthly, usage.byok_usage_monthly),
+            };
+            period
+                + usage.held
+                + if usage.include_byok_in_limit {
+                    byok
+                } else {
+                    Decimal::ZERO
+                }
+        };
+        let mut t = lock(&self.tables);
+        let account = t.accounts.entry(account_id.to_owned()).or_default();
+        account.base = balance.available;
+        account.spent = account.unflushed;
+        account.loaded = Some(Instant::now());
+        let key = t.keys.entry(key_hash.to_owned()).or_default();
+        key.limit = usage.limit;
+        key.reset = usage.limit_reset;
+        key.period_start = usage.limit_reset.map(|r| r.period_start(now));
+        key.includes_byok = usage.include_byok_in_limit;
+        key.base = usage.limit.map_or(Decimal::ZERO, |l| l - counted);
+        key.spent = key.unflushed;
+        key.loaded = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Whether the key's limit counts BYOK usage (as last loaded).
+    pub fn key_includes_byok(&self, key_hash: &str) -> bool {
+        lock(&self.tables)
+            .keys
+            .get(key_hash)
+            .is_some_and(|k| k.includes_byok)
+    }
+
+    /// BYOK generations of the account this month, counting those not yet
+    /// written.
+    pub async fn byok_requests_in_month(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, tollgate_store::Error> {
+        let _commit = self.commit.lock().await;
+        let stored = self.store.byok_requests_in_month(account_id, now).await?;
+        let pending = lock(&self.tables)
+            .accounts
+            .get(account_id)
+            .map_or(0, |a| a.byok_unflushed);
+        Ok(stored + pending)
+    }
+
+    /// Settles a local hold: the books move now, the store follows. Waits
+    /// for the commit only with `durable_replies`.
+    pub async fn settle(&self, hold: &LocalHold, charge: Charge, generation_id: &str) {
+        {
+            let mut t = lock(&self.tables);
+            let t = &mut *t;
+            if let Some(a) = t.accounts.get_mut(&hold.account_id) {
+                a.reserved -= hold.amount;
+                a.spent += charge.charge + charge.fee;
+                a.unflushed += charge.charge + charge.fee;
+            }
+            if let Some(k) = t.keys.get_mut(&hold.api_key_hash) {
+                k.reserved -= hold.amount;
+                k.spent += charge.key_counted;
+                k.unflushed += charge.key_counted;
+            }
+        }
+        let settled = SettledHold {
+            id: hold.id.clone(),
+            account_id: hold.account_id.clone(),
+            api_key_hash: Some(hold.api_key_hash.clone()),
+            reserved: hold.amount,
+            charge: charge.charge,
+            fee: charge.fee,
+            generation_id: Some(generation_id.to_owned()),
+            placed_at: hold.placed_at,
+            settled_at: Utc::now(),
+        };
+        let (done, wait) = self.waiter();
+        self.send(Msg::Settled {
+            hold: settled,
+            key_counted: charge.key_counted,
+            done,
+        });
+        if let Some(wait) = wait {
+            let _ = wait.await;
+        }
+    }
+
+    /// Returns a local hold's reservation; nothing is written.
+    pub fn release(&self, hold: &LocalHold) {
+        let mut t = lock(&self.tables);
+        if let Some(a) = t.accounts.get_mut(&hold.account_id) {
+            a.reserved -= hold.amount;
+        }
+        if let Some(k) = t.keys.get_mut(&hold.api_key_hash) {
+            k.reserved -= hold.amount;
+        }
+    }
+
+    /// Queues a generation record.
+    pub fn record(&self, record: GenerationRecord) {
+        if record.is_byok && record.error.is_none() {
+            let mut t = lock(&self.tables);
+            t.accounts
+                .entry(record.account_id.clone())
+                .or_default()
+                .byok_unflushed += 1;
+        }
+        self.send(Msg::Generation {
+            record: Box::new(record),
+            done: None,
+        });
+    }
+
+    /// Waits until everything queued before the call is written: for
+    /// reads that must see this gateway's own settlements, and shutdown.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Flush(tx));
+        let _ = rx.await;
+    }
+
+    /// The account's balance with this gateway's settlements written and
+    /// its holds in flight counted as held.
+    pub async fn balance(
+        &self,
+        account_id: &str,
+    ) -> Result<tollgate_store::Balance, tollgate_store::Error> {
+        self.flush().await;
+        let mut balance = self.store.balance(account_id).await?;
+        let held = lock(&self.tables)
+            .accounts
+            .get(account_id)
+            .map_or(Decimal::ZERO, |a| a.reserved);
+        if !held.is_zero() {
+            balance.held += held;
+            balance.available -= held;
+        }
+        Ok(balance)
+    }
+
+    /// The key's usage with this gateway's settlements written and its
+    /// holds in flight counted as held.
+    pub async fn key_usage(
+        &self,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<tollgate_store::KeyUsage>, tollgate_store::Error> {
+        self.flush().await;
+        let mut usage = self.store.key_usage(key_hash, now).await?;
+        let held = lock(&self.tables)
+            .keys
+            .get(key_hash)
+            .map_or(Decimal::ZERO, |k| k.reserved);
+        if let Some(u) = usage.as_mut().filter(|_| !held.is_zero()) {
+            u.held += held;
+            u.limit_remaining = u.limit_remaining.map(|r| (r - held).max(Decimal::ZERO));
+        }
+        Ok(usage)
+    }
+
+    /// Forgets the loaded figures, so the next request reads them again:
+    /// after money moved or a limit changed outside the request path.
+    pub fn invalidate(&self) {
+        let mut t = lock(&self.tables);
+        for a in t.accounts.values_mut() {
+            a.loaded = None;
+        }
+        for k in t.keys.values_mut() {
+            k.loaded = None;
+        }
+    }
+
+    fn waiter(&self) -> (Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>) {
+        if self.durable {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        if !matches!(msg, Msg::Flush(_)) {
+            self.metrics.queued.inc();
+        }
+        if let Err(e) = self.queue.send(msg) {
+            tracing::error!(write = ?e.0, "the books' writer has stopped; a write is lost");
+        }
+    }
+}
+
+/// The writer task: takes what is queued, commits it in one transaction,
+/// then moves the committed amounts out of `unflushed`.
+async fn writer(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    tables: Arc<Mutex<Tables>>,
+    commit: Arc<tokio::sync::Mutex<()>>,
+    metrics: BooksMetrics,
+) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        let guard = commit.lock().await;
+        let started = Instant::now();
+        let mut writes = Vec::with_capacity(msgs.len());
+        let mut waiters = Vec::new();
+        let mut moved = Vec::new();
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Settled {
+                    hold,
+                    key_counted,
+                    done,
+                } => {
+                    moved.push((
+                        hold.account_id.clone(),
+                        hold.api_key_hash.clone(),
+                        hold.charge + hold.fee,
+                        key_counted,
+                        false,
+                    ));
+                    writes.push(BatchWrite::Settled(hold));
+                    waiters.extend(done);
+                }
+                Msg::Generation { record, done } => {
+                    if record.is_byok && record.error.is_none() {
+                        moved.push((
+                            record.account_id.clone(),
+                            None,
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            true,
+                        ));
+                    }
+                    writes.push(BatchWrite::Generation(record));
+                    waiters.extend(done);
+                }
+                Msg::Flush(done) => waiters.push(done),
+            }
+        }
+        let written = write(&store, &writes).await;
+        if !writes.is_empty() {
+            let landed = written.iter().filter(|ok| **ok).count() as u64;
+            metrics.queued.dec_by(writes.len() as i64);
+            metrics.writes.inc_by(landed);
+            metrics.failures.inc_by(writes.len() as u64 - landed);
+            metrics.commit.observe(started.elapsed().as_secs_f64());
+            metrics.batch_size.observe(writes.len() as f64);
+        }
+        {
+            let mut t = lock(&tables);
+            let t = &mut *t;
+            for ((account_id, key_hash, amount, key_counted, byok), ok) in
+                moved.into_iter().zip(written_flags(&writes, &written))
+            {
+                // What failed stays unflushed: the books keep counting it,
+                // so a lost write never frees credit.
+                if !ok {
+                    continue;
+                }
+                if let Some(a) = t.accounts.get_mut(&account_id) {
+                    a.unflushed -= amount;
+                    if byok {
+                        a.byok_unflushed = a.byok_unflushed.saturating_sub(1);
+                    }
+                }
+                if let Some(k) = key_hash.and_then(|h| t.keys.get_mut(&h)) {
+                    k.unflushed -= key_counted;
+                }
+            }
+        }
+        drop(guard);
+        for done in waiters {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes a batch; if the transaction fails, each write alone, so one bad
+/// write does not lose the others. Returns which writes landed.
+async fn write(store: &Store, writes: &[BatchWrite]) -> Vec<bool> {
+    if writes.is_empty() {
+        return Vec::new();
+    }
+    match store.write_batch(writes).await {
+        Ok(()) => vec![true; writes.len()],
+        Err(e) => {
+            tracing::warn!(error = %e, writes = writes.len(), "batch write failed; writing one at a time");
+            let mut landed = Vec::with_capacity(writes.len());
+            for w in writes {
+                let ok = match store.write_batch(std::slice::from_ref(w)).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        match w {
+                            BatchWrite::Settled(s) => tracing::error!(
+                                hold = %s.id, account = %s.account_id, charge = %s.charge,
+                                generation = ?s.generation_id, error = %e,
+                                "settlement could not be written"
+                            ),
+                            BatchWrite::Generation(g) => tracing::error!(
+                                generation = %g.id, error = %e,
+                                "generation record could not be written"
+                            ),
+                        }
+                        false
+                    }
+                };
+                landed.push(ok);
+            }
+            landed
+        }
+    }
+}
+
+/// The landing flags of the writes that move book figures, in the order
+/// the writer collected them (settlements, and BYOK generation records).
+fn written_flags(writes: &[BatchWrite], landed: &[bool]) -> Vec<bool> {
+    writes
+        .iter()
+        .zip(landed)
+        .filter(|(w, _)| match w {
+            BatchWrite::Settled(_) => true,
+            BatchWrite::Generation(g) => g.is_byok && g.error.is_none(),
+        })
+        .map(|(_, ok)| *ok)
+        .collect()
+}

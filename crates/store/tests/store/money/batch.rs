@@ -1,0 +1,161 @@
+//! Write-behind batches (`Store::write_batch`): a settled hold lands as the
+//! same entries `place_hold` + `settle_hold_with_fee` write, generation
+//! records land with it, and a batch is all or nothing.
+
+use rust_decimal::Decimal;
+use tollgate_store::{BatchWrite, Error, HoldState, LedgerKind, SettledHold};
+
+use super::{Ctx, at, balance, check_ledger, d, funded};
+use crate::generations::generation;
+
+on_both_backends!(
+    a_settled_hold_lands_as_hold_release_settle_and_fee,
+    settlements_count_against_the_key_limit,
+    a_batch_is_all_or_nothing,
+);
+
+fn settled(
+    id: &str,
+    account: &str,
+    key: &str,
+    reserved: &str,
+    charge: &str,
+    fee: &str,
+) -> SettledHold {
+    SettledHold {
+        id: id.to_owned(),
+        account_id: account.to_owned(),
+        api_key_hash: Some(key.to_owned()),
+        reserved: d(reserved),
+        charge: d(charge),
+        fee: d(fee),
+        generation_id: Some(format!("gen-{id}")),
+        placed_at: at(2026, 11, 23, 12, 0, 0),
+        settled_at: at(2026, 11, 23, 12, 0, 1),
+    }
+}
+
+async fn a_settled_hold_lands_as_hold_release_settle_and_fee(ctx: &Ctx) {
+    let store = &ctx.store;
+    let (account, key) = funded(store, "10").await;
+    let mut record = generation("gen-hold_a", &account, &key, at(2026, 11, 23, 12, 0, 0));
+    record.total_cost = d("0.25");
+    store
+        .write_batch(&[
+            BatchWrite::Settled(settled("hold_a", &account, &key, "2", "0.25", "0.05")),
+            BatchWrite::Settled(settled("hold_b", &account, &key, "1", "0", "0")),
+            BatchWrite::Generation(Box::new(record.clone())),
+        ])
+        .await
+        .unwrap();
+
+    let (b, entries) = check_ledger(store, &account).await;
+    assert_eq!(b, balance("10", "0.3", "0", "9.7"));
+    let of = |hold: &str| -> Vec<(LedgerKind, Decimal)> {
+        entries
+            .iter()
+            .filter(|e| e.hold_id.as_deref() == Some(hold))
+            .map(|e| (e.kind, e.amount))
+            .collect()
+    };
+    assert_eq!(
+        of("hold_a"),
+        [
+            (LedgerKind::Hold, d("-2")),
+            (LedgerKind::Release, d("2")),
+            (LedgerKind::Settle, d("-0.25")),
+            (LedgerKind::Fee, d("-0.05")),
+        ]
+    );
+    // A zero charge is still recorded (the settlement's record); no fee.
+    assert_eq!(
+        of("hold_b"),
+        [
+            (LedgerKind::Hold, d("-1")),
+            (LedgerKind::Release, d("1")),
+            (LedgerKind::Settle, Decimal::ZERO),
+        ]
+    );
+    let hold = store.get_hold("hold_a").await.unwrap().unwrap();
+    assert_eq!(hold.state, HoldState::Settled);
+    assert_eq!(hold.settled_amount, Some(d("0.25")));
+    assert_eq!(hold.generation_id.as_deref(), Some("gen-hold_a"));
+    // Settling it again through the store is idempotent, as for any
+    // settled hold: nothing more is charged.
+    let again = store
+        .settle_hold("hold_a", d("5"), None, at(2026, 11, 23, 12, 0, 2))
+        .await
+        .unwrap();
+    assert_eq!(again.amount, d("-0.25"));
+    assert_eq!(check_ledger(store, &account).await.0, b);
+
+    let stored = store
+        .get_generation("gen-hold_a", &account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.total_cost, d("0.25"));
+}
+
+async fn settlements_count_against_the_key_limit(ctx: &Ctx) {
+    let store = &ctx.store;
+    let (account, key) = funded(store, "10").await;
+    assert!(
+        store
+            .set_api_key_limit(&key, Some(d("1")), None)
+            .await
+            .unwrap()
+    );
+    store
+        .write_batch(&[BatchWrite::Settled(settled(
+            "hold_c", &account, &key, "0.5", "0.4", "0.1",
+        ))])
+        .await
+        .unwrap();
+    let usage = store
+        .key_usage(&key, at(2026, 11, 23, 13, 0, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(usage.usage, d("0.5"));
+    assert_eq!(usage.limit_remaining, Some(d("0.5")));
+    // The next hold sees what the batch spent.
+    let refused = store
+        .place_hold(
+            &account,
+            Some(&key),
+            d("0.6"),
+            super::TTL,
+            at(2026, 11, 23, 13, 0, 0),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::KeyLimitExceeded { .. })),
+        "{refused:?}"
+    );
+}
+
+async fn a_batch_is_all_or_nothing(ctx: &Ctx) {
+    let store = &ctx.store;
+    let (account, key) = funded(store, "10").await;
+    let before = check_ledger(store, &account).await.0;
+    // The second write names an account that does not exist: the batch
+    // fails, and the first write is not left behind.
+    let result = store
+        .write_batch(&[
+            BatchWrite::Settled(settled("hold_d", &account, &key, "1", "0.5", "0")),
+            BatchWrite::Settled(settled("hold_e", "acct_missing", &key, "1", "0.5", "0")),
+        ])
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(check_ledger(store, &account).await.0, before);
+    assert!(store.get_hold("hold_d").await.unwrap().is_none());
+    // A negative charge is refused before anything is written.
+    let bad = store
+        .write_batch(&[BatchWrite::Settled(settled(
+            "hold_f", &account, &key, "1", "-0.5", "0",
+        ))])
+        .await;
+    assert!(matches!(bad, Err(Error::InvalidAmount { .. })), "{bad:?}");
+    assert!(store.get_hold("hold_f").await.unwrap().is_none());
+}
