@@ -487,10 +487,16 @@ macro_rules! insert_generation {
             .bind($crate::generations::count_in(g.tokens_prompt))
             .bind($crate::generations::count_in(g.tokens_completion))
             .bind(g.native_tokens_prompt.map($crate::generations::count_in))
-            .bind(g.native_tokens_completion.map($crate::generations::count_in))
+            .bind(
+                g.native_tokens_completion
+                    .map($crate::generations::count_in),
+            )
             .bind(g.native_tokens_reasoning.map($crate::generations::count_in))
             .bind(g.native_tokens_cached.map($crate::generations::count_in))
-            .bind(g.native_tokens_cache_write.map($crate::generations::count_in))
+            .bind(
+                g.native_tokens_cache_write
+                    .map($crate::generations::count_in),
+            )
             .bind($crate::money::Money(row.total_cost))
             .bind(row.upstream_cost.map($crate::money::Money))
             .bind(g.is_byok)
