@@ -1,25 +1,24 @@
--- wrk script shared by every target of bench/overhead/run: the direct mock
--- and the gateway get byte-for-byte the same request apart from the URL and
--- the bearer key, so the only difference measured is the gateway's hop.
+-- wrk script shared by every target of bench/run: the direct mock, nginx and
+-- the gateways get byte-for-byte the same request apart from the URL and the
+-- bearer key, so the only difference measured is the hop in between.
 --
--- Environment (set by bench/overhead/run):
+-- Environment (set by bench/run):
 --   BENCH_BODY   the JSON request body
 --   BENCH_AUTH   the bearer key for this target (optional)
---   BENCH_LABEL  a label echoed in the result line
+--   BENCH_LABEL  target/scenario/cN, echoed in the result line
 
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or error("BENCH_BODY is not set")
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
 end
 
--- One machine-readable line; bench/overhead/run greps for the prefix.
--- Latencies are in microseconds (wrk's unit), rps over the measured time.
--- `non2xx` counts responses with status >= 400 (wrk's errors.status); any
--- non-zero error count makes the run invalid.
+-- One machine-readable line; bench/run and bench/lib/report.py look for the
+-- prefix. Latencies are in microseconds (wrk's unit), rps over the measured
+-- time. `non2xx` counts responses with status >= 400 (wrk's errors.status);
+-- any non-zero error count makes the cell invalid.
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local e = summary.errors
