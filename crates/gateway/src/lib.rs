@@ -162,6 +162,7 @@ impl Gateway {
             started: std::time::Instant::now(),
             limiter,
             credit_tiers: Default::default(),
+            byok: Default::default(),
             metrics,
             books,
             health_sync: Default::default(),

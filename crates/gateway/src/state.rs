@@ -48,6 +48,8 @@ pub struct AppState {
     pub store: Store,
     /// Authenticated keys, cached.
     pub keys: KeyCache,
+    /// Accounts' own provider keys (BYOK), cached.
+    pub byok: crate::pipeline::byok::ByokCache,
     /// Server settings.
     pub server: ServerConfig,
     /// The routing policy (`[routing]`).

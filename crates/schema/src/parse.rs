@@ -7,6 +7,12 @@ use crate::{Error, Result};
 /// Parses `bytes` as `T`, reporting the path of the field at fault
 /// (`messages[1].content[0].type`) rather than only a line and column.
 pub fn from_json_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    // Tracking the path costs on every field; only a failed parse needs
+    // it, so parse plainly first and again, with the path, on failure
+    // (the same bytes fail at the same place).
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -98,7 +98,8 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
 }
 
 /// The helpers of one backend, for its connection type. The invoking module
-/// defines `LOCK_ACCOUNT`, `SUM_AMOUNT`, `SUM_BYOK` and `IS_BYOK`.
+/// defines `LOCK_ACCOUNT`, `SUM_AMOUNT`, `TOTAL`, `SUM_SPENT` and
+/// `SUM_BYOK_SPENT`.
 macro_rules! helpers {
     ($Conn:ty) => {
         use chrono::{DateTime, Utc};
@@ -133,11 +134,11 @@ macro_rules! helpers {
             Ok(found.is_some())
         }
 
-        /// The account's balance: the ledger summed per kind, in one
-        /// statement (one snapshot).
+        /// The account's balance: the ledger's running totals per kind
+        /// (kept by triggers, migration 0005), in one statement.
         pub(crate) async fn balance(conn: &mut $Conn, account_id: &str) -> Result<Balance> {
             let sql = format!(
-                "SELECT kind, {SUM_AMOUNT} FROM ledger WHERE account_id = $1 GROUP BY kind"
+                "SELECT kind, {TOTAL} FROM ledger_totals WHERE account_id = $1"
             );
             let sums: Vec<KindSum> = sqlx::query_as(&sql)
                 .bind(account_id)
@@ -153,62 +154,51 @@ macro_rules! helpers {
             kind: crate::ledger::LedgerKind,
         ) -> Result<Decimal> {
             let sql =
-                format!("SELECT {SUM_AMOUNT} FROM ledger WHERE account_id = $1 AND kind = $2");
-            let MoneySum(sum) = sqlx::query_as(&sql)
+                format!("SELECT {TOTAL} FROM ledger_totals WHERE account_id = $1 AND kind = $2");
+            let sum: Option<MoneySum> = sqlx::query_as(&sql)
                 .bind(account_id)
                 .bind(kind.as_str())
-                .fetch_one(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-            Ok(sum)
+            Ok(sum.map_or(Decimal::ZERO, |MoneySum(sum)| sum))
         }
 
         /// What the key was charged (settlements and fees, as a positive
-        /// amount) at or after `since`, or ever.
+        /// amount) from `since`'s UTC day on (limit periods start at UTC
+        /// midnight), or ever.
         pub(crate) async fn key_spent(
             conn: &mut $Conn,
             key_hash: &str,
             since: Option<DateTime<Utc>>,
         ) -> Result<Decimal> {
-            let base = format!(
-                "SELECT {SUM_AMOUNT} FROM ledger \
-                 WHERE api_key_hash = $1 AND kind IN ('settle', 'fee')"
-            );
-            let MoneySum(sum) = match since {
-                Some(since) => {
-                    sqlx::query_as(&format!("{base} AND created_at >= $2"))
-                        .bind(key_hash)
-                        .bind(Timestamp(since))
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
-                None => {
-                    sqlx::query_as(&base)
-                        .bind(key_hash)
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
-            };
-            Ok(-sum)
+            spend_since(conn, SUM_SPENT, key_hash, since).await
         }
 
-        /// What the key's BYOK generations were charged upstream (their
-        /// `upstream_inference_cost`, paid with the user's own provider
-        /// key) at or after `since`, or ever: `byok_usage`, and what counts
-        /// against the key's limit when it includes BYOK usage.
+        /// The upstream cost of the key's BYOK generations, since `since`
+        /// (a UTC midnight) or ever.
         pub(crate) async fn key_byok_spent(
             conn: &mut $Conn,
             key_hash: &str,
             since: Option<DateTime<Utc>>,
         ) -> Result<Decimal> {
-            let base = format!(
-                "SELECT {SUM_BYOK} FROM generations \
-                 WHERE api_key_hash = $1 AND {IS_BYOK} AND upstream_inference_cost IS NOT NULL"
-            );
-            let MoneySum(sum) = match since {
+            spend_since(conn, SUM_BYOK_SPENT, key_hash, since).await
+        }
+
+        /// Sums one of `key_spend`'s per-day columns (`sum`: a `SUM_*`
+        /// fragment). Every limit period starts at a UTC midnight, so the
+        /// days from `since`'s on are exactly the period.
+        async fn spend_since(
+            conn: &mut $Conn,
+            sum: &str,
+            key_hash: &str,
+            since: Option<DateTime<Utc>>,
+        ) -> Result<Decimal> {
+            let base = format!("SELECT {sum} FROM key_spend WHERE api_key_hash = $1");
+            let MoneySum(spent) = match since {
                 Some(since) => {
-                    sqlx::query_as(&format!("{base} AND created_at >= $2"))
+                    sqlx::query_as(&format!("{base} AND day >= $2"))
                         .bind(key_hash)
-                        .bind(Timestamp(since))
+                        .bind(since.format("%Y-%m-%d").to_string())
                         .fetch_one(&mut *conn)
                         .await?
                 }
@@ -219,10 +209,9 @@ macro_rules! helpers {
                         .await?
                 }
             };
-            Ok(sum)
+            Ok(spent)
         }
 
-        /// The sum of the key's open holds.
         pub(crate) async fn key_held(conn: &mut $Conn, key_hash: &str) -> Result<Decimal> {
             let sql = format!(
                 "SELECT {SUM_AMOUNT} FROM holds WHERE api_key_hash = $1 AND state = 'open'"
@@ -388,11 +377,13 @@ pub(crate) mod sqlite {
     /// Whole microdollars and the picodollars below them.
     const SUM_AMOUNT: &str =
         "COALESCE(SUM(amount / 1000000), 0) AS hi, COALESCE(SUM(amount % 1000000), 0) AS lo";
-    /// [`SUM_AMOUNT`] of generations' upstream cost.
-    const SUM_BYOK: &str = "COALESCE(SUM(upstream_inference_cost / 1000000), 0) AS hi, \
-         COALESCE(SUM(upstream_inference_cost % 1000000), 0) AS lo";
-    /// The BYOK generations (matching the partial index's predicate).
-    const IS_BYOK: &str = "is_byok = 1";
+    /// A `ledger_totals` row's total, split the same way.
+    const TOTAL: &str = "micros AS hi, picos AS lo";
+    /// `key_spend`'s charges over days.
+    const SUM_SPENT: &str = "COALESCE(SUM(micros), 0) AS hi, COALESCE(SUM(picos), 0) AS lo";
+    /// `key_spend`'s BYOK upstream cost over days.
+    const SUM_BYOK_SPENT: &str =
+        "COALESCE(SUM(byok_micros), 0) AS hi, COALESCE(SUM(byok_picos), 0) AS lo";
 
     helpers!(sqlx::SqliteConnection);
 }
@@ -403,10 +394,12 @@ pub(crate) mod postgres {
     const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE";
     /// Exact NUMERIC sum.
     const SUM_AMOUNT: &str = "COALESCE(SUM(amount), 0) AS hi";
-    /// [`SUM_AMOUNT`] of generations' upstream cost.
-    const SUM_BYOK: &str = "COALESCE(SUM(upstream_inference_cost), 0) AS hi";
-    /// The BYOK generations (matching the partial index's predicate).
-    const IS_BYOK: &str = "is_byok";
+    /// A `ledger_totals` row's total.
+    const TOTAL: &str = "amount AS hi";
+    /// `key_spend`'s charges over days.
+    const SUM_SPENT: &str = "COALESCE(SUM(spent), 0) AS hi";
+    /// `key_spend`'s BYOK upstream cost over days.
+    const SUM_BYOK_SPENT: &str = "COALESCE(SUM(byok_spent), 0) AS hi";
 
     helpers!(sqlx::PgConnection);
 }

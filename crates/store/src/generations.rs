@@ -26,7 +26,7 @@ use crate::time::Timestamp;
 use crate::{Backend, Error, Result, Store};
 
 /// The columns of `generations`, in [`GenerationRow`] order.
-const COLUMNS: &str = "id, account_id, api_key_hash, model, provider, provider_name, \
+pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider, provider_name, \
      upstream_id, created_at, streamed, cancelled, finish_reason, native_finish_reason, \
      tokens_prompt, tokens_completion, native_tokens_prompt, native_tokens_completion, \
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
@@ -419,7 +419,7 @@ fn activity_sql(backend: Backend, by_key: bool) -> String {
 }
 
 /// A generation record checked and serialized for its `INSERT`, which is
-/// written once ([`insert_generation!`]) and run on a pool or inside a
+/// written once ([`bind_generation!`]) and run on a pool or inside a
 /// transaction of either backend.
 pub(crate) struct GenerationInsert<'g> {
     pub(crate) g: &'g GenerationRecord,
@@ -465,58 +465,66 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
+/// Binds a [`GenerationInsert`]'s 33 values, in `COLUMNS` order, with
+/// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
+macro_rules! bind_generation {
+    ($q:expr, $bind:ident, $row:expr) => {{
+        let row = $row;
+        let g = row.g;
+        $q.$bind(&g.id)
+            .$bind(&g.account_id)
+            .$bind(&g.api_key_hash)
+            .$bind(&g.model)
+            .$bind(&g.provider)
+            .$bind(&g.provider_name)
+            .$bind(&g.upstream_id)
+            .$bind(row.created_at)
+            .$bind(g.streamed)
+            .$bind(g.cancelled)
+            .$bind(&g.finish_reason)
+            .$bind(&g.native_finish_reason)
+            .$bind($crate::generations::count_in(g.tokens_prompt))
+            .$bind($crate::generations::count_in(g.tokens_completion))
+            .$bind(g.native_tokens_prompt.map($crate::generations::count_in))
+            .$bind(
+                g.native_tokens_completion
+                    .map($crate::generations::count_in),
+            )
+            .$bind(g.native_tokens_reasoning.map($crate::generations::count_in))
+            .$bind(g.native_tokens_cached.map($crate::generations::count_in))
+            .$bind(
+                g.native_tokens_cache_write
+                    .map($crate::generations::count_in),
+            )
+            .$bind($crate::money::Money(row.total_cost))
+            .$bind(row.upstream_cost.map($crate::money::Money))
+            .$bind(g.is_byok)
+            .$bind(g.latency_ms.map($crate::generations::count_in))
+            .$bind(g.generation_time_ms.map($crate::generations::count_in))
+            .$bind(&row.attempts)
+            .$bind(&row.transforms)
+            .$bind(&g.request_id)
+            .$bind(g.api_type.as_str())
+            .$bind(&g.origin)
+            .$bind(&g.app_title)
+            .$bind(&g.external_user)
+            .$bind(&g.user_agent)
+            .$bind(&g.error)
+    }};
+}
+pub(crate) use bind_generation;
+
 /// Runs a [`GenerationInsert`] on `$exec` (a pool, or `&mut *tx`), giving
 /// `Result<(), sqlx::Error>`.
 macro_rules! insert_generation {
     ($exec:expr, $row:expr) => {{
         let row = &$row;
-        let g = row.g;
-        sqlx::query(&row.sql)
-            .bind(&g.id)
-            .bind(&g.account_id)
-            .bind(&g.api_key_hash)
-            .bind(&g.model)
-            .bind(&g.provider)
-            .bind(&g.provider_name)
-            .bind(&g.upstream_id)
-            .bind(row.created_at)
-            .bind(g.streamed)
-            .bind(g.cancelled)
-            .bind(&g.finish_reason)
-            .bind(&g.native_finish_reason)
-            .bind($crate::generations::count_in(g.tokens_prompt))
-            .bind($crate::generations::count_in(g.tokens_completion))
-            .bind(g.native_tokens_prompt.map($crate::generations::count_in))
-            .bind(
-                g.native_tokens_completion
-                    .map($crate::generations::count_in),
-            )
-            .bind(g.native_tokens_reasoning.map($crate::generations::count_in))
-            .bind(g.native_tokens_cached.map($crate::generations::count_in))
-            .bind(
-                g.native_tokens_cache_write
-                    .map($crate::generations::count_in),
-            )
-            .bind($crate::money::Money(row.total_cost))
-            .bind(row.upstream_cost.map($crate::money::Money))
-            .bind(g.is_byok)
-            .bind(g.latency_ms.map($crate::generations::count_in))
-            .bind(g.generation_time_ms.map($crate::generations::count_in))
-            .bind(&row.attempts)
-            .bind(&row.transforms)
-            .bind(&g.request_id)
-            .bind(g.api_type.as_str())
-            .bind(&g.origin)
-            .bind(&g.app_title)
-            .bind(&g.external_user)
-            .bind(&g.user_agent)
-            .bind(&g.error)
+        $crate::generations::bind_generation!(sqlx::query(&row.sql), bind, row)
             .execute($exec)
             .await
             .map(|_| ())
     }};
 }
-pub(crate) use insert_generation;
 
 impl Store {
     /// Records a generation. Idempotent on its id: recording an id again

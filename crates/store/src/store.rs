@@ -188,7 +188,10 @@ async fn connect_sqlite(url: &str) -> Result<Store> {
     let options = options
         .create_if_missing(true)
         .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        // 16 MiB of page cache per connection (SQLite's default is 2 MiB):
+        // the books' writer touches the same index pages batch after batch.
+        .pragma("cache_size", "-16384");
     let (options, pool_options) = if memory {
         // An in-memory database vanishes with its last connection, so keep
         // exactly one connection open for the life of the pool.
@@ -346,5 +349,146 @@ mod tests {
         };
         assert!(SQLITE_MIGRATOR.iter().next().is_some());
         assert_eq!(versions(&SQLITE_MIGRATOR), versions(&POSTGRES_MIGRATOR));
+    }
+}
+
+/// Migration 0005 adds running totals and fills them from what is already
+/// stored: a database written by an older Tollgate must read the same
+/// balances and key spending after upgrading.
+#[cfg(test)]
+mod upgrade_tests {
+    use std::borrow::Cow;
+
+    use chrono::{TimeZone, Utc};
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    /// The migrator without the running totals (versions 1 to 4).
+    fn before_totals(all: &Migrator) -> Migrator {
+        Migrator {
+            migrations: Cow::Owned(
+                all.migrations
+                    .iter()
+                    .filter(|m| m.version < 5)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        }
+    }
+
+    const KEY: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// An account topped up with $1,000,000.5, a key that spent $0.25
+    /// on 2026-03-01, $0.000000000001 on 2026-03-31 and a $0.01 fee on
+    /// 2026-04-02, a BYOK generation that cost upstream $3 on 2026-04-02
+    /// and one open $2 hold. Timestamps are SQLite's text form; PostgreSQL
+    /// casts them.
+    const OLD_ROWS: &[&str] = &[
+        "INSERT INTO accounts (id, name, created_at) VALUES ('acct_old', 'old', '2026-01-01T00:00:00.000000Z')",
+        "INSERT INTO api_keys (hash, account_id, label, kind, created_at) VALUES ('{KEY}', 'acct_old', 'k', 'inference', '2026-01-01T00:00:00.000000Z')",
+        "INSERT INTO ledger (account_id, kind, amount, created_at) VALUES ('acct_old', 'topup', {TOPUP}, '2026-01-01T00:00:00.000000Z')",
+        "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, expires_at, closed_at, settled_amount) VALUES ('h1', 'acct_old', '{KEY}', {QUARTER}, 'settled', '2026-03-01T10:00:00.000000Z', '2026-03-01T11:00:00.000000Z', '2026-03-01T10:00:01.000000Z', {QUARTER})",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, created_at) VALUES ('acct_old', '{KEY}', 'hold', -{QUARTER}, 'h1', '2026-03-01T10:00:00.000000Z')",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, created_at) VALUES ('acct_old', '{KEY}', 'release', {QUARTER}, 'h1', '2026-03-01T10:00:01.000000Z')",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, created_at) VALUES ('acct_old', '{KEY}', 'settle', -{QUARTER}, 'h1', '2026-03-01T10:00:01.000000Z')",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, created_at) VALUES ('acct_old', '{KEY}', 'fee', -{PICO}, '2026-03-31T23:59:59.999999Z')",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, created_at) VALUES ('acct_old', '{KEY}', 'fee', -{CENT}, '2026-04-02T08:00:00.000000Z')",
+        "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, expires_at) VALUES ('h2', 'acct_old', '{KEY}', {TWO}, 'open', '2026-04-02T09:00:00.000000Z', '2099-01-01T00:00:00.000000Z')",
+        "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, created_at) VALUES ('acct_old', '{KEY}', 'hold', -{TWO}, 'h2', '2026-04-02T09:00:00.000000Z')",
+    ];
+
+    /// The rows above for one backend: money as integer picodollars on
+    /// SQLite, NUMERIC dollars on PostgreSQL.
+    fn old_rows(sqlite: bool) -> Vec<String> {
+        let money = |dollars: &str| {
+            if sqlite {
+                let d: Decimal = dollars.parse().unwrap_or_default();
+                (d * Decimal::from(1_000_000_000_000_i64))
+                    .trunc()
+                    .to_string()
+            } else {
+                dollars.to_owned()
+            }
+        };
+        OLD_ROWS
+            .iter()
+            .map(|sql| {
+                sql.replace("{KEY}", KEY)
+                    .replace("{TOPUP}", &money("1000000.5"))
+                    .replace("{QUARTER}", &money("0.25"))
+                    .replace("{PICO}", &money("0.000000000001"))
+                    .replace("{CENT}", &money("0.01"))
+                    .replace("{TWO}", &money("2"))
+            })
+            .collect()
+    }
+
+    async fn check_upgraded(store: &Store) {
+        let b = store.balance("acct_old").await.unwrap();
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(b.total_credits, d("1000000.5"));
+        assert_eq!(b.total_usage, d("0.260000000001"));
+        assert_eq!(b.held, d("2"));
+        assert_eq!(b.available, d("999998.239999999999"));
+        let now = Utc.with_ymd_and_hms(2026, 4, 2, 12, 0, 0).unwrap();
+        let usage = store.key_usage(KEY, now).await.unwrap().unwrap();
+        assert_eq!(usage.usage, d("0.260000000001"));
+        // 2026-04-02 is a Thursday: the week started on Monday 03-30.
+        assert_eq!(usage.usage_daily, d("0.01"));
+        assert_eq!(usage.usage_weekly, d("0.010000000001"));
+        assert_eq!(usage.usage_monthly, d("0.01"));
+        assert_eq!(usage.held, d("2"));
+        // The triggers keep counting after the upgrade.
+        store.top_up("acct_old", d("1"), None).await.unwrap();
+        assert_eq!(
+            store.balance("acct_old").await.unwrap().available,
+            d("999999.239999999999")
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_totals_are_filled_from_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        {
+            let options = SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            before_totals(&SQLITE_MIGRATOR)
+                .run(&mut conn)
+                .await
+                .unwrap();
+            for sql in old_rows(true) {
+                sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        let store = Store::connect(&url).await.unwrap();
+        check_upgraded(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_totals_are_filled_from_an_older_database() {
+        let db = crate::testing::fresh_postgres().await.unwrap();
+        {
+            let mut conn = PgConnection::connect(db.url()).await.unwrap();
+            before_totals(&POSTGRES_MIGRATOR)
+                .run(&mut conn)
+                .await
+                .unwrap();
+            for sql in old_rows(false) {
+                sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        let store = db.store().await.unwrap();
+        check_upgraded(&store).await;
+        store.close().await;
+        db.cleanup().await.unwrap();
     }
 }

@@ -19,6 +19,9 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// SQLite's text form of a timestamp.
+const SQLITE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
 /// A timestamp to bind as a query parameter on either backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timestamp(pub(crate) DateTime<Utc>);
@@ -26,7 +29,25 @@ pub(crate) struct Timestamp(pub(crate) DateTime<Utc>);
 impl Timestamp {
     /// The SQLite text form.
     fn to_sqlite_text(self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        // `format` interprets its pattern on every call, and every ledger
+        // and generation row binds a few timestamps: write the common case
+        // directly, and leave years outside 0..=9999 and leap seconds to
+        // chrono.
+        if !(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
+            return t.format(SQLITE_FORMAT).to_string();
+        }
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond() / 1_000
+        )
     }
 }
 
@@ -62,9 +83,29 @@ impl Encode<'_, Postgres> for Timestamp {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{Datelike, TimeZone};
 
     use super::*;
+
+    #[test]
+    fn sqlite_text_matches_chronos_format() {
+        let start = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        let mut t = start;
+        // Steps of a prime number of microseconds through 2063: every
+        // field's width and carry.
+        while t.year() < 2063 {
+            assert_eq!(
+                Timestamp(t).to_sqlite_text(),
+                t.format(SQLITE_FORMAT).to_string()
+            );
+            t += chrono::Duration::microseconds(7_777_777_777_777);
+        }
+        let far = Utc.with_ymd_and_hms(12345, 6, 7, 8, 9, 10).unwrap();
+        assert_eq!(
+            Timestamp(far).to_sqlite_text(),
+            far.format(SQLITE_FORMAT).to_string()
+        );
+    }
 
     #[test]
     fn sqlite_text_is_fixed_width_utc() {

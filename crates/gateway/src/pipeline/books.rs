@@ -289,6 +289,16 @@ impl Books {
         now: DateTime<Utc>,
     ) -> Result<(), tollgate_store::Error> {
         let _commit = self.commit.lock().await;
+        {
+            // Requests that found the same figures stale queue here
+            // together: the first one loads them for all.
+            let t = lock(&self.tables);
+            if t.accounts.get(account_id).is_some_and(|a| fresh(a.loaded))
+                && t.keys.get(key_hash).is_some_and(|k| k.is_fresh(now))
+            {
+                return Ok(());
+            }
+        }
         let balance = self.store.balance(account_id).await?;
         let usage = self
             .store

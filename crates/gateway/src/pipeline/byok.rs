@@ -4,20 +4,70 @@
 //! provider down) and it is not marked `always_use`, the same endpoint is
 //! tried once more with the shared key.
 //!
-//! The keys of a request's account are loaded once per request, and only
-//! decrypted for providers the plan may call; accounts without BYOK keys
-//! cost one indexed read.
+//! An account's stored keys are read once per [`TTL`] into [`ByokCache`]
+//! (the BYOK routes forget an account's entry when its keys change), so a
+//! request costs no database read; they are decrypted per request, only
+//! for the providers its plan may call.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
+use tollgate_store::ByokKey;
 use tollgate_transport::ProviderError;
 
 use super::Target;
 use crate::error::ApiError;
-use crate::routes::byok::{UserKey, key_for};
+use crate::routes::byok::{UserKey, open};
 use crate::state::AppState;
+
+/// How long an account's stored keys are trusted before they are read
+/// again: a key stored or deleted through another replica counts within
+/// this time (at once on this one).
+pub const TTL: Duration = Duration::from_secs(10);
+/// Bound on cached accounts; the cache is cleared when it grows past it.
+const MAX_ENTRIES: usize = 100_000;
+
+/// An account's stored (still encrypted) keys, and when they were read.
+type Stored = (Arc<Vec<ByokKey>>, Instant);
+
+/// Each account's stored keys, by account id.
+#[derive(Debug, Default)]
+pub struct ByokCache {
+    entries: RwLock<HashMap<String, Stored>>,
+}
+
+impl ByokCache {
+    /// The account's stored keys, from the cache or the store.
+    async fn stored(
+        &self,
+        state: &AppState,
+        account_id: &str,
+    ) -> Result<Arc<Vec<ByokKey>>, ApiError> {
+        if let Ok(entries) = self.entries.read()
+            && let Some((keys, at)) = entries.get(account_id)
+            && at.elapsed() < TTL
+        {
+            return Ok(keys.clone());
+        }
+        let keys = Arc::new(state.store.list_byok_keys(account_id).await?);
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(account_id.to_owned(), (keys.clone(), Instant::now()));
+        }
+        Ok(keys)
+    }
+
+    /// Forgets the account's keys (after one is stored or deleted here).
+    pub fn forget(&self, account_id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(account_id);
+        }
+    }
+}
 
 /// The account's usable own keys, by provider slug.
 #[derive(Clone, Default)]
@@ -36,17 +86,20 @@ impl Keys {
         account_id: &str,
         target: &Target,
     ) -> Result<Keys, ApiError> {
-        let stored = state.store.list_byok_keys(account_id).await?;
+        let stored = state.byok.stored(state, account_id).await?;
         if stored.is_empty() {
             return Ok(Keys::default());
         }
         let mut keys = HashMap::new();
         for planned in &target.endpoints {
             let slug = &planned.endpoint.provider;
-            if keys.contains_key(slug) || !stored.iter().any(|k| &k.provider == slug) {
+            if keys.contains_key(slug) {
                 continue;
             }
-            if let Some(key) = key_for(state, account_id, slug).await? {
+            let Some(sealed) = stored.iter().find(|k| &k.provider == slug) else {
+                continue;
+            };
+            if let Some(key) = open(state, sealed)? {
                 keys.insert(slug.clone(), key);
             }
         }

@@ -71,10 +71,6 @@ pub(super) fn api() -> Router<Arc<AppState>> {
 }
 
 /// A user's own key for one provider, as the pipeline needs it.
-#[allow(
-    dead_code,
-    reason = "the pipeline will call `key_for`; remove once it does"
-)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UserKey {
     /// The key, for `ChatCall::with_api_key(key.expose())`.
@@ -91,15 +87,22 @@ pub(crate) struct UserKey {
 /// skipped, so the shared key serves, unless it is marked `always_use`:
 /// then this is a 403 naming the provider, rather than silently spending
 /// the account's credits. A database failure is a 500.
-#[allow(dead_code, reason = "the pipeline will call it; remove once it does")]
+#[cfg(test)]
 pub(crate) async fn key_for(
     state: &AppState,
     account_id: &str,
     provider: &str,
 ) -> Result<Option<UserKey>, ApiError> {
-    let Some(stored) = state.store.byok_key(account_id, provider).await? else {
-        return Ok(None);
-    };
+    match state.store.byok_key(account_id, provider).await? {
+        Some(stored) => open(state, &stored),
+        None => Ok(None),
+    }
+}
+
+/// Decrypts a stored key, with [`key_for`]'s rules for one that cannot be
+/// used.
+pub(crate) fn open(state: &AppState, stored: &ByokKey) -> Result<Option<UserKey>, ApiError> {
+    let (account_id, provider) = (&stored.account_id, &stored.provider);
     let opened = match &state.server.byok_cipher {
         Some(cipher) => cipher
             .decrypt(account_id, provider, &stored.sealed)
@@ -218,6 +221,7 @@ async fn store_key(
             req.always_use.unwrap_or(false),
         )
         .await?;
+    state.byok.forget(&account);
     tracing::info!(account = %account, %provider, created, always_use = stored.always_use, "byok key stored");
     let status = if created {
         StatusCode::CREATED
@@ -256,6 +260,7 @@ async fn delete_key(
             "no BYOK key stored for provider `{provider}`"
         )));
     }
+    state.byok.forget(&account);
     tracing::info!(account = %account, %provider, "byok key deleted");
     Ok(Json(json!({ "deleted": true })).into_response())
 }

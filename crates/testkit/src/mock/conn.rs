@@ -164,6 +164,9 @@ impl Listener for MockListener {
         loop {
             match self.inner.accept().await {
                 Ok((inner, addr)) => {
+                    // Small SSE frames must leave at once, not wait for
+                    // Nagle's algorithm and the peer's delayed ACK (~40 ms).
+                    let _ = inner.set_nodelay(true);
                     let switch = Arc::new(KillSwitch::default());
                     self.connections.add(&switch);
                     return (KillableStream { inner, switch }, addr);
