@@ -5,11 +5,13 @@
 //! its lock file) checks holds against balances it keeps in memory and
 //! hands the outcome here afterwards, in batches, so a request waits for
 //! no database write and the disk sees one commit per batch instead of
-//! three per request. What lands is exactly what [`Store::place_hold`] and
-//! [`Store::settle_hold_with_fee`] would have written for the same request
-//! (a settled hold with its `hold`, `release`, `settle` and `fee` entries),
-//! so balances, key limits and the ledger's invariants read the same
-//! either way.
+//! three per request. What lands is the settled hold (the same row
+//! [`Store::place_hold`] and [`Store::settle_hold_with_fee`] leave) and its
+//! `settle` and `fee` entries. The `hold` and `release` pair those two would
+//! also write is left out: it sums to zero, it was never visible to another
+//! reader (the reservation lived in the gateway's memory), and writing it
+//! was two of every request's ledger rows. Balances, key limits and the
+//! ledger's invariants read the same either way.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
@@ -111,16 +113,6 @@ impl Store {
                 created_at: at,
                 note,
             };
-            entries.push(NewEntry {
-                generation_id: None,
-                ..entry(LedgerKind::Hold, -s.reserved, placed_at, None)
-            });
-            entries.push(entry(
-                LedgerKind::Release,
-                s.reserved,
-                settled_at,
-                Some("settled"),
-            ));
             entries.push(entry(LedgerKind::Settle, -s.charge, settled_at, None));
             if !s.fee.is_zero() {
                 entries.push(entry(LedgerKind::Fee, -s.fee, settled_at, None));

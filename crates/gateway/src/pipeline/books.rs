@@ -32,7 +32,7 @@
 //!
 //! Shutdown drains the queue ([`Books::flush`]) after the last response.
 //! A `kill -9` loses what was queued and not yet committed: at most one
-//! batch, the few milliseconds of one commit. Those generations are not
+//! batch: the [`GATHER`] window and its commit, a few milliseconds. Those generations are not
 //! charged (an undercharge, never an overcharge) and nothing else is
 //! affected: their holds were never written, so there is nothing to
 //! reconcile. `[billing] durable_replies = true` makes every answer wait
@@ -55,6 +55,14 @@ pub const MAX_AGE: Duration = Duration::from_secs(2);
 
 /// Writes per transaction, at most.
 const MAX_BATCH: usize = 512;
+
+/// How long the writer gathers after the first queued write before it
+/// commits (group commit), unless someone waits for the commit (a flush, a
+/// balance read, a durable reply) or the batch is full. Without it a
+/// lightly loaded gateway commits, and syncs the disk, once per request;
+/// with it, at most once per window. It is also the most a `kill -9` can
+/// lose beyond the commit in progress.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// What a hold was refused for.
 #[derive(Debug)]
@@ -165,6 +173,16 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+impl Msg {
+    /// Whether a caller waits for this message's commit.
+    fn has_waiter(&self) -> bool {
+        match self {
+            Msg::Settled { done, .. } | Msg::Generation { done, .. } => done.is_some(),
+            Msg::Flush(_) => true,
+        }
+    }
+}
+
 /// The books (see the module docs).
 #[derive(Debug)]
 pub struct Books {
@@ -261,7 +279,7 @@ impl Books {
                     account.reserved += amount;
                     key.reserved += amount;
                     return Ok(LocalHold {
-                        id: format!("hold_{}", uuid::Uuid::new_v4().simple()),
+                        id: tollgate_store::new_hold_id(),
                         account_id: account_id.to_owned(),
                         api_key_hash: key_hash.to_owned(),
                         amount,
@@ -514,6 +532,7 @@ async fn writer(
 ) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        gather(&mut rx, &mut msgs).await;
         let guard = commit.lock().await;
         let started = Instant::now();
         let mut writes = Vec::with_capacity(msgs.len());
@@ -586,6 +605,29 @@ async fn writer(
         drop(guard);
         for done in waiters {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Group commit: adds what arrives within [`GATHER`] to `msgs`, stopping
+/// early when the batch is full, someone waits for the commit, or the
+/// queue closes.
+async fn gather(rx: &mut mpsc::UnboundedReceiver<Msg>, msgs: &mut Vec<Msg>) {
+    let urgent = |msgs: &[Msg]| msgs.len() >= MAX_BATCH || msgs.iter().any(Msg::has_waiter);
+    if urgent(msgs) {
+        return;
+    }
+    let deadline = tokio::time::sleep(GATHER);
+    tokio::pin!(deadline);
+    loop {
+        let seen = msgs.len();
+        tokio::select! {
+            () = &mut deadline => return,
+            n = rx.recv_many(msgs, MAX_BATCH - seen) => {
+                if n == 0 || msgs[seen..].iter().any(Msg::has_waiter) || msgs.len() >= MAX_BATCH {
+                    return;
+                }
+            }
         }
     }
 }

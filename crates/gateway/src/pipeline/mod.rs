@@ -40,8 +40,9 @@ pub struct Target {
 pub struct Planned {
     /// The model id as the client named it (returned in `model`).
     pub model: String,
-    /// The endpoint.
-    pub endpoint: CatalogEndpoint,
+    /// The endpoint (shared: an endpoint is large, and every attempt and
+    /// the served answer refer to it).
+    pub endpoint: Arc<CatalogEndpoint>,
 }
 
 impl Target {
@@ -54,7 +55,7 @@ impl Target {
                 .iter()
                 .map(|e| Planned {
                     model: model.to_string(),
-                    endpoint: e.clone(),
+                    endpoint: Arc::new(e.clone()),
                 })
                 .collect(),
             routes,
@@ -132,7 +133,7 @@ pub struct Served<T> {
     /// The model id the client used for the endpoint that answered.
     pub model: String,
     /// The endpoint that answered.
-    pub endpoint: CatalogEndpoint,
+    pub endpoint: Arc<CatalogEndpoint>,
     /// The provider's display name.
     pub provider_name: String,
     /// Every try, the last one successful.
@@ -205,7 +206,7 @@ pub async fn first_success<T, F, Fut>(
     mut op: F,
 ) -> Result<Served<T>, (ApiError, Vec<Attempt>)>
 where
-    F: FnMut(Arc<dyn Provider>, CatalogEndpoint) -> Fut,
+    F: FnMut(Arc<dyn Provider>, Arc<CatalogEndpoint>) -> Fut,
     Fut: Future<Output = Result<(T, bool), ProviderError>>,
 {
     crate::observe::span_model(&target.model);
@@ -326,7 +327,7 @@ pub fn plan_chat(
         .iter()
         .map(|a| Planned {
             model: a.requested.to_string(),
-            endpoint: a.endpoint.clone(),
+            endpoint: Arc::new(a.endpoint.clone()),
         })
         .collect();
     Ok(Target {

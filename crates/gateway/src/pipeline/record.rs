@@ -65,7 +65,7 @@ pub struct Ending {
     /// The model id the client used for the endpoint that answered.
     pub model: String,
     /// The endpoint that answered, if any did.
-    pub endpoint: Option<CatalogEndpoint>,
+    pub endpoint: Option<std::sync::Arc<CatalogEndpoint>>,
     /// Its provider's display name.
     pub provider_name: String,
     /// Usage as billed.

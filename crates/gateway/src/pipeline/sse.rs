@@ -245,7 +245,7 @@ pub struct Money {
 struct Relayed {
     rw: Rewriter,
     /// The endpoint that served it, if any did.
-    endpoint: Option<CatalogEndpoint>,
+    endpoint: Option<std::sync::Arc<CatalogEndpoint>>,
     ending: Ending,
     /// Every try.
     attempts: Vec<Attempt>,

@@ -1,6 +1,7 @@
 //! Write-behind batches (`Store::write_batch`): a settled hold lands as the
-//! same entries `place_hold` + `settle_hold_with_fee` write, generation
-//! records land with it, and a batch is all or nothing.
+//! settled hold row `place_hold` + `settle_hold_with_fee` leave, with its
+//! `settle` and `fee` entries (not the zero-sum `hold`/`release` pair),
+//! generation records land with it, and a batch is all or nothing.
 
 use rust_decimal::Decimal;
 use tollgate_store::{BatchWrite, Error, HoldState, LedgerKind, SettledHold};
@@ -9,7 +10,7 @@ use super::{Ctx, at, balance, check_ledger, d, funded};
 use crate::generations::generation;
 
 on_both_backends!(
-    a_settled_hold_lands_as_hold_release_settle_and_fee,
+    a_settled_hold_lands_as_its_settle_and_fee,
     settlements_count_against_the_key_limit,
     a_batch_is_all_or_nothing,
 );
@@ -35,7 +36,7 @@ fn settled(
     }
 }
 
-async fn a_settled_hold_lands_as_hold_release_settle_and_fee(ctx: &Ctx) {
+async fn a_settled_hold_lands_as_its_settle_and_fee(ctx: &Ctx) {
     let store = &ctx.store;
     let (account, key) = funded(store, "10").await;
     let mut record = generation("gen-hold_a", &account, &key, at(2026, 11, 23, 12, 0, 0));
@@ -61,23 +62,15 @@ async fn a_settled_hold_lands_as_hold_release_settle_and_fee(ctx: &Ctx) {
     assert_eq!(
         of("hold_a"),
         [
-            (LedgerKind::Hold, d("-2")),
-            (LedgerKind::Release, d("2")),
             (LedgerKind::Settle, d("-0.25")),
-            (LedgerKind::Fee, d("-0.05")),
+            (LedgerKind::Fee, d("-0.05"))
         ]
     );
     // A zero charge is still recorded (the settlement's record); no fee.
-    assert_eq!(
-        of("hold_b"),
-        [
-            (LedgerKind::Hold, d("-1")),
-            (LedgerKind::Release, d("1")),
-            (LedgerKind::Settle, Decimal::ZERO),
-        ]
-    );
+    assert_eq!(of("hold_b"), [(LedgerKind::Settle, Decimal::ZERO)]);
     let hold = store.get_hold("hold_a").await.unwrap().unwrap();
     assert_eq!(hold.state, HoldState::Settled);
+    assert_eq!(hold.amount, d("2"), "the hold row keeps what was reserved");
     assert_eq!(hold.settled_amount, Some(d("0.25")));
     assert_eq!(hold.generation_id.as_deref(), Some("gen-hold_a"));
     // Settling it again through the store is idempotent, as for any
