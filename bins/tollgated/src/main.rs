@@ -1,8 +1,11 @@
 //! `tollgated`: the Tollgate gateway daemon.
 //!
-//! Thin on purpose: parse flags and config, initialise tracing, and hand a
-//! listener to `tollgate_gateway::serve`. Everything else is in the library.
+//! Thin on purpose: parse flags and config, initialise tracing (and, with
+//! `[telemetry]`, its OTLP export: `telemetry`), and hand a listener to
+//! `tollgate_gateway::serve`. Everything else is in the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +14,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use tokio::net::TcpListener;
+use tollgate_gateway::config::TelemetryConfig;
 use tollgate_gateway::dev::DevEnvironment;
 use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
+use tracing::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::telemetry::Telemetry;
 
 /// Tollgate: an OpenRouter-compatible LLM gateway.
 ///
@@ -69,12 +78,26 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<()> {
     let args = Args::parse();
-    init_tracing(args.log_format);
+    // Tracing starts once the config is read, as `[telemetry]` shapes it;
+    // an error before that is printed by `main` (nothing logs before it).
     let config = match &args.config {
         Some(path) => Some(Config::load(path)?),
         None => None,
     };
+    let telemetry = match &config {
+        Some(config) => &config.telemetry,
+        None => &TelemetryConfig::default(),
+    };
+    let telemetry = init_tracing(args.log_format, telemetry)?;
+    let served = serve(args, config).await;
+    // After the drain: the spans of the last requests are queued by now.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    served
+}
 
+async fn serve(args: Args, config: Option<Config>) -> Result<()> {
     // SIGHUP and `POST /api/v1/admin/catalog/reload` read the config
     // file's `[[providers]]` and listings again. The demo catalog of a bare
     // `--dev` is embedded: nothing to reload.
@@ -142,15 +165,37 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
     );
 }
 
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+/// Logs on stderr as `RUST_LOG` says (default `info`), and, when
+/// `[telemetry]` names a collector, spans exported to it.
+fn init_tracing(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Option<Telemetry>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry();
+    let Some((export, exporter)) = telemetry::start(telemetry)? else {
+        // `RUST_LOG` filters everything, as it always has.
+        registry.with(filter).with(log_layer(format)).init();
+        return Ok(None);
+    };
+    // `RUST_LOG` filters the logs only: the export keeps its own level, so
+    // quieter logs do not lose traces.
+    registry
+        .with(log_layer(format).with_filter(filter))
+        .with(export)
+        .init();
+    exporter.announce(telemetry);
+    Ok(Some(exporter))
+}
+
+/// Log lines on stderr, as text or JSON.
+fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
     }
 }
 

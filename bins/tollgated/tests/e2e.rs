@@ -21,4 +21,5 @@ mod e2e {
     mod reload;
     mod scale_out;
     mod shutdown;
+    mod telemetry;
 }

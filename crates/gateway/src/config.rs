@@ -2,6 +2,7 @@
 //! name the file, the key and what is wrong. Secrets come from the
 //! environment, never from the file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,9 @@ pub struct Config {
     /// `[billing]`: where holds are kept and when settlements are written.
     #[serde(default)]
     pub billing: BillingConfig,
+    /// `[telemetry]`: OpenTelemetry trace export (off by default).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -224,6 +228,161 @@ impl RedisConfig {
     }
 }
 
+/// The standard OpenTelemetry variable read when `[telemetry]
+/// otlp_endpoint` is absent: its base URL turns trace export on.
+pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// The path OTLP/HTTP collectors receive traces on, appended to a base
+/// endpoint.
+const OTLP_TRACES_PATH: &str = "/v1/traces";
+
+/// `[telemetry]`: spans exported over OTLP/HTTP (protobuf) to a collector.
+/// Off unless `otlp_endpoint` (or [`OTLP_ENDPOINT_ENV`]) is set; the daemon
+/// (`tollgated`) does the exporting, the gateway only validates the table.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's base URL (`http://127.0.0.1:4318`): traces are sent
+    /// to `<otlp_endpoint>/v1/traces`, or to the URL as written when it
+    /// already ends in `/v1/traces`. Absent: export is off, unless
+    /// [`OTLP_ENDPOINT_ENV`] is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (default `tollgated`).
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Share of traces kept, from 0.0 to 1.0 (default 1.0: all). A trace
+    /// is kept or dropped whole, by its id.
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+    /// Headers sent with every export (a collector's auth). Their values
+    /// are never logged; `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`) keeps a
+    /// token out of the file and wins over a header of the same name here.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Header values may be credentials: `Debug` shows only their names.
+impl std::fmt::Debug for TelemetryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryConfig")
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("service_name", &self.service_name)
+            .field("sample_ratio", &self.sample_ratio)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: default_service_name(),
+            sample_ratio: default_sample_ratio(),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_service_name() -> String {
+    String::from("tollgated")
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
+}
+
+impl TelemetryConfig {
+    /// Where traces go: the URL that `otlp_endpoint` names (checked by
+    /// [`Config::parse`]), else the one [`OTLP_ENDPOINT_ENV`] names, else
+    /// `None` (export off). An unusable value of the variable is an error
+    /// naming it.
+    pub fn traces_url(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(endpoint) = &self.otlp_endpoint {
+            return Ok(Some(with_traces_path(endpoint)));
+        }
+        match std::env::var(OTLP_ENDPOINT_ENV) {
+            Ok(endpoint) if !endpoint.trim().is_empty() => {
+                let endpoint = endpoint.trim();
+                check_endpoint(endpoint).map_err(|message| ConfigError::Env {
+                    var: OTLP_ENDPOINT_ENV,
+                    message,
+                })?;
+                Ok(Some(with_traces_path(endpoint)))
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Env {
+                var: OTLP_ENDPOINT_ENV,
+                message: String::from("is not valid UTF-8"),
+            }),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(endpoint) = &self.otlp_endpoint {
+            check_endpoint(endpoint).map_err(|e| format!("telemetry.otlp_endpoint {e}"))?;
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(String::from("telemetry.service_name must not be empty"));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(format!(
+                "telemetry.sample_ratio must be between 0.0 and 1.0, got {}",
+                self.sample_ratio
+            ));
+        }
+        for (name, value) in &self.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!(
+                    "telemetry.headers: `{name}` is not a valid HTTP header name"
+                ));
+            }
+            // Never the value in the message: it may be a credential.
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "telemetry.headers.{name}: the value is not a valid HTTP header value"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks an OTLP/HTTP endpoint; the error completes a sentence that
+/// begins with the key or variable.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let url = url::Url::parse(endpoint).map_err(|e| format!("`{endpoint}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(format!(
+            "`{endpoint}` must be an http:// or https:// URL with a host, such as http://127.0.0.1:4318"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{endpoint}` must not have a query or fragment: `/v1/traces` is appended to it"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the URL holds a credential.
+        return Err(String::from(
+            "must not carry credentials: send them as a header (telemetry.headers or OTEL_EXPORTER_OTLP_HEADERS)",
+        ));
+    }
+    Ok(())
+}
+
+/// `<endpoint>/v1/traces`, unless the endpoint already ends with that path
+/// (a signal-specific URL, as in `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+fn with_traces_path(endpoint: &str) -> String {
+    let base = endpoint.trim().trim_end_matches('/');
+    if base.ends_with(OTLP_TRACES_PATH) {
+        base.to_string()
+    } else {
+        format!("{base}{OTLP_TRACES_PATH}")
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -381,6 +540,7 @@ impl Config {
             ));
         }
         self.rate_limits.validate()?;
+        self.telemetry.validate()?;
         self.routing.validate().map_err(|e| e.to_string())?;
         tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
     }
@@ -442,5 +602,112 @@ mod tests {
         assert_eq!(c.redis.health_prefix(), "eu:health");
         let c = parse("[redis]\nhealth_key_prefix = \" \"\n").unwrap();
         assert_eq!(c.redis.health_prefix(), "tollgate:health");
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default() {
+        let t = parse("").unwrap().telemetry;
+        assert_eq!(t.otlp_endpoint, None);
+        assert_eq!(t.service_name, "tollgated");
+        assert_eq!(t.sample_ratio, 1.0);
+        assert!(t.headers.is_empty());
+        // An empty table is the same.
+        let t = parse("[telemetry]\n").unwrap().telemetry;
+        assert_eq!(t.otlp_endpoint, None);
+        assert_eq!(t.service_name, "tollgated");
+    }
+
+    #[test]
+    fn telemetry_endpoint_gets_the_traces_path() {
+        for (endpoint, url) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("http://127.0.0.1:4318/", "http://127.0.0.1:4318/v1/traces"),
+            (
+                "https://otel.example/otlp",
+                "https://otel.example/otlp/v1/traces",
+            ),
+            (
+                "http://collector:4318/v1/traces",
+                "http://collector:4318/v1/traces",
+            ),
+        ] {
+            let c = parse(&format!(
+                "[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"edge-eu\"\nsample_ratio = 0.25\n"
+            ))
+            .unwrap();
+            assert_eq!(c.telemetry.traces_url().unwrap().as_deref(), Some(url));
+            assert_eq!(c.telemetry.service_name, "edge-eu");
+            assert_eq!(c.telemetry.sample_ratio, 0.25);
+        }
+    }
+
+    #[test]
+    fn bad_sample_ratio_is_named() {
+        for ratio in ["1.5", "-0.1", "nan", "inf"] {
+            let e = parse(&format!("[telemetry]\nsample_ratio = {ratio}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("telemetry.sample_ratio"), "{ratio}: {e}");
+        }
+        for ratio in ["0.0", "1.0", "0.001"] {
+            parse(&format!("[telemetry]\nsample_ratio = {ratio}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_otlp_endpoint_is_named() {
+        for endpoint in [
+            "127.0.0.1:4318",
+            "collector:4318",
+            "ftp://collector",
+            "http://collector:4318?token=x",
+            "",
+        ] {
+            let e = parse(&format!("[telemetry]\notlp_endpoint = \"{endpoint}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("telemetry.otlp_endpoint"), "{endpoint}: {e}");
+        }
+        // Credentials in the URL are refused without being echoed.
+        let e = parse("[telemetry]\notlp_endpoint = \"http://me:s3cret@collector:4318\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("telemetry.otlp_endpoint"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn unknown_telemetry_key_is_named() {
+        let e = parse("[telemetry]\notlp_endpont = \"http://127.0.0.1:4318\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp_endpont"), "{e}");
+    }
+
+    #[test]
+    fn telemetry_header_values_are_never_shown() {
+        let c = parse(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n[telemetry.headers]\nauthorization = \"Bearer s3cret\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.telemetry.headers["authorization"], "Bearer s3cret");
+        let debug = format!("{c:?}");
+        assert!(
+            debug.contains("authorization") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+
+        let e = parse("[telemetry.headers]\nauthorization = \"Bearer s3cret\\n\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("telemetry.headers.authorization"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = parse("[telemetry.headers]\n\"bad name\" = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("telemetry.headers") && e.contains("bad name"),
+            "{e}"
+        );
     }
 }

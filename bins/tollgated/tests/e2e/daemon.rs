@@ -32,6 +32,10 @@ const CLEARED_ENV: &[&str] = &[
     "TOLLGATE_DEV_API_KEY",
     "TOLLGATE_ADMIN_KEY",
     "RUST_LOG",
+    // `[telemetry]`'s fallback, and what the OTLP exporter reads.
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
 ];
 
 /// How to start `tollgated`.
