@@ -219,7 +219,8 @@ def main():
       f"{' (dirty tree)' if meta.get('dirty') == 'true' else ''}, {meta.get('cpus', '?')} CPUs, "
       f"load {meta.get('loadavg_start', '?')} -> {meta.get('loadavg_end', '?')}")
     p(f"upstream: mock-provider (openai dialect, zero latency); wrk {meta.get('wrk', '?')}, "
-      f"{meta.get('duration', '?')} s per cell; nginx {meta.get('nginx', '-')}")
+      f"{meta.get('duration', '?')} s per cell; nginx {meta.get('nginx', '-')}; "
+      f"tollgated worker threads: {meta.get('gateway_worker_threads', 'per CPU')}")
     if cells:
         p("")
         p("Load (wrk: whole responses; latencies in us; 'added' = this target minus direct;")

@@ -63,9 +63,8 @@ enum LogFormat {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line per cause, no backtrace: these are operator errors
@@ -76,7 +75,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<()> {
+fn run() -> Result<()> {
     let args = Args::parse();
     // Tracing starts once the config is read, as `[telemetry]` shapes it;
     // an error before that is printed by `main` (nothing logs before it).
@@ -84,17 +83,28 @@ async fn run() -> Result<()> {
         Some(path) => Some(Config::load(path)?),
         None => None,
     };
-    let telemetry = match &config {
-        Some(config) => &config.telemetry,
-        None => &TelemetryConfig::default(),
-    };
-    let telemetry = init_tracing(args.log_format, telemetry)?;
-    let served = serve(args, config).await;
-    // After the drain: the spans of the last requests are queued by now.
-    if let Some(telemetry) = telemetry {
-        telemetry.shutdown().await;
+    // The runtime is built once the config is read: `[server]
+    // worker_threads` sizes it (unset: TOKIO_WORKER_THREADS, else one
+    // thread per CPU).
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = config.as_ref().and_then(|c| c.server.worker_threads) {
+        runtime.worker_threads(threads);
     }
-    served
+    let runtime = runtime.build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let telemetry = match &config {
+            Some(config) => &config.telemetry,
+            None => &TelemetryConfig::default(),
+        };
+        let telemetry = init_tracing(args.log_format, telemetry)?;
+        let served = serve(args, config).await;
+        // After the drain: the spans of the last requests are queued by now.
+        if let Some(telemetry) = telemetry {
+            telemetry.shutdown().await;
+        }
+        served
+    })
 }
 
 async fn serve(args: Args, config: Option<Config>) -> Result<()> {

@@ -128,6 +128,12 @@ pub struct ServerConfig {
     /// /api/v1/auth/keys/code`) can be exchanged for a key (1 to 86400).
     #[serde(default = "default_oauth_code_ttl")]
     pub oauth_code_ttl_secs: u64,
+    /// Threads of the async runtime serving requests (read by `tollgated`
+    /// at start-up). Unset: `TOKIO_WORKER_THREADS`, else one per CPU. On a
+    /// box shared with the upstream or a load generator, fewer can be
+    /// faster (see bench/README.md).
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
     /// The cipher of users' own provider keys (BYOK), derived from the
     /// [`SECRET_KEY_ENV`] environment variable by [`Config::load`], never
     /// from the file; `None` disables BYOK.
@@ -157,6 +163,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_grace(),
             failover_budget_secs: default_failover_budget(),
             oauth_code_ttl_secs: default_oauth_code_ttl(),
+            worker_threads: None,
             byok_cipher: None,
         }
     }
@@ -526,6 +533,11 @@ impl Config {
                 "server.failover_budget_secs must be 0 or more",
             ));
         }
+        if self.server.worker_threads == Some(0) {
+            return Err(String::from(
+                "server.worker_threads must be 1 or more (leave it out for one per CPU)",
+            ));
+        }
         let grace = self.server.shutdown_grace_secs;
         if !grace.is_finite() || grace < 0.0 {
             return Err(String::from("server.shutdown_grace_secs must be 0 or more"));
@@ -585,6 +597,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.oauth_code_ttl_secs"), "{e}");
+    }
+
+    #[test]
+    fn worker_threads_default_to_the_runtime_and_zero_is_refused() {
+        assert_eq!(parse("").unwrap().server.worker_threads, None);
+        let c = parse("[server]\nworker_threads = 3\n").unwrap();
+        assert_eq!(c.server.worker_threads, Some(3));
+        let e = parse("[server]\nworker_threads = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.worker_threads"), "{e}");
     }
 
     #[test]

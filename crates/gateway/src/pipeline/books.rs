@@ -191,6 +191,9 @@ pub struct Books {
     durable: bool,
     tables: Arc<Mutex<Tables>>,
     queue: mpsc::UnboundedSender<Msg>,
+    /// Rung when a queued message has a waiter, to end the writer's
+    /// gathering early (see [`gather`]).
+    urgent: Arc<tokio::sync::Notify>,
     commit: Arc<tokio::sync::Mutex<()>>,
     metrics: BooksMetrics,
 }
@@ -221,9 +224,11 @@ impl Books {
         let (queue, rx) = mpsc::unbounded_channel();
         let tables = Arc::new(Mutex::new(Tables::default()));
         let commit = Arc::new(tokio::sync::Mutex::new(()));
+        let urgent = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(writer(
             store.clone(),
             rx,
+            urgent.clone(),
             tables.clone(),
             commit.clone(),
             metrics.clone(),
@@ -234,6 +239,7 @@ impl Books {
             durable,
             tables,
             queue,
+            urgent,
             commit,
             metrics,
         }
@@ -515,8 +521,12 @@ impl Books {
         if !matches!(msg, Msg::Flush(_)) {
             self.metrics.queued.inc();
         }
+        let urgent = msg.has_waiter();
         if let Err(e) = self.queue.send(msg) {
             tracing::error!(write = ?e.0, "the books' writer has stopped; a write is lost");
+        }
+        if urgent {
+            self.urgent.notify_one();
         }
     }
 }
@@ -526,13 +536,14 @@ impl Books {
 async fn writer(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<Msg>,
+    urgent: Arc<tokio::sync::Notify>,
     tables: Arc<Mutex<Tables>>,
     commit: Arc<tokio::sync::Mutex<()>>,
     metrics: BooksMetrics,
 ) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
-        gather(&mut rx, &mut msgs).await;
+        gather(&mut rx, &mut msgs, &urgent).await;
         let guard = commit.lock().await;
         let started = Instant::now();
         let mut writes = Vec::with_capacity(msgs.len());
@@ -609,25 +620,26 @@ async fn writer(
     }
 }
 
-/// Group commit: adds what arrives within [`GATHER`] to `msgs`, stopping
-/// early when the batch is full, someone waits for the commit, or the
-/// queue closes.
-async fn gather(rx: &mut mpsc::UnboundedReceiver<Msg>, msgs: &mut Vec<Msg>) {
-    let urgent = |msgs: &[Msg]| msgs.len() >= MAX_BATCH || msgs.iter().any(Msg::has_waiter);
-    if urgent(msgs) {
-        return;
-    }
-    let deadline = tokio::time::sleep(GATHER);
-    tokio::pin!(deadline);
-    loop {
-        let seen = msgs.len();
+/// Group commit: waits out [`GATHER`] (or until `urgent` rings: someone
+/// waits for a commit) and then takes what was queued meanwhile, up to
+/// [`MAX_BATCH`]. The writer sleeps rather than receiving message by
+/// message, so a busy gateway wakes it once per batch, not twice per
+/// request.
+async fn gather(
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    msgs: &mut Vec<Msg>,
+    urgent: &tokio::sync::Notify,
+) {
+    if msgs.len() < MAX_BATCH && !msgs.iter().any(Msg::has_waiter) {
         tokio::select! {
-            () = &mut deadline => return,
-            n = rx.recv_many(msgs, MAX_BATCH - seen) => {
-                if n == 0 || msgs[seen..].iter().any(Msg::has_waiter) || msgs.len() >= MAX_BATCH {
-                    return;
-                }
-            }
+            () = tokio::time::sleep(GATHER) => {}
+            () = urgent.notified() => {}
+        }
+    }
+    while msgs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(msg) => msgs.push(msg),
+            Err(_) => break,
         }
     }
 }
