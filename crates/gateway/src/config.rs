@@ -48,9 +48,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct BillingConfig {
     /// Where holds are checked: `auto` (the default: in memory on SQLite,
-    /// whose file one process owns; in the database on PostgreSQL, which
-    /// replicas share), `memory` (only for a single replica on
-    /// PostgreSQL) or `database`.
+    /// whose file one process owns; against per-key credit leases on
+    /// PostgreSQL, which replicas share), `memory` (only for a single
+    /// replica on PostgreSQL), `lease` or `database` (every hold a
+    /// transaction).
     #[serde(default)]
     pub holds: HoldsMode,
     /// Answers wait until their settlement and generation record are
@@ -70,18 +71,24 @@ pub enum HoldsMode {
     Auto,
     /// In memory: this process must be the database's only writer.
     Memory,
+    /// In memory against credit leases held in the database: safe for any
+    /// number of replicas, one database write per lease rather than per
+    /// request.
+    Lease,
     /// In the database, each hold a transaction: safe for any number of
     /// replicas.
     Database,
 }
 
 impl BillingConfig {
-    /// Whether holds are kept in memory on `backend`.
-    pub fn local_holds(&self, backend: tollgate_store::Backend) -> bool {
+    /// Where holds are checked on `backend`.
+    pub fn holds_mode(&self, backend: tollgate_store::Backend) -> crate::pipeline::books::Mode {
+        use crate::pipeline::books::Mode;
         match self.holds {
-            HoldsMode::Auto => backend == tollgate_store::Backend::Sqlite,
-            HoldsMode::Memory => true,
-            HoldsMode::Database => false,
+            HoldsMode::Auto if backend == tollgate_store::Backend::Sqlite => Mode::Local,
+            HoldsMode::Auto | HoldsMode::Lease => Mode::Leased,
+            HoldsMode::Memory => Mode::Local,
+            HoldsMode::Database => Mode::Direct,
         }
     }
 }

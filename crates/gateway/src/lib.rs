@@ -146,7 +146,7 @@ impl Gateway {
         let metrics = Arc::new(observe::Metrics::default());
         let books = pipeline::books::Books::start(
             store.clone(),
-            config.billing.local_holds(store.backend()),
+            config.billing.holds_mode(store.backend()),
             config.billing.durable_replies,
             metrics.books(),
         );
@@ -181,11 +181,12 @@ impl Gateway {
 
     /// Waits until every settlement and generation record of the requests
     /// answered so far is written to the store (they are written behind
-    /// the responses, in batches), and makes the next request re-read
+    /// the responses, in batches), returns the credit leases with nothing
+    /// in flight (leased mode), and makes the next request re-read
     /// balances and limits from it: call it before reading money from the
     /// store directly, and after changing money there behind the gateway.
     pub async fn sync_books(&self) {
-        self.state.books.flush().await;
+        self.state.books.close().await;
         self.state.books.invalidate();
     }
 
@@ -350,8 +351,8 @@ pub async fn serve_with_grace(
         }
     }
     sweeper.abort();
-    // Every settlement and record of the requests served is written
-    // before the process may exit.
-    gateway.state.books.flush().await;
+    // Every settlement and record of the requests served is written, and
+    // the credit leases returned, before the process may exit.
+    gateway.state.books.close().await;
     Ok(())
 }

@@ -70,7 +70,7 @@ pub struct AppState {
     /// This gateway's metrics, rendered by `GET /metrics`.
     pub metrics: Arc<crate::observe::Metrics>,
     /// Holds, settlements and generation records (`pipeline::books`).
-    pub books: crate::pipeline::books::Books,
+    pub books: Arc<crate::pipeline::books::Books>,
     /// With `[redis]`: shares attempt outcomes with the other replicas
     /// ([`crate::health_sync`]); set once, when the sync starts.
     pub health_sync: std::sync::OnceLock<crate::health_sync::HealthSync>,

@@ -223,6 +223,25 @@ macro_rules! helpers {
             Ok(sum)
         }
 
+        /// What the open credit leases (`lease_` ids) hold: of the
+        /// account, of the key, or both.
+        pub(crate) async fn leased(
+            conn: &mut $Conn,
+            account_id: Option<&str>,
+            key_hash: Option<&str>,
+        ) -> Result<Decimal> {
+            let sql = format!(
+                "SELECT {SUM_AMOUNT} FROM holds WHERE ($1 IS NULL OR account_id = $1) \
+                 AND ($2 IS NULL OR api_key_hash = $2) AND state = 'open' AND id LIKE 'lease_%'"
+            );
+            let MoneySum(sum) = sqlx::query_as(&sql)
+                .bind(account_id)
+                .bind(key_hash)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(sum)
+        }
+
         /// The key's owner and limit, if the key exists.
         pub(crate) async fn key_limit(
             conn: &mut $Conn,

@@ -50,17 +50,24 @@ use crate::{Error, Result, Store};
 /// The prefix of every hold id.
 const HOLD_ID_PREFIX: &str = "hold_";
 
+/// Credit leases' ids start with this instead of `hold_`.
+const LEASE_ID_PREFIX: &str = "lease_";
+
 /// A new hold id: `hold_` and a UUIDv7, so ids grow with time and every
 /// insert lands at the right edge of the holds' and the ledger's
 /// hold-id indexes instead of on a random page (a random key costs a
 /// page read and a whole page written to the WAL per row).
 pub fn new_hold_id() -> String {
+    time_ordered_id(HOLD_ID_PREFIX)
+}
+
+fn time_ordered_id(prefix: &str) -> String {
     // The random bits from the thread's generator: `Uuid::now_v7` asks the
     // kernel (a getrandom(2) call) for every id.
     let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
     let random: [u8; 10] = rand::random();
     let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
-    format!("{HOLD_ID_PREFIX}{}", id.simple())
+    format!("{prefix}{}", id.simple())
 }
 
 /// The columns of `holds`, in [`HoldRow`] order.
@@ -213,33 +220,120 @@ impl Store {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Hold> {
-        let amount = check_amount(amount, Sign::NonNegative)?;
+        let id = new_hold_id();
+        self.hold_between(id, account_id, key_hash, None, amount, amount, ttl, now)
+            .await
+    }
+
+    /// A credit lease (its id starts with `lease_`): replaces `previous`
+    /// (an open hold of the account, if it is still open) with a new open hold of as much of `want` as
+    /// the account's balance and the key's limit allow, and at least
+    /// `need` (≤ `want`), in one transaction.
+    ///
+    /// A gateway replica sharing the database with others takes a lease
+    /// per key and checks its requests' holds against it in memory: the
+    /// lease is an ordinary hold, so every other replica's check sees it,
+    /// and the account's balance and the key's limit cannot be overspent
+    /// between them. The previous lease is returned and the new one taken
+    /// at one instant, so what the previous one still covered (requests in
+    /// flight, settlements not yet written) can be carried over in `need`.
+    /// Fails like [`Store::place_hold`] when not even `need` fits (the
+    /// errors' `needed` is `need`), and then changes nothing: `previous`
+    /// stays open.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn renew_lease(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        previous: Option<&str>,
+        need: Decimal,
+        want: Decimal,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Hold> {
+        self.hold_between(
+            time_ordered_id(LEASE_ID_PREFIX),
+            account_id,
+            Some(key_hash),
+            previous,
+            need,
+            want.max(need),
+            ttl,
+            now,
+        )
+        .await
+    }
+
+    /// What the open credit leases of the account, or of the key, hold:
+    /// the part of `held` that is leased to gateway replicas rather than
+    /// reserved by requests in flight.
+    pub async fn leased(
+        &self,
+        account_id: Option<&str>,
+        key_hash: Option<&str>,
+    ) -> Result<Decimal> {
+        with_conn!(self, |conn, d| {
+            d::leased(&mut conn, account_id, key_hash).await
+        })
+    }
+
+    /// [`Store::place_hold`] and [`Store::renew_lease`]: closes `previous`,
+    /// then holds between `need` and `want`.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold_between(
+        &self,
+        id: String,
+        account_id: &str,
+        key_hash: Option<&str>,
+        previous: Option<&str>,
+        need: Decimal,
+        want: Decimal,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Hold> {
+        let need = check_amount(need, Sign::NonNegative)?;
+        let want = check_amount(want, Sign::NonNegative)?;
         let now = at_storage_precision(now);
         let expires_at = chrono::Duration::from_std(ttl)
             .ok()
             .and_then(|ttl| now.checked_add_signed(ttl))
             .ok_or(Error::InvalidTtl(ttl))?;
-        let hold = Hold {
-            id: new_hold_id(),
-            account_id: account_id.to_owned(),
-            api_key_hash: key_hash.map(str::to_owned),
-            amount,
-            state: HoldState::Open,
-            created_at: now,
-            expires_at,
-            closed_at: None,
-            settled_amount: None,
-            generation_id: None,
-        };
         transaction!(self, |tx, d| {
             d::lock_account(&mut tx, account_id).await?;
+            if let Some(previous) = previous
+                && let Some(open) = d::hold(&mut tx, previous).await?
+                && open.state == HoldState::Open
+                && open.account_id == account_id
+            {
+                d::insert_entry(
+                    &mut tx,
+                    &NewEntry {
+                        account_id,
+                        api_key_hash: open.api_key_hash.as_deref(),
+                        kind: LedgerKind::Release,
+                        amount: open.amount,
+                        hold_id: Some(previous),
+                        generation_id: None,
+                        created_at: now,
+                        note: Some("renewed"),
+                    },
+                )
+                .await?;
+                let closed = Hold {
+                    state: HoldState::Released,
+                    closed_at: Some(now),
+                    ..open.clone()
+                };
+                d::close_hold(&mut tx, previous, HoldState::Open, &closed).await?;
+            }
             let balance = d::balance(&mut tx, account_id).await?;
-            if amount > balance.available {
+            if need > balance.available {
                 return Err(Error::InsufficientCredits {
                     available: balance.available,
-                    needed: amount,
+                    needed: need,
                 });
             }
+            let mut amount = want.min(balance.available);
             if let Some(hash) = key_hash {
                 let key = d::key_limit(&mut tx, hash)
                     .await?
@@ -255,15 +349,28 @@ impl Store {
                     }
                     let held = d::key_held(&mut tx, hash).await?;
                     let remaining = limit - spent - held;
-                    if amount > remaining {
+                    if need > remaining {
                         return Err(Error::KeyLimitExceeded {
                             limit,
                             remaining: remaining.max(Decimal::ZERO),
-                            needed: amount,
+                            needed: need,
                         });
                     }
+                    amount = amount.min(remaining);
                 }
             }
+            let hold = Hold {
+                id: id.clone(),
+                account_id: account_id.to_owned(),
+                api_key_hash: key_hash.map(str::to_owned),
+                amount,
+                state: HoldState::Open,
+                created_at: now,
+                expires_at,
+                closed_at: None,
+                settled_amount: None,
+                generation_id: None,
+            };
             d::insert_hold(&mut tx, &hold).await?;
             d::insert_entry(
                 &mut tx,
@@ -279,9 +386,8 @@ impl Store {
                 },
             )
             .await?;
-            Ok(())
-        })?;
-        Ok(hold)
+            Ok(hold)
+        })
     }
 
     /// Settles the hold with the request's actual charge (≥ 0; may exceed

@@ -213,17 +213,24 @@ async fn balance(c: &Cluster, via: usize, account: &str) -> (i128, i128, i128, i
     money
 }
 
-/// Waits until no hold of the account is open (every request settled or
-/// released; settlements may be written in batches after the answers) and
-/// returns the balance.
-async fn settled_balance(c: &Cluster, account: &str) -> (i128, i128, i128, i128) {
+/// Waits until both replicas show no hold of the account in flight and
+/// its usage at `usage` (each replica writes its settlements behind the
+/// answers, in batches, so the other one's may land a few milliseconds
+/// later), and returns the balance as replica 0 shows it. Times out with
+/// the last figures if it never gets there: an overcharge or a lost
+/// settlement stays visible.
+async fn settled_balance(c: &Cluster, account: &str, usage: i128) -> (i128, i128, i128, i128) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let money = balance(c, 0, account).await;
-        if money.2 == 0 {
-            return money;
+        let one = balance(c, 1, account).await;
+        let zero = balance(c, 0, account).await;
+        if zero.1 == usage && zero.2 == 0 && one == zero {
+            return zero;
         }
-        assert!(Instant::now() < deadline, "holds still open: {money:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not settled at {usage}: replica 0 {zero:?}, replica 1 {one:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -332,7 +339,7 @@ async fn balance_and_key_limit_hold_across_replicas() {
         got.charges.len()
     );
     assert_eq!(got.charges.len() + got.refused, REQUESTS);
-    let (total_credits, total_usage, held, available) = settled_balance(&c, &poor).await;
+    let (total_credits, total_usage, held, available) = settled_balance(&c, &poor, charged).await;
     assert_eq!((total_credits, total_usage, held), (credits, charged, 0));
     assert_eq!(available, credits - charged);
     // Both replicas say the same through the public API.
@@ -368,7 +375,7 @@ async fn balance_and_key_limit_hold_across_replicas() {
     assert!(used <= limit, "used {used} of the key's {limit}");
     assert!(got.refused > 0);
     assert!(got.charges.len() as i128 <= limit / cheapest);
-    let (total_credits, total_usage, held, _) = settled_balance(&c, &rich).await;
+    let (total_credits, total_usage, held, _) = settled_balance(&c, &rich, used).await;
     assert_eq!(
         (total_credits, total_usage, held),
         (pico(&json!("10")), used, 0)

@@ -10,10 +10,23 @@
 //!   the store sees the settled hold afterwards, from the writer task. No
 //!   request waits for a database write; the disk sees one commit per batch
 //!   instead of three per request.
-//! - **Shared** (PostgreSQL: replicas share the database). Holds go to the
-//!   store as they are placed and settled, so every replica's check sees
-//!   every other replica's holds (the account row lock serializes them).
-//!   Generation records are still batched.
+//! - **Leased** (PostgreSQL: replicas share the database). Each replica
+//!   takes a *lease* per key: an ordinary open hold in the store
+//!   ([`Store::renew_lease`]) of about [`LEASE_REQUESTS`] requests' worth,
+//!   bounded by the account's balance and the key's limit, which every
+//!   other replica's check sees. Requests reserve from the lease in memory
+//!   and settle in batches as in local mode; a replica goes to the store
+//!   only to renew a lease (when it runs short, after [`LEASE_RENEW`], or
+//!   when money moved) and to return one that went idle
+//!   ([`LEASE_IDLE`]) or at shutdown. A renewal returns the old lease and
+//!   takes the new one in one transaction, carrying over what the old one
+//!   still covered (holds in flight, settlements not yet written), so the
+//!   balance and the key's limit hold across replicas at every instant.
+//!   Balances and key usage shown through the API count, instead of the
+//!   leases, what this replica has in flight or unwritten.
+//! - **Direct** (`[billing] holds = "database"`). Every hold goes to the
+//!   store as it is placed and settled: one transaction each, under the
+//!   account's row lock. Generation records are still batched.
 //!
 //! # Why local mode is exact
 //!
@@ -55,6 +68,30 @@ pub const MAX_AGE: Duration = Duration::from_secs(2);
 
 /// Writes per transaction, at most.
 const MAX_BATCH: usize = 512;
+
+/// A lease is taken for about this many holds of the size that needed it.
+pub const LEASE_REQUESTS: u32 = 32;
+/// A lease older than this is renewed by the next request that uses it, so
+/// limits and top-ups changed on another replica show within this time.
+pub const LEASE_RENEW: Duration = Duration::from_secs(30);
+/// A lease nothing has used for this long, with nothing in flight or
+/// unwritten, is returned to the store.
+pub const LEASE_IDLE: Duration = Duration::from_secs(1);
+/// How long a lease is held in the store: like any hold, longer than a
+/// request can run; a replica that dies without returning its leases has
+/// them released by the hold sweeper after this.
+const LEASE_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Where holds are checked (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In memory against figures loaded from the store (one writer).
+    Local,
+    /// In memory against per-key leases held in the store (replicas).
+    Leased,
+    /// In the store, one transaction per hold and per settlement.
+    Direct,
+}
 
 /// How long the writer gathers after the first queued write before it
 /// commits (group commit), unless someone waits for the commit (a flush, a
@@ -150,6 +187,62 @@ impl KeyBook {
     }
 }
 
+/// A key's lease (leased mode): `amount` held in the store, of which
+/// `spent` was settled here (`unflushed` of it not yet written) and
+/// `reserved` is in flight.
+#[derive(Debug)]
+struct Lease {
+    account_id: String,
+    hold_id: Option<String>,
+    amount: Decimal,
+    spent: Decimal,
+    unflushed: Decimal,
+    reserved: Decimal,
+    /// When the lease was taken; `None` while it is being renewed or when
+    /// money moved (the next request renews it).
+    taken: Option<Instant>,
+    used: Instant,
+}
+
+impl Lease {
+    fn new(account_id: &str) -> Lease {
+        Lease {
+            account_id: account_id.to_owned(),
+            hold_id: None,
+            amount: Decimal::ZERO,
+            spent: Decimal::ZERO,
+            unflushed: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            taken: None,
+            used: Instant::now(),
+        }
+    }
+
+    fn available(&self) -> Decimal {
+        self.amount - self.spent - self.reserved
+    }
+
+    fn covers(&self, amount: Decimal) -> bool {
+        self.taken.is_some_and(|at| at.elapsed() < LEASE_RENEW) && amount <= self.available()
+    }
+
+    /// What a renewal must carry over: holds in flight and settlements not
+    /// yet written.
+    fn carried(&self) -> Decimal {
+        self.reserved + self.unflushed
+    }
+
+    fn is_idle(&self) -> bool {
+        self.reserved.is_zero() && self.unflushed.is_zero() && self.used.elapsed() >= LEASE_IDLE
+    }
+}
+
+/// What leased books count for a settlement: the charge against the
+/// balance and what the key's limit counts, whichever is more.
+fn lease_counted(charge: Decimal, key_counted: Decimal) -> Decimal {
+    charge.max(key_counted)
+}
+
 fn fresh(loaded: Option<Instant>) -> bool {
     loaded.is_some_and(|at| at.elapsed() < MAX_AGE)
 }
@@ -158,6 +251,7 @@ fn fresh(loaded: Option<Instant>) -> bool {
 struct Tables {
     accounts: HashMap<String, AccountBook>,
     keys: HashMap<String, KeyBook>,
+    leases: HashMap<String, Lease>,
 }
 
 enum Msg {
@@ -187,7 +281,7 @@ impl Msg {
 #[derive(Debug)]
 pub struct Books {
     store: Store,
-    local: bool,
+    mode: Mode,
     durable: bool,
     tables: Arc<Mutex<Tables>>,
     queue: mpsc::UnboundedSender<Msg>,
@@ -216,11 +310,10 @@ fn lock(tables: &Mutex<Tables>) -> MutexGuard<'_, Tables> {
 }
 
 impl Books {
-    /// Books over `store`, with its writer task spawned on the current
-    /// Tokio runtime. `local`: holds in memory (only when this process is
-    /// the database's only writer). `durable`: answers wait for their
-    /// settlement's commit.
-    pub fn start(store: Store, local: bool, durable: bool, metrics: BooksMetrics) -> Books {
+    /// Books over `store`, with its writer task (and in leased mode the
+    /// task returning idle leases) spawned on the current Tokio runtime.
+    /// `durable`: answers wait for their settlement's commit.
+    pub fn start(store: Store, mode: Mode, durable: bool, metrics: BooksMetrics) -> Arc<Books> {
         let (queue, rx) = mpsc::unbounded_channel();
         let tables = Arc::new(Mutex::new(Tables::default()));
         let commit = Arc::new(tokio::sync::Mutex::new(()));
@@ -233,21 +326,25 @@ impl Books {
             commit.clone(),
             metrics.clone(),
         ));
-        Books {
+        let books = Arc::new(Books {
             store,
-            local,
+            mode,
             durable,
             tables,
             queue,
             urgent,
             commit,
             metrics,
+        });
+        if mode == Mode::Leased {
+            tokio::spawn(return_idle_leases(Arc::downgrade(&books)));
         }
+        books
     }
 
-    /// Whether holds are kept in memory.
+    /// Whether holds are checked in memory (local or leased mode).
     pub fn is_local(&self) -> bool {
-        self.local
+        self.mode != Mode::Direct
     }
 
     /// Reserves `amount` for a request of `key_hash` on `account_id`, in
@@ -258,6 +355,9 @@ impl Books {
         key_hash: &str,
         amount: Decimal,
     ) -> Result<LocalHold, Refusal> {
+        if self.mode == Mode::Leased {
+            return self.place_leased(account_id, key_hash, amount).await;
+        }
         let now = Utc::now();
         for _ in 0..3 {
             {
@@ -304,6 +404,160 @@ impl Books {
         }))
     }
 
+    /// Reserves `amount` from the key's lease, renewing it first when it
+    /// is stale or too small.
+    async fn place_leased(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        amount: Decimal,
+    ) -> Result<LocalHold, Refusal> {
+        for _ in 0..3 {
+            {
+                let mut t = lock(&self.tables);
+                if let Some(lease) = t.leases.get_mut(key_hash)
+                    && lease.covers(amount)
+                {
+                    lease.reserved += amount;
+                    lease.used = Instant::now();
+                    return Ok(LocalHold {
+                        id: tollgate_store::new_hold_id(),
+                        account_id: account_id.to_owned(),
+                        api_key_hash: key_hash.to_owned(),
+                        amount,
+                        placed_at: Utc::now(),
+                    });
+                }
+            }
+            self.renew(account_id, key_hash, amount).await?;
+        }
+        Err(Refusal::Store(tollgate_store::Error::Corrupt {
+            table: "holds",
+            column: "amount",
+            reason: String::from("the key's lease kept running out while renewing"),
+        }))
+    }
+
+    /// Renews the key's lease so that it covers `amount` more: the old one
+    /// is returned and a new one taken in one transaction, under the
+    /// writer's lock (so what is unwritten stays put) and with the lease
+    /// closed to new reservations meanwhile (so what is in flight only
+    /// shrinks).
+    async fn renew(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        amount: Decimal,
+    ) -> Result<(), Refusal> {
+        let _commit = self.commit.lock().await;
+        let (previous, carried) = {
+            let mut t = lock(&self.tables);
+            let lease = t
+                .leases
+                .entry(key_hash.to_owned())
+                .or_insert_with(|| Lease::new(account_id));
+            if lease.covers(amount) {
+                // Renewed by a request that queued here first.
+                return Ok(());
+            }
+            lease.taken = None;
+            (lease.hold_id.clone(), lease.carried())
+        };
+        let need = carried + amount;
+        let want = carried + amount * Decimal::from(LEASE_REQUESTS);
+        let renewed = self
+            .store
+            .renew_lease(
+                account_id,
+                key_hash,
+                previous.as_deref(),
+                need,
+                want,
+                LEASE_TTL,
+                Utc::now(),
+            )
+            .await;
+        let mut t = lock(&self.tables);
+        let Some(lease) = t.leases.get_mut(key_hash) else {
+            return Err(Refusal::Store(tollgate_store::Error::ApiKeyNotFound));
+        };
+        match renewed {
+            Ok(hold) => {
+                tracing::debug!(key_hash, amount = %hold.amount, "credit lease renewed");
+                lease.hold_id = Some(hold.id);
+                lease.amount = hold.amount;
+                lease.spent = lease.unflushed;
+                lease.taken = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                // The old lease stands (nothing was written); it serves
+                // what it still covers until the next renewal.
+                if previous.is_some() {
+                    lease.taken = Some(Instant::now());
+                }
+                Err(match e {
+                    tollgate_store::Error::InsufficientCredits { available, .. } => {
+                        Refusal::Credits {
+                            available: (available - carried).max(Decimal::ZERO),
+                        }
+                    }
+                    tollgate_store::Error::KeyLimitExceeded {
+                        limit, remaining, ..
+                    } => Refusal::KeyLimit {
+                        limit,
+                        remaining: (remaining - carried).max(Decimal::ZERO),
+                    },
+                    other => Refusal::Store(other),
+                })
+            }
+        }
+    }
+
+    /// Returns the leases nothing uses (`all`: every lease with nothing in
+    /// flight, at shutdown) to the store.
+    async fn return_leases(&self, all: bool) {
+        let _commit = self.commit.lock().await;
+        let idle: Vec<(String, String)> = {
+            let mut t = lock(&self.tables);
+            let keys: Vec<String> = t
+                .leases
+                .iter()
+                .filter(|(_, l)| {
+                    l.hold_id.is_some()
+                        && if all {
+                            l.reserved.is_zero() && l.unflushed.is_zero()
+                        } else {
+                            l.is_idle()
+                        }
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| {
+                    let lease = t.leases.remove(&k)?;
+                    Some((k, lease.hold_id?))
+                })
+                .collect()
+        };
+        for (key_hash, hold_id) in idle {
+            if let Err(e) = self.store.release_hold(&hold_id, Utc::now()).await {
+                // Left to the hold sweeper (LEASE_TTL).
+                tracing::warn!(key_hash, hold = %hold_id, error = %e, "returning a credit lease failed");
+            }
+        }
+    }
+
+    /// Writes everything queued and, in leased mode, returns the leases
+    /// with nothing in flight: at shutdown, after the last response, and
+    /// before money is read from the store directly.
+    pub async fn close(&self) {
+        self.flush().await;
+        if self.mode == Mode::Leased {
+            self.return_leases(true).await;
+        }
+    }
+
     /// Reads the account's and key's figures from the store, at one
     /// instant with respect to the writer.
     async fn load(
@@ -329,21 +583,7 @@ impl Books {
             .key_usage(key_hash, now)
             .await?
             .ok_or(tollgate_store::Error::ApiKeyNotFound)?;
-        let counted = {
-            let (period, byok) = match usage.limit_reset {
-                None => (usage.usage, usage.byok_usage),
-                Some(LimitReset::Daily) => (usage.usage_daily, usage.byok_usage_daily),
-                Some(LimitReset::Weekly) => (usage.usage_weekly, usage.byok_usage_weekly),
-                Some(LimitReset::Monthly) => (usage.usage_monthly, usage.byok_usage_monthly),
-            };
-            period
-                + usage.held
-                + if usage.include_byok_in_limit {
-                    byok
-                } else {
-                    Decimal::ZERO
-                }
-        };
+        let counted = limit_counted(&usage) + usage.held;
         let mut t = lock(&self.tables);
         let account = t.accounts.entry(account_id.to_owned()).or_default();
         account.base = balance.available;
@@ -390,15 +630,23 @@ impl Books {
         {
             let mut t = lock(&self.tables);
             let t = &mut *t;
-            if let Some(a) = t.accounts.get_mut(&hold.account_id) {
-                a.reserved -= hold.amount;
-                a.spent += charge.charge + charge.fee;
-                a.unflushed += charge.charge + charge.fee;
-            }
-            if let Some(k) = t.keys.get_mut(&hold.api_key_hash) {
-                k.reserved -= hold.amount;
-                k.spent += charge.key_counted;
-                k.unflushed += charge.key_counted;
+            if self.mode == Mode::Local {
+                if let Some(a) = t.accounts.get_mut(&hold.account_id) {
+                    a.reserved -= hold.amount;
+                    a.spent += charge.charge + charge.fee;
+                    a.unflushed += charge.charge + charge.fee;
+                }
+                if let Some(k) = t.keys.get_mut(&hold.api_key_hash) {
+                    k.reserved -= hold.amount;
+                    k.spent += charge.key_counted;
+                    k.unflushed += charge.key_counted;
+                }
+            } else if let Some(l) = t.leases.get_mut(&hold.api_key_hash) {
+                let counted = lease_counted(charge.charge + charge.fee, charge.key_counted);
+                l.reserved -= hold.amount;
+                l.spent += counted;
+                l.unflushed += counted;
+                l.used = Instant::now();
             }
         }
         let settled = SettledHold {
@@ -426,6 +674,12 @@ impl Books {
     /// Returns a local hold's reservation; nothing is written.
     pub fn release(&self, hold: &LocalHold) {
         let mut t = lock(&self.tables);
+        if self.mode == Mode::Leased {
+            if let Some(l) = t.leases.get_mut(&hold.api_key_hash) {
+                l.reserved -= hold.amount;
+            }
+            return;
+        }
         if let Some(a) = t.accounts.get_mut(&hold.account_id) {
             a.reserved -= hold.amount;
         }
@@ -464,6 +718,24 @@ impl Books {
         account_id: &str,
     ) -> Result<tollgate_store::Balance, tollgate_store::Error> {
         self.flush().await;
+        if self.mode == Mode::Leased {
+            // Leases are not holds of requests: what this replica has in
+            // flight or unwritten counts instead (other replicas' requests in
+            // flight, for the few milliseconds they run, do not show).
+            let _commit = self.commit.lock().await;
+            let mut balance = self.store.balance(account_id).await?;
+            let leased = self.store.leased(Some(account_id), None).await?;
+            let own: Decimal = lock(&self.tables)
+                .leases
+                .values()
+                .filter(|l| l.account_id == account_id)
+                .map(Lease::carried)
+                .sum();
+            let held = balance.held - leased + own;
+            balance.available += balance.held - held;
+            balance.held = held;
+            return Ok(balance);
+        }
         let mut balance = self.store.balance(account_id).await?;
         let held = lock(&self.tables)
             .accounts
@@ -484,6 +756,21 @@ impl Books {
         now: DateTime<Utc>,
     ) -> Result<Option<tollgate_store::KeyUsage>, tollgate_store::Error> {
         self.flush().await;
+        if self.mode == Mode::Leased {
+            let _commit = self.commit.lock().await;
+            let mut usage = self.store.key_usage(key_hash, now).await?;
+            let leased = self.store.leased(None, Some(key_hash)).await?;
+            let own = lock(&self.tables)
+                .leases
+                .get(key_hash)
+                .map_or(Decimal::ZERO, Lease::carried);
+            if let Some(u) = usage.as_mut() {
+                u.held = u.held - leased + own;
+                let counted = limit_counted(u) + u.held;
+                u.limit_remaining = u.limit.map(|l| (l - counted).max(Decimal::ZERO));
+            }
+            return Ok(usage);
+        }
         let mut usage = self.store.key_usage(key_hash, now).await?;
         let held = lock(&self.tables)
             .keys
@@ -506,6 +793,9 @@ impl Books {
         for k in t.keys.values_mut() {
             k.loaded = None;
         }
+        for l in t.leases.values_mut() {
+            l.taken = None;
+        }
     }
 
     fn waiter(&self) -> (Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>) {
@@ -527,6 +817,39 @@ impl Books {
         }
         if urgent {
             self.urgent.notify_one();
+        }
+    }
+}
+
+/// What a key's limit counts of its usage in the current period (its
+/// holds aside).
+fn limit_counted(usage: &tollgate_store::KeyUsage) -> Decimal {
+    let (period, byok) = match usage.limit_reset {
+        None => (usage.usage, usage.byok_usage),
+        Some(LimitReset::Daily) => (usage.usage_daily, usage.byok_usage_daily),
+        Some(LimitReset::Weekly) => (usage.usage_weekly, usage.byok_usage_weekly),
+        Some(LimitReset::Monthly) => (usage.usage_monthly, usage.byok_usage_monthly),
+    };
+    if usage.include_byok_in_limit {
+        period + byok
+    } else {
+        period
+    }
+}
+
+/// Leased mode: returns the leases that went idle, twice a second, for as
+/// long as the books exist.
+async fn return_idle_leases(books: std::sync::Weak<Books>) {
+    let mut tick = tokio::time::interval(LEASE_IDLE / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(books) = books.upgrade() else {
+            return;
+        };
+        let idle = lock(&books.tables).leases.values().any(Lease::is_idle);
+        if idle {
+            books.return_leases(false).await;
         }
     }
 }
@@ -608,8 +931,13 @@ async fn writer(
                         a.byok_unflushed = a.byok_unflushed.saturating_sub(1);
                     }
                 }
-                if let Some(k) = key_hash.and_then(|h| t.keys.get_mut(&h)) {
-                    k.unflushed -= key_counted;
+                if let Some(h) = key_hash {
+                    if let Some(k) = t.keys.get_mut(&h) {
+                        k.unflushed -= key_counted;
+                    }
+                    if let Some(l) = t.leases.get_mut(&h) {
+                        l.unflushed -= lease_counted(amount, key_counted);
+                    }
                 }
             }
         }

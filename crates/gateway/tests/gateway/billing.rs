@@ -108,6 +108,11 @@ async fn concurrent_requests_never_overdraw_and_the_ledger_adds_up() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_never_overdraw_with_credit_leases() {
+    never_overdraw(HoldsMode::Lease).await;
+}
+
+#[tokio::test]
 async fn concurrent_requests_never_overdraw_with_holds_in_the_database() {
     never_overdraw(HoldsMode::Database).await;
 }

@@ -9,6 +9,7 @@
 mod batch;
 mod concurrency;
 mod holds;
+mod leases;
 mod ledger;
 mod limits;
 
