@@ -412,54 +412,52 @@ impl Books {
         key_hash: &str,
         amount: Decimal,
     ) -> Result<LocalHold, Refusal> {
-        for _ in 0..3 {
-            {
-                let mut t = lock(&self.tables);
-                if let Some(lease) = t.leases.get_mut(key_hash)
-                    && lease.covers(amount)
-                {
-                    lease.reserved += amount;
-                    lease.used = Instant::now();
-                    return Ok(LocalHold {
-                        id: tollgate_store::new_hold_id(),
-                        account_id: account_id.to_owned(),
-                        api_key_hash: key_hash.to_owned(),
-                        amount,
-                        placed_at: Utc::now(),
-                    });
-                }
-            }
-            self.renew(account_id, key_hash, amount).await?;
+        if let Some(hold) = self.reserve(account_id, key_hash, amount) {
+            return Ok(hold);
         }
-        Err(Refusal::Store(tollgate_store::Error::Corrupt {
-            table: "holds",
-            column: "amount",
-            reason: String::from("the key's lease kept running out while renewing"),
-        }))
+        self.renew(account_id, key_hash, amount).await
     }
 
-    /// Renews the key's lease so that it covers `amount` more: the old one
-    /// is returned and a new one taken in one transaction, under the
-    /// writer's lock (so what is unwritten stays put) and with the lease
-    /// closed to new reservations meanwhile (so what is in flight only
-    /// shrinks).
+    /// Reserves `amount` from the key's lease if it is fresh and covers it.
+    fn reserve(&self, account_id: &str, key_hash: &str, amount: Decimal) -> Option<LocalHold> {
+        let mut t = lock(&self.tables);
+        let lease = t.leases.get_mut(key_hash).filter(|l| l.covers(amount))?;
+        lease.reserved += amount;
+        lease.used = Instant::now();
+        Some(LocalHold {
+            id: tollgate_store::new_hold_id(),
+            account_id: account_id.to_owned(),
+            api_key_hash: key_hash.to_owned(),
+            amount,
+            placed_at: Utc::now(),
+        })
+    }
+
+    /// Renews the key's lease so that it covers `amount` more, and reserves
+    /// it: the old lease is returned and a new one taken in one
+    /// transaction, under the writer's lock (so what is unwritten stays
+    /// put) and with the lease closed to new reservations meanwhile (so
+    /// what is in flight only shrinks and the new lease surely covers
+    /// `amount`). A failed renewal leaves the lease closed: the next
+    /// request tries again, so a lease that money moved under (a lowered
+    /// limit) never serves on.
     async fn renew(
         &self,
         account_id: &str,
         key_hash: &str,
         amount: Decimal,
-    ) -> Result<(), Refusal> {
+    ) -> Result<LocalHold, Refusal> {
         let _commit = self.commit.lock().await;
+        // Renewed by a request that queued here first?
+        if let Some(hold) = self.reserve(account_id, key_hash, amount) {
+            return Ok(hold);
+        }
         let (previous, carried) = {
             let mut t = lock(&self.tables);
             let lease = t
                 .leases
                 .entry(key_hash.to_owned())
                 .or_insert_with(|| Lease::new(account_id));
-            if lease.covers(amount) {
-                // Renewed by a request that queued here first.
-                return Ok(());
-            }
             lease.taken = None;
             (lease.hold_id.clone(), lease.carried())
         };
@@ -477,41 +475,42 @@ impl Books {
                 Utc::now(),
             )
             .await;
-        let mut t = lock(&self.tables);
-        let Some(lease) = t.leases.get_mut(key_hash) else {
-            return Err(Refusal::Store(tollgate_store::Error::ApiKeyNotFound));
+        let hold = match renewed {
+            Ok(hold) => hold,
+            Err(tollgate_store::Error::InsufficientCredits { available, .. }) => {
+                return Err(Refusal::Credits {
+                    available: (available - carried).max(Decimal::ZERO),
+                });
+            }
+            Err(tollgate_store::Error::KeyLimitExceeded {
+                limit, remaining, ..
+            }) => {
+                return Err(Refusal::KeyLimit {
+                    limit,
+                    remaining: (remaining - carried).max(Decimal::ZERO),
+                });
+            }
+            Err(other) => return Err(Refusal::Store(other)),
         };
-        match renewed {
-            Ok(hold) => {
-                tracing::debug!(key_hash, amount = %hold.amount, "credit lease renewed");
-                lease.hold_id = Some(hold.id);
-                lease.amount = hold.amount;
-                lease.spent = lease.unflushed;
-                lease.taken = Some(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                // The old lease stands (nothing was written); it serves
-                // what it still covers until the next renewal.
-                if previous.is_some() {
-                    lease.taken = Some(Instant::now());
-                }
-                Err(match e {
-                    tollgate_store::Error::InsufficientCredits { available, .. } => {
-                        Refusal::Credits {
-                            available: (available - carried).max(Decimal::ZERO),
-                        }
-                    }
-                    tollgate_store::Error::KeyLimitExceeded {
-                        limit, remaining, ..
-                    } => Refusal::KeyLimit {
-                        limit,
-                        remaining: (remaining - carried).max(Decimal::ZERO),
-                    },
-                    other => Refusal::Store(other),
-                })
-            }
-        }
+        tracing::debug!(key_hash, amount = %hold.amount, "credit lease renewed");
+        let mut t = lock(&self.tables);
+        let lease = t
+            .leases
+            .entry(key_hash.to_owned())
+            .or_insert_with(|| Lease::new(account_id));
+        lease.hold_id = Some(hold.id);
+        lease.amount = hold.amount;
+        lease.spent = lease.unflushed;
+        lease.taken = Some(Instant::now());
+        lease.reserved += amount;
+        lease.used = Instant::now();
+        Ok(LocalHold {
+            id: tollgate_store::new_hold_id(),
+            account_id: account_id.to_owned(),
+            api_key_hash: key_hash.to_owned(),
+            amount,
+            placed_at: Utc::now(),
+        })
     }
 
     /// Returns the leases nothing uses (`all`: every lease with nothing in
@@ -524,12 +523,11 @@ impl Books {
                 .leases
                 .iter()
                 .filter(|(_, l)| {
-                    l.hold_id.is_some()
-                        && if all {
-                            l.reserved.is_zero() && l.unflushed.is_zero()
-                        } else {
-                            l.is_idle()
-                        }
+                    if all {
+                        l.reserved.is_zero() && l.unflushed.is_zero()
+                    } else {
+                        l.is_idle()
+                    }
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
