@@ -60,6 +60,9 @@ enum LogFormat {
 
 /// mimalloc instead of glibc's malloc: per-thread heaps without lock
 /// contention, and freed pages go back to the system (see bench/README.md).
+/// Built without transparent huge pages (`no_thp`): with them an idle
+/// stream cost 92 KB of resident memory instead of 69 KB, for no measured
+/// throughput gain.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
