@@ -264,6 +264,15 @@ async fn run(
     tx: mpsc::Sender<Bytes>,
     money: Option<Money>,
 ) {
+    let relayed = relay(start, meta, keepalive, &tx).await;
+    // Boxed: the settlement's futures are the largest state of this task,
+    // and a stream waiting on its provider should not carry them (with
+    // `pump` boxed too, the task's future is 3.5 KB instead of 6.3 KB).
+    Box::pin(finish(relayed, tx, money)).await;
+}
+
+/// Settles, records and ends a relayed stream.
+async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, money: Option<Money>) {
     let Relayed {
         mut rw,
         endpoint,
@@ -272,7 +281,7 @@ async fn run(
         error,
         first_chunk_at,
         is_byok,
-    } = relay(start, meta, keepalive, &tx).await;
+    } = relayed;
     let mut usage = rw.final_usage();
     let mut cost = None;
     let mut settled = billing::Settled::default();
@@ -376,6 +385,13 @@ async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<
             }
         }
     };
+    // Boxed, like `finish`: a stream still waiting for its provider holds
+    // only the small state above.
+    Box::pin(pump(served, meta, tx)).await
+}
+
+/// Relays an opened stream to the client until it ends.
+async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) -> Relayed {
     let Served {
         value: OpenStream { first, mut rest },
         is_byok,

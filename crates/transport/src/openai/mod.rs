@@ -238,16 +238,17 @@ impl Provider for OpenAiProvider {
     }
 
     async fn chat_stream(&self, call: ChatCall) -> Result<ChunkStream, ProviderError> {
-        let body = translate::chat_body(
+        // The JSON tree is dropped here, not held while the stream waits.
+        let bytes = translate::chat_body(
             &call.request,
             &call.upstream_model,
             true,
             self.settings.extended_sampling,
         )
+        .and_then(|body| serde_json::to_vec(&body))
         .map_err(|e| self.encode_error(&e))?;
         let auth = self.auth(call.api_key.as_deref());
         let url = self.url(CHAT_PATH);
-        let bytes = serde_json::to_vec(&body).map_err(|e| self.encode_error(&e))?;
         let builder = self
             .request(reqwest::Method::POST, &url, &auth)
             .header(CONTENT_TYPE, "application/json")
