@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tollgate_schema::Extra;
@@ -41,6 +41,7 @@ use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
 use crate::state::AppState;
 use tollgate_store::ApiType;
+use tollgate_transport::{ChunkStream, ProviderError};
 
 /// The keep-alive comment, as OpenRouter sends it.
 pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
@@ -411,40 +412,102 @@ async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) 
         first_chunk_at: Some(std::time::Instant::now()),
         is_byok,
     };
+    // The first chunk goes out at once: time to first token.
     if let Some(b) = out.rw.chunk(first)
         && tx.send(b).await.is_err()
     {
         out.ending = Ending::Cancelled;
         return out;
     }
+    let mut frames: Vec<Bytes> = Vec::new();
     loop {
-        tokio::select! {
+        let item = tokio::select! {
             biased;
             _ = tx.closed() => {
                 tracing::info!(generation = %out.rw.meta.id, "client disconnected; upstream stream cancelled");
                 out.ending = Ending::Cancelled;
                 return out;
             }
-            item = rest.next() => match item {
-                Some(Ok(chunk)) => {
-                    if let Some(b) = out.rw.chunk(chunk)
-                        && tx.send(b).await.is_err()
-                    {
-                        out.ending = Ending::Cancelled;
-                        return out;
-                    }
+            item = rest.next() => item,
+        };
+        let end = gather(item, &mut rest, &mut out.rw, &mut frames).await;
+        if let Some(b) = join(&mut frames)
+            && tx.send(b).await.is_err()
+        {
+            out.ending = Ending::Cancelled;
+            return out;
+        }
+        match end {
+            None => {}
+            Some(None) => return out,
+            Some(Some(e)) => {
+                tracing::warn!(generation = %out.rw.meta.id, error = %e, "upstream failed mid-stream");
+                out.error = Some(e.to_string());
+                if let Some(b) = out.rw.error(e.to_error_body()) {
+                    let _ = tx.send(b).await;
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(generation = %out.rw.meta.id, error = %e, "upstream failed mid-stream");
-                    out.error = Some(e.to_string());
-                    if let Some(b) = out.rw.error(e.to_error_body()) {
-                        let _ = tx.send(b).await;
-                    }
-                    out.ending = Ending::Failed;
-                    return out;
-                }
-                None => return out,
+                out.ending = Ending::Failed;
+                return out;
             }
+        }
+    }
+}
+
+/// Renders `item` and the chunks that follow it at once into `frames`, to
+/// go to the client in one write; returns how the stream ended, if it did
+/// (`Some(None)`: it ended; `Some(Some(e))`: it failed).
+///
+/// hyper's client hands over a response body one HTTP chunk at a time,
+/// from its connection task, and a send per chunk wakes our connection
+/// task and makes a system call per token: at full speed, most of a
+/// relayed stream's cost. So after a chunk this yields once, to let the
+/// upstream connection hand over the next, and stops when nothing more
+/// came (or at `GATHER_CHUNKS`). Nothing is waited for: a provider pacing
+/// its tokens gets each one sent after a single yield.
+async fn gather(
+    mut item: Option<Result<ChatChunk, ProviderError>>,
+    rest: &mut ChunkStream,
+    rw: &mut Rewriter,
+    frames: &mut Vec<Bytes>,
+) -> Option<Option<ProviderError>> {
+    let mut taken = 0;
+    loop {
+        match item {
+            Some(Ok(chunk)) => {
+                frames.extend(rw.chunk(chunk));
+                taken += 1;
+                if taken == GATHER_CHUNKS {
+                    return None;
+                }
+                let mut ready = rest.next().now_or_never();
+                if ready.is_none() {
+                    tokio::task::yield_now().await;
+                    ready = rest.next().now_or_never();
+                }
+                match ready {
+                    Some(next) => item = next,
+                    None => return None,
+                }
+            }
+            Some(Err(e)) => return Some(Some(e)),
+            None => return Some(None),
+        }
+    }
+}
+
+/// Most chunks gathered into one write to the client.
+const GATHER_CHUNKS: usize = 64;
+
+/// The gathered frames as one buffer (none when there are none), emptying
+/// `frames`.
+fn join(frames: &mut Vec<Bytes>) -> Option<Bytes> {
+    match frames.len() {
+        0 => None,
+        1 => frames.pop(),
+        _ => {
+            let joined = Bytes::from(frames.concat());
+            frames.clear();
+            Some(joined)
         }
     }
 }
@@ -547,5 +610,94 @@ mod tests {
         assert_eq!(v["error"]["message"], "Provider disconnected");
         assert_eq!(v["choices"][0]["finish_reason"], "error");
         assert_eq!(v["choices"][0]["delta"]["content"], "");
+    }
+
+    fn content(text: &str) -> Result<ChatChunk, ProviderError> {
+        let json =
+            format!(r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#);
+        Ok(from_json_slice(json.as_bytes()).unwrap())
+    }
+
+    /// The contents of the frames in one write, in order.
+    fn contents(b: &Bytes) -> Vec<String> {
+        std::str::from_utf8(b)
+            .unwrap()
+            .split_terminator("\n\n")
+            .map(|f| {
+                let v: serde_json::Value =
+                    serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap();
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn numbers(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| i.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn chunks_ready_together_go_out_in_one_write_in_order() {
+        let mut r = rw();
+        let mut chunks = (0..100).map(|i| content(&i.to_string()));
+        let first = chunks.next();
+        let mut rest: ChunkStream = Box::pin(futures::stream::iter(chunks));
+        let mut frames = Vec::new();
+
+        let end = gather(first, &mut rest, &mut r, &mut frames).await;
+        assert!(end.is_none(), "the stream has not ended");
+        let write = join(&mut frames).unwrap();
+        assert_eq!(contents(&write), numbers(0..GATHER_CHUNKS));
+        assert!(frames.is_empty());
+
+        let next = rest.next().await;
+        let end = gather(next, &mut rest, &mut r, &mut frames).await;
+        assert!(matches!(end, Some(None)), "the stream ended");
+        assert_eq!(
+            contents(&join(&mut frames).unwrap()),
+            numbers(GATHER_CHUNKS..100)
+        );
+        assert!(join(&mut frames).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_pauses_is_not_waited_for() {
+        let mut r = rw();
+        let ready = futures::stream::iter([content("b"), content("c")]);
+        let mut rest: ChunkStream = Box::pin(ready.chain(futures::stream::pending()));
+        let mut frames = Vec::new();
+        let end = tokio::time::timeout(
+            Duration::from_secs(10),
+            gather(Some(content("a")), &mut rest, &mut r, &mut frames),
+        )
+        .await
+        .expect("gather waited for a chunk that was not there");
+        assert!(end.is_none());
+        assert_eq!(contents(&join(&mut frames).unwrap()), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_keeps_the_chunks_before_it() {
+        let mut r = rw();
+        let failure = ProviderError::new(
+            "alpha",
+            "Alpha",
+            tollgate_transport::ErrorKind::InvalidResponse,
+            "broken",
+        );
+        let mut rest: ChunkStream = Box::pin(futures::stream::iter([
+            content("b"),
+            Err(failure),
+            content("never"),
+        ]));
+        let mut frames = Vec::new();
+        let end = gather(Some(content("a")), &mut rest, &mut r, &mut frames).await;
+        let Some(Some(e)) = end else {
+            panic!("the failure was not reported")
+        };
+        assert!(e.to_string().contains("broken"), "{e}");
+        assert_eq!(contents(&join(&mut frames).unwrap()), ["a", "b"]);
     }
 }
