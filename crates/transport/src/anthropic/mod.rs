@@ -115,7 +115,7 @@ impl Provider for AnthropicProvider {
         let auth = self.upstream.auth(call.api_key.as_deref());
         let body = self
             .upstream
-            .post_stream("/messages", &translated.body, &auth, call.deadline)
+            .post_stream("/messages", translated.body, &auth, call.deadline)
             .await?;
         let decoder = AnthropicDecoder::new(
             self.upstream.name(),

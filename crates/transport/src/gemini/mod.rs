@@ -114,7 +114,7 @@ impl Provider for GeminiProvider {
         );
         let body = self
             .upstream
-            .post_stream(&path, &translated.body, &auth, call.deadline)
+            .post_stream(&path, translated.body, &auth, call.deadline)
             .await?;
         let decoder = GeminiDecoder::new(
             self.upstream.name(),

@@ -224,15 +224,18 @@ impl Upstream {
     /// `POST`s `body` and returns the event-stream body once the upstream
     /// answered 2xx with `text/event-stream`. The head must come within the
     /// call's time; the body is bounded by the idle read timeout only.
+    /// `body` is taken, and dropped once encoded: a stream can wait long for
+    /// its head, and should not hold the request's JSON tree meanwhile.
     pub(crate) async fn post_stream(
         &self,
         path: &str,
-        body: &Value,
+        body: Value,
         auth: &Auth<'_>,
         deadline: Option<Duration>,
     ) -> Result<BodyStream, ProviderError> {
         let url = self.url(path);
-        let builder = self.builder(&url, body, "text/event-stream", auth)?;
+        let builder = self.builder(&url, &body, "text/event-stream", auth)?;
+        drop(body);
         tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream stream");
         let head_timeout = self.total_timeout(deadline);
         let response = match tokio::time::timeout(head_timeout, builder.send()).await {
