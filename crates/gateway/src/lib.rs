@@ -179,6 +179,16 @@ impl Gateway {
         &self.state.store
     }
 
+    /// The account's balance as this gateway's 402 check sees it: every
+    /// settlement written, and this gateway's holds in flight counted as
+    /// held (what `/credits` and the admin account view show).
+    pub async fn balance(
+        &self,
+        account_id: &str,
+    ) -> Result<tollgate_store::Balance, tollgate_store::Error> {
+        self.state.books.balance(account_id).await
+    }
+
     /// Waits until every settlement and generation record of the requests
     /// answered so far is written to the store (they are written behind
     /// the responses, in batches), returns the credit leases with nothing

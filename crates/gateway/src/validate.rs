@@ -15,6 +15,9 @@ fn range(field: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ApiError> 
     }
 }
 
+/// The most completions one request may ask for (`n`), as OpenAI allows.
+pub const MAX_CHOICES: u64 = 128;
+
 /// Checks what serde cannot: required combinations and value ranges.
 pub fn chat_request(req: &ChatRequest) -> Result<(), ApiError> {
     match (&req.messages, &req.prompt) {
@@ -32,6 +35,17 @@ pub fn chat_request(req: &ChatRequest) -> Result<(), ApiError> {
     if let Some(messages) = &req.messages {
         for (i, m) in messages.iter().enumerate() {
             message(i, m)?;
+        }
+    }
+    if let Some(n) = req.extra.get("n").filter(|n| !n.is_null()) {
+        match n.as_u64() {
+            Some(1..=MAX_CHOICES) => {}
+            _ => {
+                return Err(ApiError::field(
+                    "n",
+                    format!("`n` must be an integer between 1 and {MAX_CHOICES}, got {n}"),
+                ));
+            }
         }
     }
     range("temperature", req.temperature, 0.0, 2.0)?;

@@ -29,6 +29,8 @@ mod endpoints;
 mod errors;
 #[path = "gateway/failover.rs"]
 mod failover;
+#[path = "gateway/lifecycle.rs"]
+mod lifecycle;
 #[path = "gateway/management/mod.rs"]
 mod management;
 #[path = "gateway/models.rs"]

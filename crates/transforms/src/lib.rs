@@ -32,7 +32,7 @@ pub use middle_out::{
     Limits, Outcome, Report, apply_middle_out, apply_middle_out_counted, check_fits, middle_out,
     middle_out_counted,
 };
-pub use tokenizer::{TokenCounter, Tokenizer, TokenizerFamily};
+pub use tokenizer::{ByteBound, TokenCounter, Tokenizer, TokenizerFamily};
 
 /// What can go wrong while transforming.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -25,6 +25,19 @@ impl<T: TokenCounter + ?Sized> TokenCounter for &T {
     }
 }
 
+/// A sure upper bound of any tokenizer's count: one token per byte (no
+/// tokenizer makes a token of less than one byte). With
+/// [`crate::count_request`] it bounds a whole prompt, format overhead and
+/// non-text parts included, without tokenizing; holds are sized from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteBound;
+
+impl TokenCounter for ByteBound {
+    fn count_text(&self, text: &str) -> u64 {
+        text.len() as u64
+    }
+}
+
 /// A tokenizer family, as the catalog's `tokenizer` field names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenizerFamily {
@@ -226,6 +239,24 @@ fn safe_cut(text: &str, max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_bound_is_never_below_a_real_count() {
+        let texts = [
+            "Hello, world!",
+            "  many    spaces\n\n\tand tabs",
+            "日本語のテキストと emoji 🎉🎉",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "fn main() { println!(\"{}\", 1 + 2); }",
+        ];
+        for text in texts {
+            let bound = ByteBound.count_text(text);
+            for tokenizer in [Tokenizer::o200k(), Tokenizer::cl100k()] {
+                let n = tokenizer.count(text);
+                assert!(n <= bound, "{text:?}: {n} tokens > bound {bound}");
+            }
+        }
+    }
 
     #[test]
     fn families_from_catalog_names() {

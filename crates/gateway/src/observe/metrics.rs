@@ -304,6 +304,9 @@ pub struct Metrics {
     ttft: Histograms<EndpointLabels>,
     tokens: Family<TokenLabels, Counter>,
     cost: Family<EndpointLabels, Cost>,
+    misreported: Family<EndpointLabels, Counter>,
+    cut: Family<EndpointLabels, Counter>,
+    abandoned_holds: Counter,
     books: BooksMetrics,
     routes: RwLock<HashMap<Arc<str>, Arc<RouteHandles>>>,
     endpoints: RwLock<HashMap<Arc<str>, ByProvider>>,
@@ -338,6 +341,9 @@ impl Metrics {
             ttft: Family::new_with_constructor(model_histogram),
             tokens: Family::default(),
             cost: Family::default(),
+            misreported: Family::default(),
+            cut: Family::default(),
+            abandoned_holds: Counter::default(),
             books: BooksMetrics::default(),
             routes: RwLock::default(),
             endpoints: RwLock::default(),
@@ -415,6 +421,21 @@ impl Metrics {
             "cost_usd",
             "Credits charged for generations, in USD",
             self.cost.clone(),
+        );
+        r.register(
+            "usage_misreported",
+            "Generations whose reported usage exceeded what the request could produce (clamped to the held bound before billing)",
+            self.misreported.clone(),
+        );
+        r.register(
+            "outputs_cut",
+            "Answers cut at their output bound (max_tokens or the endpoint's maximum output) because the provider kept producing",
+            self.cut.clone(),
+        );
+        r.register(
+            "holds_abandoned",
+            "Holds released because their request was dropped before it finished (client gone, task cancelled or panicked)",
+            self.abandoned_holds.clone(),
         );
         let b = &self.books;
         r.register(
@@ -517,6 +538,23 @@ impl Metrics {
         if let Some(cost) = g.cost.to_f64().filter(|c| *c > 0.0) {
             h.cost.inc_by(cost);
         }
+    }
+
+    /// `endpoint` reported more usage than the request could produce.
+    pub fn usage_misreported(&self, endpoint: &CatalogEndpoint) {
+        let h = self.endpoint(endpoint);
+        self.misreported.get_or_create(&h.labels).inc();
+    }
+
+    /// An answer of `endpoint` was cut at its output bound.
+    pub fn output_cut(&self, endpoint: &CatalogEndpoint) {
+        let h = self.endpoint(endpoint);
+        self.cut.get_or_create(&h.labels).inc();
+    }
+
+    /// A hold was released by its guard: the request was dropped.
+    pub fn hold_abandoned(&self) {
+        self.abandoned_holds.inc();
     }
 
     /// A request is being handled: in flight until the guard drops.

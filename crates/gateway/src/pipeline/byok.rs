@@ -14,12 +14,11 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tollgate_store::ByokKey;
+use tollgate_store::{ByokKey, ProviderKey};
 use tollgate_transport::ProviderError;
 
 use super::Target;
 use crate::error::ApiError;
-use crate::routes::byok::{UserKey, open};
 use crate::state::AppState;
 
 /// How long an account's stored keys are trusted before they are read
@@ -128,6 +127,72 @@ impl Keys {
                 op(None).await.map(|v| (v, false))
             }
             Err(e) => Err(e.with_byok(true)),
+        }
+    }
+}
+
+/// A user's own key for one provider, as the pipeline needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserKey {
+    /// The key, for `ChatCall::with_api_key(key.expose())`.
+    pub(crate) key: ProviderKey,
+    /// Never fall back to the shared key for this provider.
+    pub(crate) always_use: bool,
+}
+
+/// The account's own key for `provider`, decrypted, or `None` when it has
+/// none (then the shared key is used, as always).
+///
+/// A stored key that cannot be used (BYOK disabled since it was stored, or
+/// it was encrypted under another `TOLLGATE_SECRET_KEY`) is logged and
+/// skipped, so the shared key serves, unless it is marked `always_use`:
+/// then this is a 403 naming the provider, rather than silently spending
+/// the account's credits. A database failure is a 500.
+#[cfg(test)]
+pub(crate) async fn key_for(
+    state: &AppState,
+    account_id: &str,
+    provider: &str,
+) -> Result<Option<UserKey>, ApiError> {
+    match state.store.byok_key(account_id, provider).await? {
+        Some(stored) => open(state, &stored),
+        None => Ok(None),
+    }
+}
+
+/// Decrypts a stored key, with [`key_for`]'s rules for one that cannot be
+/// used.
+pub(crate) fn open(state: &AppState, stored: &ByokKey) -> Result<Option<UserKey>, ApiError> {
+    let (account_id, provider) = (&stored.account_id, &stored.provider);
+    let opened = match &state.server.byok_cipher {
+        Some(cipher) => cipher
+            .decrypt(account_id, provider, &stored.sealed)
+            .map_err(|e| e.to_string()),
+        None => Err(String::from(
+            "BYOK is disabled (TOLLGATE_SECRET_KEY is not set)",
+        )),
+    };
+    match opened {
+        Ok(key) => Ok(Some(UserKey {
+            key,
+            always_use: stored.always_use,
+        })),
+        Err(reason) => {
+            tracing::warn!(
+                account = %account_id,
+                %provider,
+                always_use = stored.always_use,
+                %reason,
+                "stored BYOK key cannot be used"
+            );
+            if stored.always_use {
+                Err(ApiError::Forbidden(format!(
+                    "your key for provider `{provider}` cannot be used by this server \
+                     and is marked always_use; store it again with PUT /api/v1/byok/{provider}"
+                )))
+            } else {
+                Ok(None)
+            }
         }
     }
 }

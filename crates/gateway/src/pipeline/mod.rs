@@ -1,26 +1,42 @@
-//! Executing a chat request: try the model's endpoints in order, failing
-//! over on retryable provider errors before anything reached the client.
+//! The generation lifecycle: every model-calling request (chat, legacy
+//! completions, embeddings) goes through the same named stages.
+//!
+//! 1. [`prepare`]: validate, normalise, measure and plan, from one catalog
+//!    snapshot; each planned endpoint gets its [`hold::Bound`] (the prompt
+//!    as shaped for it, its output cap times `n`).
+//! 2. **admit**: the rate limits (`crate::limits`), before any money moves.
+//! 3. [`hold`]: the most the request can cost, held in a [`hold::HoldGuard`]
+//!    that is settled or released exactly once, and released when dropped.
+//! 4. [`execute`]: the attempt loop, failing over on retryable errors.
+//! 5. [`finish`]: one finisher for every answer shape: usage clamped to
+//!    the bound, the hold settled, metrics, the generation record. The
+//!    ingress (routes) encodes the finished answer in its wire shape; a
+//!    stream is relayed by [`sse`], cut at its output bound by
+//!    [`meter`], and finished by the same finisher.
 
-pub mod billing;
 pub mod books;
 pub mod byok;
+pub mod execute;
+pub mod finish;
+pub mod hold;
+pub mod meter;
+pub mod prepare;
 pub mod prompt;
 pub mod record;
 pub mod shape;
 pub mod sse;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::StreamExt;
-use tollgate_catalog::{CatalogEndpoint, ModelId};
-use tollgate_routing::{Outcome, RouteRequest};
-use tollgate_schema::chat::{ChatChunk, ChatCompletion, ChatRequest};
-use tollgate_transport::{ChatCall, ChunkStream, Provider, ProviderError};
+use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::chat::ChatChunk;
+use tollgate_transport::{ChunkStream, Provider, ProviderError};
 
 use crate::error::ApiError;
 use crate::state::{AppState, Routes};
+
+pub use execute::{complete, first_success, open_stream};
+pub use prepare::{prepare, resolve_model};
 
 /// What to call: the endpoints to try, first to last, each with the model
 /// id the client used for it (model fallbacks mix models in one target).
@@ -43,6 +59,9 @@ pub struct Planned {
     /// The endpoint (shared: an endpoint is large, and every attempt and
     /// the served answer refer to it).
     pub endpoint: Arc<CatalogEndpoint>,
+    /// What the request may produce there: the hold covers it and no
+    /// charge exceeds it.
+    pub bound: hold::Bound,
 }
 
 impl Target {
@@ -56,6 +75,7 @@ impl Target {
                 .map(|e| Planned {
                     model: model.to_string(),
                     endpoint: Arc::new(e.clone()),
+                    bound: hold::Bound::default(),
                 })
                 .collect(),
             routes,
@@ -78,7 +98,7 @@ impl Target {
     }
 
     /// The adapter calling `ep`.
-    fn adapter(&self, ep: &CatalogEndpoint) -> Result<&Arc<dyn Provider>, ApiError> {
+    pub(crate) fn adapter(&self, ep: &CatalogEndpoint) -> Result<&Arc<dyn Provider>, ApiError> {
         self.routes
             .providers
             .get(&ep.provider)
@@ -134,6 +154,8 @@ pub struct Served<T> {
     pub model: String,
     /// The endpoint that answered.
     pub endpoint: Arc<CatalogEndpoint>,
+    /// What the request may produce there.
+    pub bound: hold::Bound,
     /// The provider's display name.
     pub provider_name: String,
     /// Every try, the last one successful.
@@ -149,307 +171,23 @@ pub struct OpenStream {
     pub rest: ChunkStream,
 }
 
-fn call(
-    ep: &CatalogEndpoint,
-    provider: &Arc<dyn Provider>,
-    request: &Arc<ChatRequest>,
-    measured: &prompt::Measured,
-) -> Result<ChatCall, ProviderError> {
-    let fitted = prompt::fit(request, measured, ep, provider.dialect()).map_err(|message| {
-        ProviderError::new(
-            ep.provider.clone(),
-            provider.name().to_string(),
-            tollgate_transport::ErrorKind::Unsupported,
-            message,
-        )
-    })?;
-    let call = ChatCall::new(ep.upstream_model.clone(), for_endpoint(&fitted, ep));
-    Ok(match u32::try_from(ep.max_output_tokens) {
-        Ok(cap) if cap > 0 => call.with_max_output_tokens(cap),
-        _ => call,
-    })
-}
-
-/// The model named `name` and its endpoints, or a 400 naming the model
-/// (or its unknown variant).
-pub fn resolve_model(state: &AppState, name: &str) -> Result<Target, ApiError> {
-    let id = ModelId::parse(name).map_err(|e| ApiError::field("model", e.to_string()))?;
-    let routes = state.routes();
-    let model = routes
-        .catalog
-        .resolve(&id)
-        .ok_or_else(|| ApiError::field("model", format!("`{name}` is not a valid model ID")))?;
-    if model.endpoints.is_empty() {
-        return Err(ApiError::NoEndpoint {
-            status: 503,
-            message: format!("no endpoint is available for model `{name}`"),
-        });
-    }
-    Ok(Target::all_of(name, &model.endpoints, routes.clone()))
-}
-
-fn no_endpoint(target: &Target) -> ApiError {
-    ApiError::NoEndpoint {
-        status: 503,
-        message: format!("no endpoint is available for model `{}`", target.model),
-    }
-}
-
-/// Tries `target`'s endpoints in order with `op` until one succeeds.
-///
-/// A retryable provider error moves on to the next endpoint; a
-/// non-retryable one (the request itself is wrong) stops and is returned.
-/// Every try is recorded in the returned attempts.
-pub async fn first_success<T, F, Fut>(
+/// Stage 2, **admit**: the rate limits (free-model and surge limits, and
+/// the credit-based request rate), before any hold or upstream call; a
+/// refusal (429) costs nothing and counts nowhere.
+pub async fn admit(
     state: &AppState,
+    key: &tollgate_store::ApiKey,
     target: &Target,
-    mut op: F,
-) -> Result<Served<T>, (ApiError, Vec<Attempt>)>
-where
-    F: FnMut(Arc<dyn Provider>, Arc<CatalogEndpoint>) -> Fut,
-    Fut: Future<Output = Result<(T, bool), ProviderError>>,
-{
-    crate::observe::span_model(&target.model);
-    let mut attempts = Vec::new();
-    let mut last: Option<ProviderError> = None;
-    // The endpoint that just failed, counted as a fallback once another is
-    // actually tried.
-    let mut failed_over: Option<&CatalogEndpoint> = None;
-    let began = Instant::now();
-    let budget = std::time::Duration::from_secs_f64(state.server.failover_budget_secs);
-    for Planned {
-        model,
-        endpoint: ep,
-    } in &target.endpoints
-    {
-        if !attempts.is_empty() && began.elapsed() >= budget {
-            tracing::info!(
-                budget_secs = budget.as_secs_f64(),
-                "failover budget spent; no further endpoint is tried"
-            );
-            break;
-        }
-        let provider = target
-            .adapter(ep)
-            .map_err(|e| (e, attempts.clone()))?
-            .clone();
-        let provider_name = provider.name().to_string();
-        if let Some(from) = failed_over.take() {
-            state.metrics.fallback(from);
-        }
-        let started = Instant::now();
-        match op(provider, ep.clone()).await {
-            Ok((value, is_byok)) => {
-                let latency = started.elapsed();
-                state.record(ep, &Outcome::success().with_latency(latency));
-                state.metrics.attempt_succeeded(ep, latency);
-                crate::observe::span_provider(&ep.provider);
-                attempts.push(Attempt {
-                    provider: ep.provider.clone(),
-                    outcome: String::from("ok"),
-                });
-                return Ok(Served {
-                    value,
-                    is_byok,
-                    model: model.clone(),
-                    endpoint: ep.clone(),
-                    provider_name,
-                    attempts,
-                });
-            }
-            Err(e) => {
-                tracing::info!(provider = %ep.provider, error = %e, retryable = e.is_retryable(), "attempt failed");
-                state.metrics.attempt_failed(ep, &e);
-                failed_over = Some(ep);
-                if is_provider_fault(&e) {
-                    let mut outcome = Outcome::failure(e.status()).with_latency(started.elapsed());
-                    if let Some(after) = e.retry_after() {
-                        outcome = outcome.with_retry_after(after);
-                    }
-                    state.record(ep, &outcome);
-                }
-                attempts.push(Attempt::failed(&ep.provider, &e));
-                let retry = e.is_retryable();
-                last = Some(e);
-                if !retry {
-                    break;
-                }
-            }
-        }
-    }
-    let err = last
-        .map(ApiError::Provider)
-        .unwrap_or_else(|| no_endpoint(target));
-    Err((err, attempts))
-}
-
-/// Whether a failure is the provider's (it counts against its health): an
-/// outage, overload or rate limit, not a bad request of the client's.
-fn is_provider_fault(e: &ProviderError) -> bool {
-    use tollgate_transport::ErrorKind;
-    match e.kind() {
-        ErrorKind::Status { status } => status >= 500 || status == 429 || status == 408,
-        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::InvalidResponse => true,
-        ErrorKind::StreamInterrupted { .. } => true,
-        ErrorKind::Unsupported => false,
-    }
-}
-
-/// The routing plan of a chat request: endpoints (across `models`
-/// fallbacks) in the order to try, per `tollgate-routing`'s policy. When no
-/// endpoint qualifies, the error lists why each was excluded.
-pub fn plan_chat(
-    state: &AppState,
-    request: &ChatRequest,
-    prompt_tokens: u64,
-) -> Result<Target, ApiError> {
-    let route = RouteRequest::from_chat(request, prompt_tokens);
-    let routes = state.routes();
-    let health = state.health();
-    let plan = tollgate_routing::plan(
-        &route,
-        &routes.catalog,
-        &health,
-        &state.policy,
-        &mut rand::rng(),
-    )
-    .map_err(|e| match e {
-        tollgate_routing::Error::NoEndpoint { .. } => ApiError::NoEndpoint {
-            status: e.status(),
-            message: e.to_string(),
-        },
-        other if other.status() == 400 => ApiError::field("model", other.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    })?;
-    let label = route.model_chain().join(", ");
-    let endpoints = plan
-        .attempts
-        .iter()
-        .map(|a| Planned {
-            model: a.requested.to_string(),
-            endpoint: Arc::new(a.endpoint.clone()),
-        })
-        .collect();
-    Ok(Target {
-        model: label,
-        endpoints,
-        routes: routes.clone(),
-    })
-}
-
-/// The request as one endpoint receives it: sampling parameters the
-/// endpoint does not list are dropped (api-reference: "the parameter is
-/// ignored"), so providers never reject what the client may send anywhere.
-/// `provider.require_parameters` keeps such endpoints out of the plan
-/// instead.
-fn for_endpoint(request: &Arc<ChatRequest>, ep: &CatalogEndpoint) -> Arc<ChatRequest> {
-    let unsupported = |name: &str| !ep.supported_parameters.contains(name);
-    let r = request.as_ref();
-    let drops = [
-        ("temperature", r.temperature.is_some()),
-        ("top_p", r.top_p.is_some()),
-        ("top_k", r.top_k.is_some()),
-        ("min_p", r.min_p.is_some()),
-        ("top_a", r.top_a.is_some()),
-        ("frequency_penalty", r.frequency_penalty.is_some()),
-        ("presence_penalty", r.presence_penalty.is_some()),
-        ("repetition_penalty", r.repetition_penalty.is_some()),
-        ("seed", r.seed.is_some()),
-        ("logit_bias", r.logit_bias.is_some()),
-        ("logprobs", r.logprobs.is_some()),
-        ("top_logprobs", r.top_logprobs.is_some()),
-    ];
-    if !drops.iter().any(|(name, used)| *used && unsupported(name)) {
-        return request.clone();
-    }
-    let mut r = r.clone();
-    macro_rules! drop_if {
-        ($($field:ident),*) => {$(
-            if unsupported(stringify!($field)) {
-                r.$field = None;
-            }
-        )*};
-    }
-    drop_if!(
-        temperature,
-        top_p,
-        top_k,
-        min_p,
-        top_a,
-        frequency_penalty,
-        presence_penalty
-    );
-    drop_if!(repetition_penalty, seed, logit_bias, logprobs, top_logprobs);
-    Arc::new(r)
-}
-
-/// Non-streaming chat: the first endpoint that answers wins.
-pub async fn complete(
-    state: &AppState,
-    target: &Target,
-    request: Arc<ChatRequest>,
-    measured: &prompt::Measured,
-    keys: &byok::Keys,
-) -> Result<Served<ChatCompletion>, (ApiError, Vec<Attempt>)> {
-    first_success(state, target, |provider, ep| {
-        let call = call(&ep, &provider, &request, measured);
-        let keys = keys.clone();
-        async move {
-            let call = call?;
-            keys.call(&ep.provider, |key| {
-                let call = match key {
-                    Some(k) => call.clone().with_api_key(k),
-                    None => call.clone(),
-                };
-                let provider = provider.clone();
-                async move { provider.chat(call).await }
-            })
-            .await
-        }
-    })
-    .await
-}
-
-/// Streaming chat: the first endpoint whose stream yields a first chunk
-/// wins; failures before that chunk fail over like non-streaming ones.
-pub async fn open_stream(
-    state: Arc<AppState>,
-    target: Target,
-    request: Arc<ChatRequest>,
-    measured: prompt::Measured,
-    keys: byok::Keys,
-) -> Result<Served<OpenStream>, (ApiError, Vec<Attempt>)> {
-    first_success(&state, &target, |provider, ep| {
-        let call = call(&ep, &provider, &request, &measured);
-        let keys = keys.clone();
-        async move {
-            let call = call?;
-            keys.call(&ep.provider, |key| {
-                let call = match key {
-                    Some(k) => call.clone().with_api_key(k),
-                    None => call.clone(),
-                };
-                let provider = provider.clone();
-                let slug = ep.provider.clone();
-                async move {
-                    let mut stream = provider.chat_stream(call).await?;
-                    match stream.next().await {
-                        Some(Ok(first)) => Ok(OpenStream {
-                            first,
-                            rest: stream,
-                        }),
-                        Some(Err(e)) => Err(e),
-                        None => Err(ProviderError::new(
-                            slug,
-                            provider.name().to_string(),
-                            tollgate_transport::ErrorKind::InvalidResponse,
-                            "the stream ended before its first chunk",
-                        )),
-                    }
-                }
-            })
-            .await
-        }
-    })
-    .await
+) -> Result<(), axum::response::Response> {
+    use axum::response::IntoResponse;
+    let is_free = target
+        .endpoints
+        .first()
+        .is_some_and(|p| p.endpoint.is_free());
+    state
+        .limiter
+        .admit(&state.store, &state.credit_tiers, &key.account_id, is_free)
+        .await
+        .map(drop)
+        .map_err(IntoResponse::into_response)
 }

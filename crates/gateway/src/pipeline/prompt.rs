@@ -20,7 +20,7 @@ use tollgate_transforms::{
     Limits, Report, TokenCount, Tokenizer, apply_middle_out_counted, check_fits, count_request,
 };
 
-use crate::state::AppState;
+use crate::state::Routes;
 
 /// The size of a prompt, as routing and middle-out need it.
 #[derive(Debug, Clone)]
@@ -41,8 +41,9 @@ pub struct Measured {
     pub tools_in_prompt: Arc<AtomicBool>,
 }
 
-/// Measures `request`; `upper_bound` is its byte-based token bound.
-pub fn measure(state: &AppState, request: &ChatRequest, upper_bound: u64) -> Measured {
+/// Measures `request` against the endpoints of `routes` (the request's one
+/// catalog snapshot); `upper_bound` is its byte-based token bound.
+pub fn measure(routes: &Routes, request: &ChatRequest, upper_bound: u64) -> Measured {
     let models: Vec<&str> = request
         .model
         .iter()
@@ -51,7 +52,6 @@ pub fn measure(state: &AppState, request: &ChatRequest, upper_bound: u64) -> Mea
         .collect();
     let mut smallest_budget = u64::MAX;
     let mut family = None;
-    let routes = state.routes();
     for name in &models {
         let Some(model) = ModelId::parse(name)
             .ok()
@@ -101,7 +101,11 @@ pub fn fit(
     ep: &CatalogEndpoint,
     dialect: &str,
 ) -> Result<Arc<ChatRequest>, String> {
-    let request = &shape(request, measured, ep, dialect);
+    let (request, tools_in_prompt) = shape(request, ep, dialect);
+    measured
+        .tools_in_prompt
+        .store(tools_in_prompt, Ordering::Relaxed);
+    let request = &request;
     let limits = limits(ep, request);
     let counted;
     let count = match &measured.count {
@@ -146,17 +150,16 @@ pub fn fit(
 /// tool calling; JSON mode by instruction where `response_format` is not
 /// supported). Requests that need the native feature can say so with
 /// `provider.require_parameters`, which keeps such endpoints out instead.
-fn shape(
+///
+/// Returns the request as shaped (the same `Arc` when nothing had to
+/// change) and whether the tools were described in the prompt.
+pub(crate) fn shape(
     request: &Arc<ChatRequest>,
-    measured: &Measured,
     ep: &CatalogEndpoint,
     dialect: &str,
-) -> Arc<ChatRequest> {
+) -> (Arc<ChatRequest>, bool) {
     let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
     let tools_in_prompt = has_tools && !ep.has_feature("tools");
-    measured
-        .tools_in_prompt
-        .store(tools_in_prompt, Ordering::Relaxed);
     let json = request
         .response_format
         .as_ref()
@@ -172,7 +175,7 @@ fn shape(
             .flatten()
             .any(|m| m.name.as_deref().is_some_and(|n| !n.is_empty()));
     if !tools_in_prompt && !json_by_instruction && !names_in_content {
-        return request.clone();
+        return (request.clone(), false);
     }
     let mut shaped = if tools_in_prompt {
         describe_tools(request)
@@ -186,7 +189,7 @@ fn shape(
     if names_in_content && let Some(messages) = &shaped.messages {
         shaped.messages = Some(prefix_names(messages));
     }
-    Arc::new(shaped)
+    (Arc::new(shaped), tools_in_prompt)
 }
 
 /// A reply to a prompt that described the tools: tool calls written as

@@ -16,32 +16,29 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tollgate_billing::Ending;
 use tollgate_schema::Extra;
-use tollgate_schema::chat::{ChatChunk, ChunkChoice, Delta};
+use tollgate_schema::chat::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
+use tollgate_transforms::Tokenizer;
+use tollgate_transforms::shaping::split_tool_reply;
+use tollgate_transport::{ChunkStream, ProviderError};
 
-use rust_decimal::Decimal;
-use std::sync::Arc;
-use tollgate_billing::Ending;
-use tollgate_catalog::CatalogEndpoint;
-
-use super::billing::{self, OpenHold};
-use super::prompt::Measured;
-use super::record::{self, RequestContext};
+use super::finish::{Generation, Outcome, ServedBy};
+use super::meter::OutputMeter;
 use super::shape::{Shape, text_chunk};
 use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
-use crate::state::AppState;
-use tollgate_store::ApiType;
-use tollgate_transport::{ChunkStream, ProviderError};
 
 /// The keep-alive comment, as OpenRouter sends it.
 pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
@@ -59,7 +56,8 @@ pub enum Start {
     Pending(Pending),
 }
 
-/// What every chunk of this response says about itself.
+/// What every chunk of this response says about itself, and how to
+/// measure it.
 #[derive(Debug, Clone)]
 pub struct Meta {
     /// `gen-...`.
@@ -72,6 +70,11 @@ pub struct Meta {
     pub prompt_estimate: u64,
     /// Chat chunks, or legacy text-completion chunks.
     pub shape: Shape,
+    /// The model family's tokenizer, for the output meter.
+    pub tokenizer: Tokenizer,
+    /// Whether the attempt that served had its tools described in the
+    /// prompt (its reply is held back and parsed for tool calls).
+    pub tools_in_prompt: Arc<AtomicBool>,
 }
 
 /// One chunk in the client's shape.
@@ -91,25 +94,37 @@ fn frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
-/// Rewrites upstream chunks into ours and keeps what the final chunk needs.
+/// Rewrites upstream chunks into ours, meters the output against its
+/// bound, and keeps what the final chunk needs.
 struct Rewriter {
     meta: Meta,
     provider: String,
     usage: Option<Usage>,
-    produced_chars: usize,
+    meter: OutputMeter,
     finish_reason: Option<String>,
     native_finish_reason: Option<String>,
+    /// Tools were described in the prompt: the reply's text is held back
+    /// here and parsed for tool calls when the stream ends.
+    held_text: Option<String>,
+    /// The output passed its bound; the stream is cut.
+    cut: bool,
 }
 
 impl Rewriter {
-    fn new(meta: Meta, provider: String) -> Rewriter {
+    fn new(meta: Meta, provider: String, output_bound: u64) -> Rewriter {
+        let held_text = meta
+            .tools_in_prompt
+            .load(Ordering::Relaxed)
+            .then(String::new);
         Rewriter {
+            meter: OutputMeter::new(output_bound, meta.tokenizer),
             meta,
             provider,
             usage: None,
-            produced_chars: 0,
             finish_reason: None,
             native_finish_reason: None,
+            held_text,
+            cut: false,
         }
     }
 
@@ -117,24 +132,21 @@ impl Rewriter {
         if let Some(u) = c.usage.take() {
             self.usage = Some(u);
         }
-        if c.choices.is_empty() {
+        if c.choices.is_empty() || self.cut {
             return None;
         }
         for choice in &mut c.choices {
-            let d = &choice.delta;
-            self.produced_chars += d.content.as_deref().map_or(0, str::len)
-                + d.reasoning.as_deref().map_or(0, str::len)
-                + d.tool_calls.as_ref().map_or(0, |calls| {
-                    calls
-                        .iter()
-                        .map(|t| {
-                            t.function
-                                .as_ref()
-                                .and_then(|f| f.arguments.as_deref())
-                                .map_or(0, str::len)
-                        })
-                        .sum()
-                });
+            let d = &mut choice.delta;
+            self.meter.add(d.content.as_deref().unwrap_or_default());
+            self.meter.add(d.reasoning.as_deref().unwrap_or_default());
+            for t in d.tool_calls.iter().flatten() {
+                self.meter.add(
+                    t.function
+                        .as_ref()
+                        .and_then(|f| f.arguments.as_deref())
+                        .unwrap_or_default(),
+                );
+            }
             if choice.finish_reason.is_some() && choice.native_finish_reason.is_none() {
                 choice.native_finish_reason = choice.finish_reason.clone();
             }
@@ -143,13 +155,34 @@ impl Rewriter {
                 self.native_finish_reason
                     .clone_from(&choice.native_finish_reason);
             }
+            if let Some(held) = self.held_text.as_mut() {
+                held.extend(choice.delta.content.take());
+                choice.finish_reason = None;
+                choice.native_finish_reason = None;
+            }
         }
+        if self.meter.exceeded() {
+            // This chunk passes the bound: it is not relayed; the caller
+            // ends the stream with `finish_reason: "length"`.
+            self.cut = true;
+            return None;
+        }
+        if self.held_text.is_some() {
+            c.choices.retain(|choice| !is_empty_delta(&choice.delta));
+            if c.choices.is_empty() {
+                return None;
+            }
+        }
+        self.identify(&mut c);
+        frame_chunk(c, self.meta.shape)
+    }
+
+    fn identify(&self, c: &mut ChatChunk) {
         c.id.clone_from(&self.meta.id);
         c.created = self.meta.created;
         c.model.clone_from(&self.meta.model);
         c.provider = Some(self.provider.clone());
         c.object = String::from("chat.completion.chunk");
-        frame_chunk(c, self.meta.shape)
     }
 
     fn base(&self) -> ChatChunk {
@@ -169,21 +202,87 @@ impl Rewriter {
         }
     }
 
+    fn choice(delta: Delta, finish_reason: Option<String>) -> ChunkChoice {
+        ChunkChoice {
+            index: 0,
+            delta,
+            native_finish_reason: finish_reason.clone(),
+            finish_reason,
+            logprobs: None,
+            error: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// The end of a stream whose reply was held back (tools described in
+    /// the prompt): the text, or the tool calls written in it as
+    /// `tool_calls` with `finish_reason: "tool_calls"`.
+    fn release_held(&mut self) -> Option<Bytes> {
+        let text = self.held_text.take()?;
+        let delta = match split_tool_reply(&text) {
+            Some(reply) => {
+                self.finish_reason = Some(String::from("tool_calls"));
+                Delta {
+                    content: reply.content,
+                    tool_calls: Some(
+                        reply
+                            .tool_calls
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, call)| ToolCallDelta {
+                                index: u32::try_from(i).unwrap_or(u32::MAX),
+                                id: Some(call.id),
+                                kind: Some(call.kind),
+                                function: Some(FunctionCallDelta {
+                                    name: Some(call.function.name),
+                                    arguments: Some(call.function.arguments),
+                                }),
+                            })
+                            .collect(),
+                    ),
+                    ..Delta::default()
+                }
+            }
+            None => Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+        };
+        let chunk = ChatChunk {
+            choices: vec![Rewriter::choice(delta, self.finish_reason.clone())],
+            ..self.base()
+        };
+        frame_chunk(chunk, self.meta.shape)
+    }
+
+    /// The chunk that ends a stream cut at its output bound.
+    fn cut_chunk(&mut self) -> Option<Bytes> {
+        self.finish_reason = Some(String::from("length"));
+        let chunk = ChatChunk {
+            choices: vec![Rewriter::choice(
+                Delta {
+                    content: Some(String::new()),
+                    ..Delta::default()
+                },
+                self.finish_reason.clone(),
+            )],
+            ..self.base()
+        };
+        frame_chunk(chunk, self.meta.shape)
+    }
+
     /// The generation's usage: the provider's, or an estimate when it
-    /// reported none (a cancelled stream, a provider without usage).
+    /// reported none (a cancelled or cut stream, a provider without
+    /// usage): the metered output, never above its bound.
     fn final_usage(&mut self) -> Usage {
         match self.usage.take() {
-            Some(u) => u.normalized(),
-            None => Usage::new(
-                self.meta.prompt_estimate,
-                self.produced_chars.div_ceil(4) as u64,
-            ),
+            Some(u) if !self.cut => u.normalized(),
+            _ => Usage::new(self.meta.prompt_estimate, self.meter.tokens()),
         }
     }
 
     /// The usage chunk (with the cost charged, when billed) and `[DONE]`.
-    fn finish(&self, mut usage: Usage, cost: Option<Decimal>) -> Bytes {
-        usage.cost = cost;
+    fn finish(&self, usage: Usage) -> Bytes {
         let chunk = ChatChunk {
             usage: Some(usage),
             ..self.base()
@@ -199,63 +298,51 @@ impl Rewriter {
     fn error(&self, body: ErrorBody) -> Option<Bytes> {
         let chunk = ChatChunk {
             error: Some(body),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta: Delta {
+            choices: vec![Rewriter::choice(
+                Delta {
                     content: Some(String::new()),
                     ..Delta::default()
                 },
-                finish_reason: Some(String::from("error")),
-                native_finish_reason: None,
-                logprobs: None,
-                error: None,
-                extra: Extra::new(),
-            }],
+                Some(String::from("error")),
+            )],
             ..self.base()
         };
         frame_chunk(chunk, self.meta.shape)
     }
 }
 
-/// Builds the SSE body; `money`, when given, is settled as the stream ends.
-pub fn body(start: Start, meta: Meta, keepalive: Duration, money: Option<Money>) -> Body {
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(tracing::Instrument::in_current_span(run(
-        start, meta, keepalive, tx, money,
-    )));
-    Body::from_stream(ReceiverStream::new(rx).map(Ok::<Bytes, Infallible>))
+fn is_empty_delta(d: &Delta) -> bool {
+    d.content.as_deref().is_none_or(str::is_empty)
+        && d.reasoning.is_none()
+        && d.reasoning_details.is_none()
+        && d.refusal.is_none()
+        && d.tool_calls.is_none()
 }
 
-/// The money side of a stream: its hold, settled when the stream ends.
-pub struct Money {
-    /// Shared state (the store).
-    pub state: Arc<AppState>,
-    /// The hold placed before the request was sent.
-    pub hold: OpenHold,
-    /// Images in the prompt.
-    pub images: u64,
-    /// The request, for the generation record.
-    pub ctx: RequestContext,
-    /// The request's `user`.
-    pub external_user: Option<String>,
-    /// The prompt's measure (what middle-out did).
-    pub measured: Measured,
+/// Builds the SSE body; `generation` is finished (settled and recorded)
+/// as the stream ends, whichever way it ends. When the client goes away,
+/// the task stops relaying and finishes the generation as cancelled; if
+/// the task itself dies, the generation's hold guard releases the hold.
+pub fn body(start: Start, meta: Meta, keepalive: Duration, generation: Generation) -> Body {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(tracing::Instrument::in_current_span(run(
+        start, meta, keepalive, tx, generation,
+    )));
+    Body::from_stream(ReceiverStream::new(rx).map(Ok::<Bytes, Infallible>))
 }
 
 /// How a relayed stream ended.
 struct Relayed {
     rw: Rewriter,
-    /// The endpoint that served it, if any did.
-    endpoint: Option<std::sync::Arc<CatalogEndpoint>>,
+    /// Who served it, if anyone did.
+    served: Option<ServedBy>,
     ending: Ending,
     /// Every try.
     attempts: Vec<Attempt>,
     /// What failed, if it did.
     error: Option<String>,
     /// When the first chunk was relayed.
-    first_chunk_at: Option<std::time::Instant>,
-    /// Whether the account's own provider key served it.
-    is_byok: bool,
+    first_chunk_at: Option<Instant>,
 }
 
 async fn run(
@@ -263,102 +350,58 @@ async fn run(
     meta: Meta,
     keepalive: Duration,
     tx: mpsc::Sender<Bytes>,
-    money: Option<Money>,
+    generation: Generation,
 ) {
     let relayed = relay(start, meta, keepalive, &tx).await;
     // Boxed: the settlement's futures are the largest state of this task,
     // and a stream waiting on its provider should not carry them (with
-    // `pump` boxed too, the task's future is 3.5 KB instead of 6.3 KB).
-    Box::pin(finish(relayed, tx, money)).await;
+    // `pump` boxed too, the task's future stays small).
+    Box::pin(finish(relayed, tx, generation)).await;
 }
 
-/// Settles, records and ends a relayed stream.
-async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, money: Option<Money>) {
+/// Finishes a relayed stream: settles, records, and sends the usage chunk.
+async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generation) {
     let Relayed {
         mut rw,
-        endpoint,
+        served,
         ending,
         attempts,
         error,
         first_chunk_at,
-        is_byok,
     } = relayed;
-    let mut usage = rw.final_usage();
-    let mut cost = None;
-    let mut settled = billing::Settled::default();
-    if let Some(m) = &money {
-        match &endpoint {
-            Some(ep) => {
-                settled = billing::settle(
-                    &m.state,
-                    &m.hold,
-                    ep,
-                    &usage,
-                    m.images,
-                    ending,
-                    is_byok,
-                    &rw.meta.id,
-                )
-                .await;
-                cost = Some(settled.charge);
-                m.state.metrics.finished(&crate::observe::Finished {
-                    endpoint: ep,
-                    ending,
-                    usage: Some(&usage),
-                    cost: settled.charge,
-                    ttft: first_chunk_at.map(|t| t.saturating_duration_since(m.ctx.started)),
-                    duration: m.ctx.started.elapsed(),
-                });
-            }
-            None => billing::release(&m.state, &m.hold).await,
-        }
-        let record = record::Ending {
-            model: rw.meta.model.clone(),
-            provider_name: rw.provider.clone(),
-            usage: endpoint.is_some().then(|| usage.clone()),
-            cost: cost.unwrap_or_default(),
-            upstream_cost: settled.upstream_cost,
-            is_byok,
-            finish_reason: rw.finish_reason.clone(),
-            native_finish_reason: rw.native_finish_reason.clone(),
-            streamed: true,
-            cancelled: ending == Ending::Cancelled,
-            error,
-            // Time to the first chunk, from the request's arrival.
-            latency_ms: first_chunk_at.map(|t| {
-                u64::try_from(t.saturating_duration_since(m.ctx.started).as_millis())
-                    .unwrap_or(u64::MAX)
-            }),
-            transforms: crate::routes::chat::transforms_json(&m.measured),
-            endpoint,
-        };
-        record::spawn(
-            m.state.clone(),
-            &rw.meta.id,
-            &m.ctx,
-            ApiType::Completions,
-            m.external_user.clone(),
-            &attempts,
-            record,
-        );
+    if rw.cut
+        && let Some(by) = &served
+    {
+        tracing::warn!(generation = %rw.meta.id, provider = %by.endpoint.provider, "stream past its output bound; cut");
+        generation.state.metrics.output_cut(&by.endpoint);
     }
+    let usage = rw.final_usage();
+    let outcome = Outcome {
+        served,
+        model: rw.meta.model.clone(),
+        usage,
+        ending: Some(ending),
+        attempts,
+        finish_reason: rw.finish_reason.clone(),
+        native_finish_reason: rw.native_finish_reason.clone(),
+        streamed: true,
+        error,
+        first_chunk_at,
+    };
+    let finished = generation.finish(outcome).await;
     if ending == Ending::Succeeded {
-        if money.is_some() {
-            usage.is_byok = Some(is_byok);
-        }
-        let _ = tx.send(rw.finish(usage, cost)).await;
+        let _ = tx.send(rw.finish(finished.usage)).await;
     }
 }
 
 async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<Bytes>) -> Relayed {
     let failed = |meta: Meta, ending, attempts: Vec<Attempt>, error: Option<String>| Relayed {
-        rw: Rewriter::new(meta, String::new()),
-        endpoint: None,
+        rw: Rewriter::new(meta, String::new(), 0),
+        served: None,
         ending,
         attempts,
         error,
         first_chunk_at: None,
-        is_byok: false,
     };
     let served = match start {
         Start::Ready(s) => *s,
@@ -391,26 +434,26 @@ async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<
     Box::pin(pump(served, meta, tx)).await
 }
 
-/// Relays an opened stream to the client until it ends.
+/// Relays an opened stream to the client until it ends, fails, is cut at
+/// its output bound, or the client goes away.
 async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) -> Relayed {
+    let by = ServedBy::of(&served);
     let Served {
         value: OpenStream { first, mut rest },
-        is_byok,
         provider_name,
-        endpoint,
         model,
         attempts,
+        ..
     } = served;
     // With model fallbacks, the model that answered is not the first asked.
     let meta = Meta { model, ..meta };
     let mut out = Relayed {
-        rw: Rewriter::new(meta, provider_name),
-        endpoint: Some(endpoint),
+        rw: Rewriter::new(meta, provider_name, by.bound.output_tokens),
+        served: Some(by),
         ending: Ending::Succeeded,
         attempts,
         error: None,
-        first_chunk_at: Some(std::time::Instant::now()),
-        is_byok,
+        first_chunk_at: Some(Instant::now()),
     };
     // The first chunk goes out at once: time to first token.
     if let Some(b) = out.rw.chunk(first)
@@ -421,16 +464,27 @@ async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) 
     }
     let mut frames: Vec<Bytes> = Vec::new();
     loop {
-        let item = tokio::select! {
-            biased;
-            _ = tx.closed() => {
-                tracing::info!(generation = %out.rw.meta.id, "client disconnected; upstream stream cancelled");
-                out.ending = Ending::Cancelled;
-                return out;
-            }
-            item = rest.next() => item,
+        let gathered = if out.rw.cut {
+            Gathered::Ended
+        } else {
+            let item = tokio::select! {
+                biased;
+                _ = tx.closed() => {
+                    tracing::info!(generation = %out.rw.meta.id, "client disconnected; upstream stream cancelled");
+                    out.ending = Ending::Cancelled;
+                    return out;
+                }
+                item = rest.next() => item,
+            };
+            gather(item, &mut rest, &mut out.rw, &mut frames).await
         };
-        let gathered = gather(item, &mut rest, &mut out.rw, &mut frames).await;
+        if matches!(gathered, Gathered::Ended) {
+            if out.rw.cut {
+                frames.extend(out.rw.cut_chunk());
+            } else {
+                frames.extend(out.rw.release_held());
+            }
+        }
         if let Some(b) = join(&mut frames)
             && tx.send(b).await.is_err()
         {
@@ -475,7 +529,7 @@ async fn gather(
             Some(Ok(chunk)) => {
                 frames.extend(rw.chunk(chunk));
                 taken += 1;
-                if taken == GATHER_CHUNKS {
+                if taken == GATHER_CHUNKS || rw.cut {
                     return Gathered::More;
                 }
                 let mut ready = rest.next().now_or_never();
@@ -539,8 +593,11 @@ mod tests {
                 model: "mock/echo".into(),
                 prompt_estimate: 5,
                 shape: Shape::Chat,
+                tokenizer: Tokenizer::o200k(),
+                tools_in_prompt: Arc::new(AtomicBool::new(false)),
             },
             "Mock Alpha".into(),
+            1_000,
         )
     }
 
@@ -573,7 +630,7 @@ mod tests {
         assert_eq!(v["choices"][0]["native_finish_reason"], "stop");
 
         let usage = r.final_usage();
-        let tail = r.finish(usage, None);
+        let tail = r.finish(usage);
         let text = std::str::from_utf8(&tail).unwrap();
         let (usage_frame, done) = text.split_at(text.find("data: [DONE]").unwrap());
         assert_eq!(done, "data: [DONE]\n\n");
@@ -604,7 +661,7 @@ mod tests {
         .unwrap();
         r.chunk(c).unwrap();
         let usage = r.final_usage();
-        let tail = r.finish(usage, None);
+        let tail = r.finish(usage);
         let text = std::str::from_utf8(&tail).unwrap();
         let u = parse(&Bytes::from(
             text[..text.find("data: [DONE]").unwrap()].to_string(),

@@ -19,7 +19,7 @@
 //!
 //! # How requests use them (overview.txt, "Bring Your Own Key")
 //!
-//! The pipeline asks [`key_for`] for each provider it is about to call:
+//! The pipeline asks [`crate::pipeline::byok::key_for`] for each provider it is about to call:
 //!
 //! - **BYOK keys are prioritized**: for a provider where the account has a
 //!   key, the user's key is tried first (`ChatCall::with_api_key`, and the
@@ -48,7 +48,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_schema::wire_error::{ErrorBody, ErrorResponse};
-use tollgate_store::{ByokKey, ProviderKey, key_last4};
+use tollgate_store::{ByokKey, key_last4};
 
 use super::access::authenticate_any;
 use super::fields;
@@ -68,72 +68,6 @@ pub(super) fn api() -> Router<Arc<AppState>> {
     Router::new()
         .route("/byok", get(list))
         .route("/byok/{provider}", put(store_key).delete(delete_key))
-}
-
-/// A user's own key for one provider, as the pipeline needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UserKey {
-    /// The key, for `ChatCall::with_api_key(key.expose())`.
-    pub(crate) key: ProviderKey,
-    /// Never fall back to the shared key for this provider.
-    pub(crate) always_use: bool,
-}
-
-/// The account's own key for `provider`, decrypted, or `None` when it has
-/// none (then the shared key is used, as always).
-///
-/// A stored key that cannot be used (BYOK disabled since it was stored, or
-/// it was encrypted under another `TOLLGATE_SECRET_KEY`) is logged and
-/// skipped, so the shared key serves, unless it is marked `always_use`:
-/// then this is a 403 naming the provider, rather than silently spending
-/// the account's credits. A database failure is a 500.
-#[cfg(test)]
-pub(crate) async fn key_for(
-    state: &AppState,
-    account_id: &str,
-    provider: &str,
-) -> Result<Option<UserKey>, ApiError> {
-    match state.store.byok_key(account_id, provider).await? {
-        Some(stored) => open(state, &stored),
-        None => Ok(None),
-    }
-}
-
-/// Decrypts a stored key, with [`key_for`]'s rules for one that cannot be
-/// used.
-pub(crate) fn open(state: &AppState, stored: &ByokKey) -> Result<Option<UserKey>, ApiError> {
-    let (account_id, provider) = (&stored.account_id, &stored.provider);
-    let opened = match &state.server.byok_cipher {
-        Some(cipher) => cipher
-            .decrypt(account_id, provider, &stored.sealed)
-            .map_err(|e| e.to_string()),
-        None => Err(String::from(
-            "BYOK is disabled (TOLLGATE_SECRET_KEY is not set)",
-        )),
-    };
-    match opened {
-        Ok(key) => Ok(Some(UserKey {
-            key,
-            always_use: stored.always_use,
-        })),
-        Err(reason) => {
-            tracing::warn!(
-                account = %account_id,
-                %provider,
-                always_use = stored.always_use,
-                %reason,
-                "stored BYOK key cannot be used"
-            );
-            if stored.always_use {
-                Err(ApiError::Forbidden(format!(
-                    "your key for provider `{provider}` cannot be used by this server \
-                     and is marked always_use; store it again with PUT /api/v1/byok/{provider}"
-                )))
-            } else {
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// The 503 of a BYOK route while BYOK is disabled, in the seed's shape.
@@ -273,6 +207,7 @@ mod tests {
     use tollgate_store::{ByokCipher, Store};
 
     use super::*;
+    use crate::pipeline::byok::{UserKey, key_for};
     use crate::{Config, Gateway};
 
     /// A gateway over the demo catalog and a fresh SQLite store, with or

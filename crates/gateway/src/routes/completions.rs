@@ -17,15 +17,16 @@ use tollgate_billing::Ending;
 use tollgate_schema::chat::ChatRequest;
 use tollgate_schema::completions::{CompletionRequest, Prompt};
 use tollgate_schema::from_json_slice;
-use tollgate_schema::usage::Usage;
+use tollgate_store::ApiType;
 use tollgate_transport::CompletionCall;
 
 use super::chat::serve_chat;
 use crate::error::ApiError;
-use crate::pipeline::billing::{self, Needs};
+use crate::pipeline::finish::{Generation, Outcome, ServedBy};
+use crate::pipeline::hold::{self, Bound};
 use crate::pipeline::record::RequestContext;
 use crate::pipeline::shape::Shape;
-use crate::pipeline::{first_success, resolve_model};
+use crate::pipeline::{self, Served, first_success, resolve_model};
 use crate::routes::{failed, generation_json};
 use crate::state::AppState;
 use crate::{auth, ids};
@@ -39,12 +40,10 @@ pub async fn completions(
     let key = auth::authenticate(&state.store, &state.keys, &headers).await?;
     let body = body.map_err(|e| ApiError::from_body_rejection(e, state.server.max_body_bytes))?;
     let request: CompletionRequest = from_json_slice(&body)?;
+    let ctx = RequestContext::new(&key, &headers);
     match single_prompt(&request.prompt) {
-        Some(prompt) => {
-            let ctx = RequestContext::new(&key, &headers);
-            serve_chat(state, key, ctx, as_chat(&request, prompt), Shape::Text).await
-        }
-        None => passthrough(state, key, request).await,
+        Some(prompt) => serve_chat(state, key, ctx, as_chat(&request, prompt), Shape::Text).await,
+        None => passthrough(state, key, ctx, request).await,
     }
 }
 
@@ -81,9 +80,9 @@ fn as_chat(r: &CompletionRequest, prompt: String) -> ChatRequest {
 async fn passthrough(
     state: Arc<AppState>,
     key: tollgate_store::ApiKey,
+    ctx: RequestContext,
     request: CompletionRequest,
 ) -> Result<Response, ApiError> {
-    let arrived = std::time::Instant::now();
     if request.stream == Some(true) {
         return Err(ApiError::field(
             "prompt",
@@ -105,13 +104,33 @@ async fn passthrough(
             ),
         ));
     }
-    let prompt_bytes = serde_json::to_vec(&request.prompt).map_or(0, |v| v.len() as u64);
-    let needs = Needs {
-        prompt_tokens: prompt_bytes,
-        max_output_tokens: request.max_tokens,
+    // A sure bound: every prompt's bytes (a token id is at most a few
+    // bytes of JSON, and at least one).
+    let prompt_tokens = serde_json::to_vec(&request.prompt).map_or(0, |v| v.len() as u64);
+    let choices = prompt_count(&request.prompt) * request_choices(&request);
+    for p in &mut target.endpoints {
+        p.bound = Bound {
+            prompt_tokens,
+            output_tokens: Bound::output_tokens(request.max_tokens, choices, &p.endpoint),
+            images: 0,
+        };
+    }
+    if let Err(limited) = pipeline::admit(&state, &key, &target).await {
+        return Ok(limited);
+    }
+    let hold = hold::place(&state, &key, &target).await?;
+    let created = ids::now_unix();
+    let id = ids::generation_id(created);
+    let generation = Generation {
+        state: state.clone(),
+        hold,
+        id: id.clone(),
+        ctx,
+        api_type: ApiType::Completions,
+        external_user: request.user.clone(),
         images: 0,
+        measured: None,
     };
-    let hold = billing::place(&state, &key, &target, needs).await?;
     let request = Arc::new(request);
     let served = match first_success(&state, &target, |provider, ep| {
         let call = CompletionCall::new(ep.upstream_model.clone(), request.clone());
@@ -121,45 +140,64 @@ async fn passthrough(
     {
         Ok(s) => s,
         Err((e, attempts)) => {
-            billing::release(&state, &hold).await;
+            let outcome = Outcome {
+                model: target.model.clone(),
+                attempts: attempts.clone(),
+                error: Some(e.to_string()),
+                ..Outcome::default()
+            };
+            generation.finish(outcome).await;
             return Ok(failed(e, &attempts));
         }
     };
-    let created = ids::now_unix();
-    let id = ids::generation_id(created);
-    let mut answer = served.value.clone();
+    let by = ServedBy::of(&served);
+    let Served {
+        value: mut answer,
+        model,
+        provider_name,
+        attempts,
+        ..
+    } = served;
     answer.id.clone_from(&id);
     answer.created = created;
-    answer.model.clone_from(&served.model);
-    answer.provider = Some(served.provider_name.clone());
+    answer.model.clone_from(&model);
+    answer.provider = Some(provider_name);
     let usage = answer
         .usage
         .take()
         .map(|u| u.normalized())
         .unwrap_or_default();
-    let cost = billing::settle(
-        &state,
-        &hold,
-        &served.endpoint,
-        &usage,
-        0,
-        Ending::Succeeded,
-        false,
-        &id,
-    )
-    .await
-    .charge;
-    state.metrics.finished(&crate::observe::Finished {
-        endpoint: &served.endpoint,
-        ending: Ending::Succeeded,
-        usage: Some(&usage),
-        cost,
-        ttft: None,
-        duration: arrived.elapsed(),
-    });
-    answer.usage = Some(Usage {
-        cost: Some(cost),
-        ..usage
-    });
-    generation_json(&answer, &id, &served.endpoint.provider, &served.attempts)
+    let first = answer.choices.first();
+    let outcome = Outcome {
+        finish_reason: first.and_then(|c| c.finish_reason.clone()),
+        native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
+        served: Some(by.clone()),
+        model,
+        usage,
+        ending: Some(Ending::Succeeded),
+        attempts: attempts.clone(),
+        ..Outcome::default()
+    };
+    answer.usage = Some(generation.finish(outcome).await.usage);
+    generation_json(&answer, &id, &by.endpoint.provider, &attempts)
+}
+
+/// Prompts in a legacy request: each gets its own completion(s).
+fn prompt_count(prompt: &Prompt) -> u64 {
+    match prompt {
+        Prompt::Texts(t) => t.len().max(1) as u64,
+        Prompt::TokenBatches(b) => b.len().max(1) as u64,
+        _ => 1,
+    }
+}
+
+/// `n` of a legacy request (1 when absent).
+fn request_choices(request: &CompletionRequest) -> u64 {
+    request
+        .extra
+        .get("n")
+        .and_then(serde_json::Value::as_u64)
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
+        .min(crate::validate::MAX_CHOICES)
 }

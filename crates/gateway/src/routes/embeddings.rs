@@ -6,16 +6,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tollgate_billing::Ending;
 use tollgate_schema::embeddings::{EmbeddingInput, EmbeddingRequest, EmbeddingUsage};
 use tollgate_schema::from_json_slice;
 use tollgate_schema::usage::Usage;
+use tollgate_store::ApiType;
 use tollgate_transport::EmbedCall;
 
 use crate::error::ApiError;
-use crate::pipeline::billing::{self, Needs};
-use crate::pipeline::{first_success, resolve_model};
+use crate::pipeline::finish::{Generation, Outcome, ServedBy};
+use crate::pipeline::hold::{self, Bound};
+use crate::pipeline::record::RequestContext;
+use crate::pipeline::{self, Served, first_success, resolve_model};
 use crate::routes::{failed, generation_json};
 use crate::state::AppState;
 use crate::{auth, ids};
@@ -26,7 +29,6 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let arrived = std::time::Instant::now();
     let key = auth::authenticate(&state.store, &state.keys, &headers).await?;
     let body = body.map_err(|e| ApiError::from_body_rejection(e, state.server.max_body_bytes))?;
     let request: EmbeddingRequest = from_json_slice(&body)?;
@@ -43,20 +45,30 @@ pub async fn embeddings(
         ));
     }
     let estimate = estimate_tokens(&request.input);
-    let needs = Needs {
+    let bound = Bound {
         prompt_tokens: upper_bound(&request.input),
-        max_output_tokens: Some(0),
+        output_tokens: 0,
         images: 0,
     };
-    let is_free = target.endpoints.iter().all(|p| p.endpoint.is_free());
-    if let Err(limited) = state
-        .limiter
-        .admit(&state.store, &state.credit_tiers, &key.account_id, is_free)
-        .await
-    {
-        return Ok(limited.into_response());
+    for p in &mut target.endpoints {
+        p.bound = bound;
     }
-    let hold = billing::place(&state, &key, &target, needs).await?;
+    if let Err(limited) = pipeline::admit(&state, &key, &target).await {
+        return Ok(limited);
+    }
+    let hold = hold::place(&state, &key, &target).await?;
+    let created = ids::now_unix();
+    let id = ids::generation_id(created);
+    let generation = Generation {
+        state: state.clone(),
+        hold,
+        id: id.clone(),
+        ctx: RequestContext::new(&key, &headers),
+        api_type: ApiType::Embeddings,
+        external_user: request.user.clone(),
+        images: 0,
+        measured: None,
+    };
     let request = Arc::new(request);
     let served = match first_success(&state, &target, |provider, ep| {
         let call = EmbedCall::new(ep.upstream_model.clone(), request.clone());
@@ -66,48 +78,46 @@ pub async fn embeddings(
     {
         Ok(s) => s,
         Err((e, attempts)) => {
-            billing::release(&state, &hold).await;
+            let outcome = Outcome {
+                model: target.model.clone(),
+                attempts: attempts.clone(),
+                error: Some(e.to_string()),
+                ..Outcome::default()
+            };
+            generation.finish(outcome).await;
             return Ok(failed(e, &attempts));
         }
     };
-    let id = ids::generation_id(ids::now_unix());
-    let mut answer = served.value.clone();
+    let by = ServedBy::of(&served);
+    let Served {
+        value: mut answer,
+        model,
+        attempts,
+        ..
+    } = served;
     answer.id = Some(id.clone());
     answer.object = String::from("list");
-    answer.model.clone_from(&served.model);
-    if answer.usage.is_none() {
-        // Some providers (Gemini) report no usage for embeddings.
-        answer.usage = Some(EmbeddingUsage {
-            prompt_tokens: estimate,
-            total_tokens: estimate,
-            ..EmbeddingUsage::default()
-        });
-    }
-    if let Some(usage) = &mut answer.usage {
-        let billed = Usage::new(usage.prompt_tokens, 0);
-        let cost = billing::settle(
-            &state,
-            &hold,
-            &served.endpoint,
-            &billed,
-            0,
-            Ending::Embedded,
-            false,
-            &id,
-        )
-        .await
-        .charge;
-        usage.cost = Some(cost);
-        state.metrics.finished(&crate::observe::Finished {
-            endpoint: &served.endpoint,
-            ending: Ending::Embedded,
-            usage: Some(&billed),
-            cost,
-            ttft: None,
-            duration: arrived.elapsed(),
-        });
-    }
-    generation_json(&answer, &id, &served.endpoint.provider, &served.attempts)
+    answer.model.clone_from(&model);
+    // Some providers (Gemini) report no usage for embeddings.
+    let mut usage = answer.usage.take().unwrap_or_else(|| EmbeddingUsage {
+        prompt_tokens: estimate,
+        total_tokens: estimate,
+        ..EmbeddingUsage::default()
+    });
+    let outcome = Outcome {
+        served: Some(by.clone()),
+        model,
+        usage: Usage::new(usage.prompt_tokens, 0),
+        ending: Some(Ending::Embedded),
+        attempts: attempts.clone(),
+        ..Outcome::default()
+    };
+    let finished = generation.finish(outcome).await;
+    usage.prompt_tokens = finished.usage.prompt_tokens;
+    usage.total_tokens = usage.total_tokens.min(finished.usage.prompt_tokens);
+    usage.cost = Some(finished.settled.charge);
+    answer.usage = Some(usage);
+    generation_json(&answer, &id, &by.endpoint.provider, &attempts)
 }
 
 fn validate(request: &EmbeddingRequest) -> Result<(), ApiError> {

@@ -46,6 +46,8 @@ pub(crate) struct Options {
     /// `[billing]`: holds in memory (the SQLite default) or in the
     /// database, replies waiting for their commit or not.
     pub(crate) billing: tollgate_gateway::config::BillingConfig,
+    /// A fresh PostgreSQL database instead of SQLite.
+    pub(crate) postgres: bool,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             byok_secret: None,
             failover_budget_secs: 120.0,
             billing: Default::default(),
+            postgres: false,
         }
     }
 }
@@ -87,6 +90,7 @@ pub(crate) struct TestGateway {
     pub(crate) account_id: String,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
+    _postgres: Option<tollgate_store::testing::TempPostgres>,
 }
 
 impl Drop for TestGateway {
@@ -173,8 +177,13 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         .byok_secret
         .map(|s| tollgate_store::ByokCipher::from_secret(s).unwrap());
     let catalog = Catalog::build(pairs).unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
-    let store = Store::connect(&db_url).await.unwrap();
+    let (store, postgres) = if options.postgres {
+        let pg = tollgate_store::testing::fresh_postgres().await.unwrap();
+        (pg.store().await.unwrap(), Some(pg))
+    } else {
+        let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        (Store::connect(&db_url).await.unwrap(), None)
+    };
     let account = store.create_account("test").await.unwrap();
     if let Some(credits) = options.credits {
         store
@@ -221,6 +230,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         account_id: account.id,
         shutdown: Some(tx),
         _dir: dir,
+        _postgres: postgres,
     }
 }
 

@@ -136,6 +136,16 @@ impl ChatRequest {
         self.stream.unwrap_or(false)
     }
 
+    /// How many completions the request asks for: `n` (kept in `extra`;
+    /// 1 when absent or not a positive integer; validation rejects those).
+    pub fn choices(&self) -> u64 {
+        self.extra
+            .get("n")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|n| *n > 0)
+            .unwrap_or(1)
+    }
+
     /// The completion cap, from `max_completion_tokens` or `max_tokens`.
     pub fn max_output_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)

@@ -1,0 +1,306 @@
+//! Stage 5, **finish**: one finisher for every answer shape (chat JSON,
+//! chat and text streams, legacy completions, embeddings).
+//!
+//! Whatever the ingress, a generation ends here exactly once: the usage is
+//! clamped to the bound its hold covers (a provider that reports more than
+//! the request could produce is logged and counted), the hold is settled
+//! (or released when nothing was served), the metrics are counted and the
+//! generation record is queued. The ingress then writes the finished usage
+//! into its own wire shape.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate_billing::Ending;
+use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::chat::ChatCompletion;
+use tollgate_schema::usage::Usage;
+use tollgate_store::ApiType;
+use tollgate_transforms::Tokenizer;
+
+use super::hold::{Bound, HoldGuard, Settled};
+use super::meter::{OutputMeter, prefix_within};
+use super::prompt::{self, Measured};
+use super::record::{self, RequestContext};
+use super::{Attempt, Served};
+use crate::state::AppState;
+
+/// A generation in flight: its hold and what its record needs.
+#[derive(Debug)]
+pub struct Generation {
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// The hold placed before anything was sent.
+    pub hold: HoldGuard,
+    /// `gen-...`.
+    pub id: String,
+    /// Who asked, and when.
+    pub ctx: RequestContext,
+    /// Chat/completions or embeddings.
+    pub api_type: ApiType,
+    /// The request's `user`.
+    pub external_user: Option<String>,
+    /// Input images.
+    pub images: u64,
+    /// The prompt's measure (what middle-out did), for chat.
+    pub measured: Option<Measured>,
+}
+
+/// Who served a generation.
+#[derive(Debug, Clone)]
+pub struct ServedBy {
+    /// The endpoint.
+    pub endpoint: Arc<CatalogEndpoint>,
+    /// What the request may produce there.
+    pub bound: Bound,
+    /// Whether the account's own key served it.
+    pub is_byok: bool,
+    /// The provider's display name.
+    pub provider_name: String,
+}
+
+impl ServedBy {
+    /// Who served `served`.
+    pub fn of<T>(served: &Served<T>) -> ServedBy {
+        ServedBy {
+            endpoint: served.endpoint.clone(),
+            bound: served.bound,
+            is_byok: served.is_byok,
+            provider_name: served.provider_name.clone(),
+        }
+    }
+}
+
+/// How a generation ended, as its ingress saw it.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Who served it; `None` when every attempt failed.
+    pub served: Option<ServedBy>,
+    /// The model id the client used for the endpoint that answered.
+    pub model: String,
+    /// Usage as reported (or estimated where the provider gave none).
+    pub usage: Usage,
+    /// How it ended (`Failed` when nobody served it).
+    pub ending: Option<Ending>,
+    /// Every try.
+    pub attempts: Vec<Attempt>,
+    /// Finish reason and the provider's own.
+    pub finish_reason: Option<String>,
+    /// The provider's own finish reason.
+    pub native_finish_reason: Option<String>,
+    /// Streamed?
+    pub streamed: bool,
+    /// What failed, if it did.
+    pub error: Option<String>,
+    /// When the first chunk was relayed (streams).
+    pub first_chunk_at: Option<Instant>,
+}
+
+/// A finished generation: the usage as billed (`cost` and `is_byok` set
+/// when it was served) and the charge.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Usage as billed.
+    pub usage: Usage,
+    /// The charge.
+    pub settled: Settled,
+}
+
+impl Generation {
+    /// Ends the generation (see the module docs).
+    pub async fn finish(self, outcome: Outcome) -> Finished {
+        let Generation {
+            state,
+            hold,
+            id,
+            ctx,
+            api_type,
+            external_user,
+            images,
+            measured,
+        } = self;
+        let ending = outcome.ending.unwrap_or(Ending::Failed);
+        let mut usage = outcome.usage;
+        let mut settled = Settled::default();
+        match &outcome.served {
+            Some(by) => {
+                let (clamped, over) = by.bound.clamp(&usage);
+                if over {
+                    tracing::warn!(
+                        generation = %id,
+                        provider = %by.endpoint.provider,
+                        reported_prompt = usage.prompt_tokens,
+                        reported_completion = usage.completion_tokens,
+                        bound_prompt = by.bound.prompt_tokens,
+                        bound_completion = by.bound.output_tokens,
+                        "provider reported more usage than the request could produce; billed at the bound"
+                    );
+                    state.metrics.usage_misreported(&by.endpoint);
+                }
+                usage = clamped;
+                settled = hold
+                    .settle(&by.endpoint, &usage, images, ending, by.is_byok, &id)
+                    .await;
+                state.metrics.finished(&crate::observe::Finished {
+                    endpoint: &by.endpoint,
+                    ending,
+                    usage: Some(&usage),
+                    cost: settled.charge,
+                    ttft: outcome
+                        .first_chunk_at
+                        .map(|t| t.saturating_duration_since(ctx.started)),
+                    duration: ctx.started.elapsed(),
+                });
+                usage.cost = Some(settled.charge);
+                usage.is_byok = Some(by.is_byok);
+            }
+            None => hold.release().await,
+        }
+        let latency = match outcome.first_chunk_at {
+            Some(t) => Some(t.saturating_duration_since(ctx.started)),
+            None if outcome.streamed => None,
+            None => Some(ctx.started.elapsed()),
+        };
+        let record = record::Ending {
+            model: outcome.model,
+            provider_name: outcome
+                .served
+                .as_ref()
+                .map(|b| b.provider_name.clone())
+                .unwrap_or_default(),
+            usage: outcome.served.is_some().then(|| usage.clone()),
+            cost: settled.charge,
+            upstream_cost: settled.upstream_cost,
+            is_byok: outcome.served.as_ref().is_some_and(|b| b.is_byok),
+            finish_reason: outcome.finish_reason,
+            native_finish_reason: outcome.native_finish_reason,
+            streamed: outcome.streamed,
+            cancelled: ending == Ending::Cancelled,
+            error: outcome.error,
+            latency_ms: latency.map(millis),
+            transforms: measured.as_ref().and_then(transforms_json),
+            endpoint: outcome.served.map(|b| b.endpoint),
+        };
+        record::spawn(
+            state,
+            &id,
+            &ctx,
+            api_type,
+            external_user,
+            &outcome.attempts,
+            record,
+        );
+        Finished { usage, settled }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A served chat completion, finished: tools written in the prompt parsed
+/// back into `tool_calls`, the output bounded (text past the bound is cut,
+/// `finish_reason: "length"`), usage normalised (estimated when the
+/// provider gave none), the hold settled, the record queued. Returns the
+/// completion with our id, model, provider and usage (its `cost` the
+/// exact charge).
+pub async fn chat_completion(
+    generation: Generation,
+    served: Served<ChatCompletion>,
+    created: i64,
+    prompt_estimate: u64,
+    tokenizer: Tokenizer,
+) -> ChatCompletion {
+    let by = ServedBy::of(&served);
+    let Served {
+        value: mut completion,
+        model,
+        provider_name,
+        attempts,
+        ..
+    } = served;
+    if generation
+        .measured
+        .as_ref()
+        .is_some_and(|m| m.tools_in_prompt.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        prompt::parse_reply_tool_calls(&mut completion);
+    }
+    let cut = bound_completion(&mut completion, by.bound.output_tokens, &tokenizer);
+    if cut {
+        tracing::warn!(generation = %generation.id, provider = %by.endpoint.provider, "answer longer than its output bound; cut");
+        generation.state.metrics.output_cut(&by.endpoint);
+    }
+    completion.id.clone_from(&generation.id);
+    completion.object = String::from("chat.completion");
+    completion.created = created;
+    completion.model.clone_from(&model);
+    completion.provider = Some(provider_name);
+    for choice in &mut completion.choices {
+        if choice.native_finish_reason.is_none() {
+            choice
+                .native_finish_reason
+                .clone_from(&choice.finish_reason);
+        }
+    }
+    let usage = match completion.usage.take() {
+        Some(u) => u.normalized(),
+        None => {
+            let mut meter = OutputMeter::new(by.bound.output_tokens, tokenizer);
+            for c in &completion.choices {
+                meter.add(c.message.content.as_deref().unwrap_or_default());
+            }
+            Usage::new(prompt_estimate, meter.tokens())
+        }
+    };
+    let first = completion.choices.first();
+    let outcome = Outcome {
+        finish_reason: first.and_then(|c| c.finish_reason.clone()),
+        native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
+        served: Some(by),
+        model,
+        usage,
+        ending: Some(Ending::Succeeded),
+        attempts,
+        ..Outcome::default()
+    };
+    let finished = generation.finish(outcome).await;
+    completion.usage = Some(finished.usage);
+    completion
+}
+
+/// Cuts the completion's text at `bound` output tokens (over all choices,
+/// in order; choices past the bound are emptied) and marks what was cut
+/// with `finish_reason: "length"`. Returns whether anything was cut.
+fn bound_completion(completion: &mut ChatCompletion, bound: u64, tokenizer: &Tokenizer) -> bool {
+    let mut meter = OutputMeter::new(bound, tokenizer.clone());
+    let mut cut = false;
+    for choice in &mut completion.choices {
+        let m = &mut choice.message;
+        let before = meter.tokens();
+        let text = m.content.as_deref().unwrap_or_default();
+        if !meter.add(text) {
+            continue;
+        }
+        let keep = prefix_within(text, bound.saturating_sub(before), tokenizer);
+        if let Some(content) = m.content.as_mut() {
+            content.truncate(keep);
+        }
+        choice.finish_reason = Some(String::from("length"));
+        cut = true;
+    }
+    cut
+}
+
+/// What middle-out did, for the generation record.
+pub(crate) fn transforms_json(measured: &Measured) -> Option<serde_json::Value> {
+    let report = measured.report.lock().ok().and_then(|r| *r)?;
+    report.changed().then(|| {
+        serde_json::json!({"middle-out": {
+            "removed_messages": report.removed_messages,
+            "truncated_messages": report.truncated_messages,
+            "tokens_before": report.tokens_before,
+            "tokens_after": report.tokens_after,
+        }})
+    })
+}

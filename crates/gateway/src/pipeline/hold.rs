@@ -1,0 +1,373 @@
+//! Stage 3, **hold**: money around one generation.
+//!
+//! Before anything is sent upstream, the most the request can cost on the
+//! dearest endpoint it may be sent to is held, so parallel requests cannot
+//! spend more than the balance or the key's limit: each one's hold counts
+//! against both while it is in flight.
+//!
+//! A hold lives in a [`HoldGuard`], which ends it exactly once: settled to
+//! the actual cost, or released. A guard that is dropped unsettled (the
+//! client went away and the handler's future was dropped, the stream task
+//! was cancelled or panicked) releases its hold, so no path can leak one.
+//!
+//! The charge never exceeds the hold: the hold covers each endpoint's
+//! [`Bound`] (the prompt as shaped for it, its output cap times `n`), and
+//! usage a provider reports beyond that bound is clamped to it before
+//! billing (logged, and counted per endpoint as misreported).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tollgate_billing::{BillableUsage, Ending, HoldEstimate, bill, max_cost};
+use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::chat::{ChatRequest, ContentPart, MessageContent};
+use tollgate_schema::usage::Usage;
+use tollgate_store::ApiKey;
+
+use super::Target;
+use super::books::{Charge, LocalHold, Refusal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a database hold may stay open before the hold sweeper
+/// releases it: longer than any request can run.
+pub const HOLD_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// What one endpoint may produce for a request: the hold covers it, and
+/// no charge exceeds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// A sure upper bound of the prompt's tokens as sent to the endpoint
+    /// (after shaping: tools or JSON instructions in the prompt, names).
+    pub prompt_tokens: u64,
+    /// The most output tokens: the request's cap (else the endpoint's
+    /// maximum output), times `n`.
+    pub output_tokens: u64,
+    /// Input images (priced per image where the endpoint says so).
+    pub images: u64,
+}
+
+impl Bound {
+    /// The output bound of a request capped at `requested` tokens a choice
+    /// (if it says) with `choices` choices, on `ep`: the request's cap,
+    /// at most the endpoint's maximum output (its context length when the
+    /// listing gives no maximum: no answer outgrows its context).
+    pub fn output_tokens(requested: Option<u32>, choices: u64, ep: &CatalogEndpoint) -> u64 {
+        let max = match ep.max_output_tokens {
+            0 => ep.context_length,
+            max => max,
+        };
+        let per_choice = requested.map_or(max, |r| u64::from(r).min(max));
+        per_choice.saturating_mul(choices.max(1))
+    }
+
+    fn estimate(&self) -> HoldEstimate {
+        HoldEstimate {
+            prompt_tokens: self.prompt_tokens,
+            max_output_tokens: self.output_tokens,
+            images: self.images,
+            web_searches: 0,
+        }
+    }
+
+    /// `usage` with its totals at most this bound's (details clamped with
+    /// them), and whether anything had to be clamped.
+    pub fn clamp(&self, usage: &Usage) -> (Usage, bool) {
+        let over = usage.prompt_tokens > self.prompt_tokens
+            || usage.completion_tokens > self.output_tokens;
+        if !over {
+            return (usage.clone(), false);
+        }
+        let mut clamped = usage.clone();
+        clamped.prompt_tokens = usage.prompt_tokens.min(self.prompt_tokens);
+        clamped.completion_tokens = usage.completion_tokens.min(self.output_tokens);
+        clamped.total_tokens = clamped.prompt_tokens + clamped.completion_tokens;
+        if let Some(d) = clamped.prompt_tokens_details.as_mut() {
+            let cap = clamped.prompt_tokens;
+            d.cached_tokens = d.cached_tokens.min(cap);
+            d.cache_write_tokens = d.cache_write_tokens.map(|c| c.min(cap));
+        }
+        if let Some(d) = clamped.completion_tokens_details.as_mut() {
+            let cap = clamped.completion_tokens;
+            d.reasoning_tokens = d.reasoning_tokens.min(cap);
+        }
+        (clamped, true)
+    }
+}
+
+/// What a generation was charged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Credits charged: the cost, or for BYOK the fee.
+    pub charge: Decimal,
+    /// What the generation cost at the provider's prices (for BYOK, what
+    /// the user's own key paid).
+    pub upstream_cost: Decimal,
+}
+
+/// An open hold, as the store or the books know it.
+#[derive(Debug, Clone)]
+struct OpenHold {
+    id: String,
+    account_id: String,
+    amount: Decimal,
+    /// Kept in memory by the books, not in the store.
+    local: Option<LocalHold>,
+}
+
+/// An open hold that ends exactly once: by [`HoldGuard::settle`], by
+/// [`HoldGuard::release`], or, when dropped unsettled, released.
+#[derive(Debug)]
+pub struct HoldGuard {
+    state: Arc<AppState>,
+    hold: Option<OpenHold>,
+}
+
+impl HoldGuard {
+    /// Settles the hold to what a generation on `endpoint` within `bound`
+    /// cost, and returns the charge.
+    ///
+    /// `usage` must already be clamped to `bound` (see
+    /// [`super::finish`]); the charge is capped at the hold all the same.
+    /// A failed or empty generation is charged nothing (zero-completion
+    /// insurance is `tollgate-billing`'s). Errors are logged, not
+    /// returned: the client already has its answer.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn settle(
+        mut self,
+        endpoint: &CatalogEndpoint,
+        usage: &Usage,
+        images: u64,
+        ending: Ending,
+        is_byok: bool,
+        generation_id: &str,
+    ) -> Settled {
+        let Some(amount) = self.hold.as_ref().map(|h| h.amount) else {
+            return Settled::default();
+        };
+        let billable = BillableUsage::from_usage(usage, images, 0);
+        let cost = match bill(&endpoint.pricing, &billable, ending) {
+            Ok(b) => b.charge,
+            Err(e) => {
+                tracing::error!(generation = %generation_id, error = %e, "cost could not be computed; releasing the hold");
+                self.release().await;
+                return Settled::default();
+            }
+        };
+        let now = chrono::Utc::now();
+        // BYOK: the provider bills the user's own key; the account pays
+        // only the fee, after the month's free BYOK requests. Read while
+        // the guard still owns the hold: if this future is dropped here,
+        // the hold is released.
+        let charge = if is_byok {
+            let account_id = self.hold.as_ref().map(|h| h.account_id.clone());
+            let before = match (&self.hold, account_id) {
+                (Some(OpenHold { local: Some(_), .. }), Some(a)) => {
+                    self.state.books.byok_requests_in_month(&a, now).await
+                }
+                (_, Some(a)) => self.state.store.byok_requests_in_month(&a, now).await,
+                (_, None) => Ok(0),
+            };
+            match before {
+                Ok(before) => {
+                    tollgate_billing::round_charge(tollgate_billing::byok_fee(cost, before))
+                }
+                Err(e) => {
+                    tracing::error!(generation = %generation_id, error = %e, "BYOK request count unavailable; no fee charged");
+                    Decimal::ZERO
+                }
+            }
+        } else {
+            cost
+        };
+        if charge > amount {
+            // Unreachable with usage clamped to the bound the hold covers;
+            // kept as the last word on "charge ≤ hold".
+            tracing::error!(generation = %generation_id, %charge, held = %amount, "charge above its hold; capped");
+        }
+        let charge = charge.min(amount);
+        let Some(hold) = self.hold.take() else {
+            return Settled::default();
+        };
+        let state = self.state.clone();
+        match hold.local {
+            Some(local) => {
+                // What the key's limit counts: the charge, plus what a BYOK
+                // key paid upstream when the key includes BYOK usage.
+                let key_counted = if is_byok && state.books.key_includes_byok(&local.api_key_hash) {
+                    charge + cost
+                } else {
+                    charge
+                };
+                let charged = Charge {
+                    charge,
+                    fee: Decimal::ZERO,
+                    key_counted,
+                };
+                // The books move before the first await: a drop after this
+                // point leaves a settled hold, never an open one.
+                state.books.settle(&local, charged, generation_id).await;
+            }
+            None => {
+                // A task of its own: dropping this future must not abort
+                // the settlement half-way.
+                let id = hold.id;
+                let generation = generation_id.to_owned();
+                let task = tokio::spawn(async move {
+                    if let Err(e) = state
+                        .store
+                        .settle_hold(&id, charge, Some(&generation), chrono::Utc::now())
+                        .await
+                    {
+                        tracing::error!(generation = %generation, hold = %id, error = %e, "settlement failed");
+                    }
+                });
+                let _ = task.await;
+            }
+        }
+        Settled {
+            charge,
+            upstream_cost: cost,
+        }
+    }
+
+    /// Releases the hold (nothing billable was produced).
+    pub async fn release(mut self) {
+        if let Some(hold) = self.hold.take()
+            && let Some(task) = release(&self.state, hold)
+        {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            tracing::info!(hold = %hold.id, "request dropped before it finished; hold released");
+            self.state.metrics.hold_abandoned();
+            // The task (database holds) runs on without us.
+            drop(release(&self.state, hold));
+        }
+    }
+}
+
+/// Releases `hold`: in memory at once, or in the store by a task (whose
+/// handle is returned). Outside a runtime the store's hold is left to the
+/// hold sweeper.
+fn release(state: &Arc<AppState>, hold: OpenHold) -> Option<tokio::task::JoinHandle<()>> {
+    if let Some(local) = &hold.local {
+        state.books.release(local);
+        return None;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(hold = %hold.id, "no runtime to release the hold; the hold sweeper will");
+        return None;
+    };
+    let state = state.clone();
+    Some(runtime.spawn(async move {
+        if let Err(e) = state.store.release_hold(&hold.id, chrono::Utc::now()).await {
+            tracing::error!(hold = %hold.id, error = %e, "hold release failed");
+        }
+    }))
+}
+
+/// Places the hold for a request on `target` (the most it can cost on its
+/// dearest endpoint, each within its [`Bound`]) or answers 402 without
+/// calling anyone.
+pub async fn place(
+    state: &Arc<AppState>,
+    key: &ApiKey,
+    target: &Target,
+) -> Result<HoldGuard, ApiError> {
+    let mut amount = Decimal::ZERO;
+    for p in &target.endpoints {
+        let cost = max_cost(&p.endpoint.pricing, &p.bound.estimate())
+            .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", p.endpoint.provider)))?;
+        amount = amount.max(cost);
+    }
+    let hold = if state.books.is_local() {
+        match state.books.place(&key.account_id, &key.hash, amount).await {
+            Ok(hold) => OpenHold {
+                id: hold.id.clone(),
+                account_id: hold.account_id.clone(),
+                amount,
+                local: Some(hold),
+            },
+            Err(Refusal::Credits { available }) => {
+                return Err(refused(tollgate_store::Error::InsufficientCredits {
+                    available,
+                    needed: amount,
+                }));
+            }
+            Err(Refusal::KeyLimit { limit, remaining }) => {
+                return Err(refused(tollgate_store::Error::KeyLimitExceeded {
+                    limit,
+                    remaining,
+                    needed: amount,
+                }));
+            }
+            Err(Refusal::Store(e)) => return Err(e.into()),
+        }
+    } else {
+        let now = chrono::Utc::now();
+        match state
+            .store
+            .place_hold(&key.account_id, Some(&key.hash), amount, HOLD_TTL, now)
+            .await
+        {
+            Ok(hold) => OpenHold {
+                id: hold.id,
+                account_id: key.account_id.clone(),
+                amount,
+                local: None,
+            },
+            Err(e) => return Err(refused(e)),
+        }
+    };
+    Ok(HoldGuard {
+        state: state.clone(),
+        hold: Some(hold),
+    })
+}
+
+/// The 402 for a hold the balance or the key's limit cannot cover; other
+/// store errors as they are.
+fn refused(e: tollgate_store::Error) -> ApiError {
+    match e {
+        tollgate_store::Error::InsufficientCredits { available, needed } => {
+            ApiError::PaymentRequired(format!(
+                "Insufficient credits: this request may cost up to ${} and the account has ${} available. Add credits or lower max_tokens.",
+                needed.normalize(),
+                available.normalize()
+            ))
+        }
+        tollgate_store::Error::KeyLimitExceeded {
+            limit,
+            remaining,
+            needed,
+        } => ApiError::PaymentRequired(format!(
+            "API key limit reached: this request may cost up to ${} and the key has ${} left of its ${} limit.",
+            needed.normalize(),
+            remaining.normalize(),
+            limit.normalize()
+        )),
+        e => e.into(),
+    }
+}
+
+/// Images in the prompt, each priced per image where the endpoint says so.
+pub fn count_images(request: &ChatRequest) -> u64 {
+    request
+        .messages
+        .iter()
+        .flatten()
+        .filter_map(|m| match &m.content {
+            Some(MessageContent::Parts(parts)) => Some(parts),
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| matches!(p, ContentPart::ImageUrl(_)))
+        .count() as u64
+}
