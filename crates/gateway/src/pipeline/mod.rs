@@ -2,7 +2,6 @@
 //! over on retryable provider errors before anything reached the client.
 
 pub mod billing;
-pub mod books;
 pub mod byok;
 pub mod prompt;
 pub mod record;
