@@ -25,6 +25,10 @@ pub(super) const MAX_BATCH: usize = 512;
 const GATHER: Duration = Duration::from_millis(5);
 
 /// What reaches the writer.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a write; boxing it would cost an allocation per write to shrink the rare flush"
+)]
 pub(super) enum Msg {
     /// A write to commit.
     Write(Queued),
