@@ -44,7 +44,7 @@ pub struct Config {
 }
 
 /// `[billing]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingConfig {
     /// Where holds are checked: `auto` (the default: in memory on SQLite,
@@ -60,6 +60,39 @@ pub struct BillingConfig {
     /// charges, never charges twice).
     #[serde(default)]
     pub durable_replies: bool,
+    /// Seconds a credit lease (PostgreSQL) stays held after its replica's
+    /// last heartbeat (one every quarter of it): how long a replica that
+    /// dies without returning its leases keeps that credit from the other
+    /// replicas (1 to 3600; default 20). Replicas' clocks must agree to
+    /// well within it.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_secs: f64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            holds: HoldsMode::default(),
+            durable_replies: false,
+            lease_ttl_secs: default_lease_ttl(),
+        }
+    }
+}
+
+fn default_lease_ttl() -> f64 {
+    20.0
+}
+
+/// Where holds are checked, [`BillingConfig::holds`] resolved for a
+/// database backend: what the books run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BooksMode {
+    /// In memory against figures loaded from the store (one writer).
+    Local,
+    /// In memory against per-key leases held in the store (replicas).
+    Leased,
+    /// In the store, one transaction per hold and per settlement.
+    Direct,
 }
 
 /// `[billing] holds`.
@@ -82,14 +115,18 @@ pub enum HoldsMode {
 
 impl BillingConfig {
     /// Where holds are checked on `backend`.
-    pub fn holds_mode(&self, backend: tollgate_store::Backend) -> crate::pipeline::books::Mode {
-        use crate::pipeline::books::Mode;
+    pub fn holds_mode(&self, backend: tollgate_store::Backend) -> BooksMode {
         match self.holds {
-            HoldsMode::Auto if backend == tollgate_store::Backend::Sqlite => Mode::Local,
-            HoldsMode::Auto | HoldsMode::Lease => Mode::Leased,
-            HoldsMode::Memory => Mode::Local,
-            HoldsMode::Database => Mode::Direct,
+            HoldsMode::Auto if backend == tollgate_store::Backend::Sqlite => BooksMode::Local,
+            HoldsMode::Auto | HoldsMode::Lease => BooksMode::Leased,
+            HoldsMode::Memory => BooksMode::Local,
+            HoldsMode::Database => BooksMode::Direct,
         }
+    }
+
+    /// [`BillingConfig::lease_ttl_secs`] as a duration.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.lease_ttl_secs)
     }
 }
 
@@ -100,6 +137,15 @@ pub struct ServerConfig {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// This replica's identity, stable across its restarts and unique
+    /// among the replicas sharing a database: its credit leases carry it,
+    /// so a restarted replica releases the leases its predecessor left
+    /// (letters, digits, `.`, `-` and `:`, at most 64). Unset: the host
+    /// name and `listen` (`host-127.0.0.1:8080`), or, when `listen` asks
+    /// for any port (`:0`), the host name and a random suffix (not stable:
+    /// a dead replica's leases then lapse after `billing.lease_ttl_secs`).
+    #[serde(default)]
+    pub replica_id: Option<String>,
     /// Public URL, for OAuth redirects.
     #[serde(default)]
     pub public_url: Option<String>,
@@ -161,6 +207,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            replica_id: None,
             public_url: None,
             max_body_bytes: default_max_body(),
             max_upstream_response_bytes: default_max_upstream_response(),
@@ -174,6 +221,36 @@ impl Default for ServerConfig {
             byok_cipher: None,
         }
     }
+}
+
+impl ServerConfig {
+    /// This replica's identity (see [`ServerConfig::replica_id`]).
+    pub fn replica(&self) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| String::from("localhost"));
+        let place = if self.listen.port() == 0 {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            self.listen.to_string()
+        };
+        let id: String = format!("{host}-{place}")
+            .chars()
+            .map(|c| if replica_char(c) { c } else { '-' })
+            .collect();
+        id.chars().take(64).collect()
+    }
+}
+
+/// Whether `c` may appear in a replica identity.
+fn replica_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')
 }
 
 fn default_listen() -> SocketAddr {
@@ -549,6 +626,19 @@ impl Config {
         if !grace.is_finite() || grace < 0.0 {
             return Err(String::from("server.shutdown_grace_secs must be 0 or more"));
         }
+        if let Some(id) = &self.server.replica_id
+            && (id.is_empty() || id.len() > 64 || !id.chars().all(replica_char))
+        {
+            return Err(format!(
+                "server.replica_id `{id}` must be 1 to 64 letters, digits, `.`, `-` or `:`"
+            ));
+        }
+        let ttl = self.billing.lease_ttl_secs;
+        if !(1.0..=3600.0).contains(&ttl) {
+            return Err(String::from(
+                "billing.lease_ttl_secs must be between 1 and 3600",
+            ));
+        }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -594,6 +684,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn replica_identity_is_configured_or_stable() {
+        let c = parse("[server]\nreplica_id = \"gw-1.eu:a\"\n").unwrap();
+        assert_eq!(c.server.replica(), "gw-1.eu:a");
+        // Unset: the same on every start with the same listen address ...
+        let c = parse("[server]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+        assert_eq!(c.server.replica(), c.server.replica());
+        assert!(
+            c.server.replica().ends_with("-127.0.0.1:8080"),
+            "{}",
+            c.server.replica()
+        );
+        // ... but not with any port, where two processes would share it.
+        let c = parse("[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        assert_ne!(c.server.replica(), c.server.replica());
+        for bad in ["", "a_b", "a b", &"x".repeat(65)] {
+            let e = parse(&format!("[server]\nreplica_id = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("server.replica_id"), "{e}");
+        }
+    }
+
+    #[test]
+    fn lease_ttl_defaults_and_is_bounded() {
+        assert_eq!(
+            parse("").unwrap().billing.lease_ttl(),
+            std::time::Duration::from_secs(20)
+        );
+        let c = parse("[billing]\nlease_ttl_secs = 2.5\n").unwrap();
+        assert_eq!(
+            c.billing.lease_ttl(),
+            std::time::Duration::from_millis(2500)
+        );
+        for bad in ["0.5", "3601", "nan"] {
+            let e = parse(&format!("[billing]\nlease_ttl_secs = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("billing.lease_ttl_secs"), "{e}");
+        }
     }
 
     #[test]

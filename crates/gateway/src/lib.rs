@@ -17,6 +17,7 @@
 
 mod accept;
 pub mod auth;
+mod books;
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
@@ -40,9 +41,9 @@ use tollgate_catalog::Catalog;
 use tollgate_store::Store;
 use tollgate_transport::{HttpClient, HttpClientConfig};
 
+pub use books::MAX_AGE as BOOKS_MAX_AGE;
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
-pub use pipeline::books::MAX_AGE as BOOKS_MAX_AGE;
 pub use reload::{CatalogSource, ReloadError, ReloadSummary};
 pub use routes::access::AdminAuth;
 use state::AppState;
@@ -95,14 +96,15 @@ impl Gateway {
         let catalog = Catalog::load(&config.providers, &config.base_dir)?;
         let db_lock = lock_sqlite(&config.database.url)?;
         let store = Store::connect(&config.database.url).await?;
-        reconcile(&store).await?;
+        let replica = config.server.replica();
+        reconcile(&store, &replica).await?;
         let limiter = limits::RateLimiter::connect(
             config.rate_limits.clone(),
             config.redis.effective_url().as_deref(),
         )
         .await?;
         tracing::info!(backend = limiter.backend(), "rate limits");
-        let mut gateway = Gateway::with_limiter(config, catalog, store, limiter)?
+        let mut gateway = Gateway::with_replica(config, catalog, store, limiter, replica)?
             .with_admin(AdminAuth::from_env())
             .with_catalog_source(CatalogSource::Listings {
                 providers: config.providers.clone(),
@@ -130,6 +132,19 @@ impl Gateway {
         store: Store,
         limiter: limits::RateLimiter,
     ) -> Result<Gateway> {
+        let replica = config.server.replica();
+        Gateway::with_replica(config, catalog, store, limiter, replica)
+    }
+
+    /// [`Gateway::with_limiter`] under a replica identity resolved once
+    /// (the one [`reconcile`] released the leases of).
+    fn with_replica(
+        config: &Config,
+        catalog: Catalog,
+        store: Store,
+        limiter: limits::RateLimiter,
+        replica: String,
+    ) -> Result<Gateway> {
         let client = HttpClient::new(HttpClientConfig {
             max_response_bytes: config.server.max_upstream_response_bytes,
             ..HttpClientConfig::default()
@@ -144,10 +159,14 @@ impl Gateway {
             message: String::from("a gateway must be built inside a Tokio runtime"),
         })?;
         let metrics = Arc::new(observe::Metrics::default());
-        let books = pipeline::books::Books::start(
+        let books = books::Books::start(
             store.clone(),
-            config.billing.holds_mode(store.backend()),
-            config.billing.durable_replies,
+            books::Settings {
+                mode: config.billing.holds_mode(store.backend()),
+                durable: config.billing.durable_replies,
+                replica,
+                lease_ttl: config.billing.lease_ttl(),
+            },
             metrics.books(),
         );
         let state = AppState {
@@ -281,14 +300,26 @@ fn lock_sqlite(url: &str) -> Result<Option<std::fs::File>> {
 /// On SQLite the gateway is the database's only process (an exclusive lock
 /// file enforces it), so every open hold at start-up belongs to a dead
 /// process and is released at once. On PostgreSQL other replicas may have
-/// requests in flight, so only holds past their expiry are released (a
-/// per-replica lease would let a restart release its predecessor's holds
-/// sooner; see the closing notes).
-pub async fn reconcile(store: &Store) -> Result<u64> {
+/// requests in flight, so only holds past their expiry are released, and
+/// the credit leases of this replica's identity (`replica`): a predecessor
+/// under the same identity that died (`kill -9`) left them, and no other
+/// process uses them, so the whole balance is available again at once
+/// rather than when they lapse.
+pub async fn reconcile(store: &Store, replica: &str) -> Result<u64> {
     let now = chrono::Utc::now();
     let released = match store.backend() {
         tollgate_store::Backend::Sqlite => store.expire_open_holds(now).await?,
-        tollgate_store::Backend::Postgres => store.expire_holds(now).await?,
+        tollgate_store::Backend::Postgres => {
+            let leases = store.release_leases(replica, now).await?;
+            if leases > 0 {
+                tracing::warn!(
+                    leases,
+                    replica,
+                    "released this replica's credit leases left open by an earlier run"
+                );
+            }
+            leases + store.expire_holds(now).await?
+        }
     };
     if released > 0 {
         tracing::warn!(released, "released holds left open by an earlier run");

@@ -69,8 +69,8 @@ pub struct AppState {
     pub credit_tiers: crate::limits::CreditTierCache,
     /// This gateway's metrics, rendered by `GET /metrics`.
     pub metrics: Arc<crate::observe::Metrics>,
-    /// Holds, settlements and generation records (`pipeline::books`).
-    pub books: Arc<crate::pipeline::books::Books>,
+    /// Holds, settlements and generation records (`books`).
+    pub books: Arc<crate::books::Books>,
     /// With `[redis]`: shares attempt outcomes with the other replicas
     /// ([`crate::health_sync`]); set once, when the sync starts.
     pub health_sync: std::sync::OnceLock<crate::health_sync::HealthSync>,

@@ -97,11 +97,16 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
     }
 }
 
+/// The pseudo-kind under which [`balance_at`](sqlite::balance_at) reads
+/// the lapsed open holds beside the ledger's totals.
+const LAPSED: &str = "lapsed";
+
 /// The helpers of one backend, for its connection type. The invoking module
 /// defines `LOCK_ACCOUNT`, `SUM_AMOUNT`, `TOTAL`, `SUM_SPENT` and
 /// `SUM_BYOK_SPENT`.
 macro_rules! helpers {
     ($Conn:ty) => {
+        use super::LAPSED;
         use chrono::{DateTime, Utc};
         use rust_decimal::Decimal;
 
@@ -135,7 +140,8 @@ macro_rules! helpers {
         }
 
         /// The account's balance: the ledger's running totals per kind
-        /// (kept by triggers, migration 0005), in one statement.
+        /// (kept by triggers, migration 0005), in one statement. Every
+        /// open hold counts as held, lapsed or not (see [`balance_at`]).
         pub(crate) async fn balance(conn: &mut $Conn, account_id: &str) -> Result<Balance> {
             let sql = format!(
                 "SELECT kind, {TOTAL} FROM ledger_totals WHERE account_id = $1"
@@ -145,6 +151,39 @@ macro_rules! helpers {
                 .fetch_all(&mut *conn)
                 .await?;
             Balance::from_sums(&sums)
+        }
+
+        /// The account's balance at `now`: [`balance`] without the open
+        /// holds whose `expires_at` passed (a dead replica's lease, a
+        /// request that died), in one statement.
+        ///
+        /// Lapsed holds are inside the running totals until the sweeper
+        /// closes them (`Store::expire_holds`), so they are subtracted
+        /// here at read time rather than waited for: the figure is exact
+        /// the instant a hold lapses, and the extra part reads only the
+        /// open holds already past their expiry through the partial index
+        /// `holds_open_by_expiry`, a handful of rows between two sweeps.
+        pub(crate) async fn balance_at(
+            conn: &mut $Conn,
+            account_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Balance> {
+            let sql = format!(
+                "SELECT kind, {TOTAL} FROM ledger_totals WHERE account_id = $1 \
+                 UNION ALL SELECT '{LAPSED}' AS kind, {SUM_AMOUNT} FROM holds \
+                 WHERE state = 'open' AND expires_at <= $2 AND account_id = $1"
+            );
+            let mut sums: Vec<KindSum> = sqlx::query_as(&sql)
+                .bind(account_id)
+                .bind(Timestamp(now))
+                .fetch_all(&mut *conn)
+                .await?;
+            let lapsed: Decimal = sums.iter().filter(|s| s.kind == LAPSED).map(|s| s.sum).sum();
+            sums.retain(|s| s.kind != LAPSED);
+            let mut balance = Balance::from_sums(&sums)?;
+            balance.held -= lapsed;
+            balance.available += lapsed;
+            Ok(balance)
         }
 
         /// The sum of the account's ledger entries of one kind (signed).
@@ -212,34 +251,83 @@ macro_rules! helpers {
             Ok(spent)
         }
 
-        pub(crate) async fn key_held(conn: &mut $Conn, key_hash: &str) -> Result<Decimal> {
+        /// What the key's open holds not yet past their expiry at `now`
+        /// reserve.
+        pub(crate) async fn key_held(
+            conn: &mut $Conn,
+            key_hash: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Decimal> {
             let sql = format!(
-                "SELECT {SUM_AMOUNT} FROM holds WHERE api_key_hash = $1 AND state = 'open'"
+                "SELECT {SUM_AMOUNT} FROM holds WHERE api_key_hash = $1 AND state = 'open' \
+                 AND expires_at > $2"
             );
             let MoneySum(sum) = sqlx::query_as(&sql)
                 .bind(key_hash)
+                .bind(Timestamp(now))
                 .fetch_one(&mut *conn)
                 .await?;
             Ok(sum)
         }
 
-        /// What the open credit leases (`lease_` ids) hold: of the
+        /// What the open credit leases whose ids start with `prefix` (one
+        /// replica's) and that have not lapsed at `now` hold: of the
         /// account, of the key, or both.
         pub(crate) async fn leased(
             conn: &mut $Conn,
             account_id: Option<&str>,
             key_hash: Option<&str>,
+            prefix: &str,
+            now: DateTime<Utc>,
         ) -> Result<Decimal> {
             let sql = format!(
                 "SELECT {SUM_AMOUNT} FROM holds WHERE ($1 IS NULL OR account_id = $1) \
-                 AND ($2 IS NULL OR api_key_hash = $2) AND state = 'open' AND id LIKE 'lease_%'"
+                 AND ($2 IS NULL OR api_key_hash = $2) AND state = 'open' \
+                 AND expires_at > $4 AND substr(id, 1, length($3)) = $3"
             );
             let MoneySum(sum) = sqlx::query_as(&sql)
                 .bind(account_id)
                 .bind(key_hash)
+                .bind(prefix)
+                .bind(Timestamp(now))
                 .fetch_one(&mut *conn)
                 .await?;
             Ok(sum)
+        }
+
+        /// Moves `expires_at` of the open holds whose ids start with
+        /// `prefix` and that have not lapsed at `now` to `until`, in one
+        /// statement; returns their ids. A lapsed one is left alone: other
+        /// replicas may already have stopped counting it.
+        pub(crate) async fn extend_holds(
+            conn: &mut $Conn,
+            prefix: &str,
+            now: DateTime<Utc>,
+            until: DateTime<Utc>,
+        ) -> Result<Vec<String>> {
+            Ok(sqlx::query_scalar(
+                "UPDATE holds SET expires_at = $1 WHERE state = 'open' AND expires_at > $2 \
+                 AND substr(id, 1, length($3)) = $3 RETURNING id",
+            )
+            .bind(Timestamp(until))
+            .bind(Timestamp(now))
+            .bind(prefix)
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// Open holds whose ids start with `prefix`: (id, account).
+        pub(crate) async fn open_holds_with_prefix(
+            conn: &mut $Conn,
+            prefix: &str,
+        ) -> Result<Vec<(String, String)>> {
+            Ok(sqlx::query_as(
+                "SELECT id, account_id FROM holds WHERE state = 'open' \
+                 AND substr(id, 1, length($1)) = $1 ORDER BY id",
+            )
+            .bind(prefix)
+            .fetch_all(&mut *conn)
+            .await?)
         }
 
         /// The key's owner and limit, if the key exists.

@@ -50,8 +50,16 @@ use crate::{Error, Result, Store};
 /// The prefix of every hold id.
 const HOLD_ID_PREFIX: &str = "hold_";
 
-/// Credit leases' ids start with this instead of `hold_`.
+/// Credit leases' ids start with this instead of `hold_`, followed by the
+/// replica's identity and `_` (see [`lease_prefix`]).
 const LEASE_ID_PREFIX: &str = "lease_";
+
+/// The start of every lease id of `replica`: `lease_<replica>_`. A `_` in
+/// the identity becomes `-`, so no replica's prefix is the start of
+/// another's (`a` and `a_b` would otherwise share `lease_a_`).
+pub fn lease_prefix(replica: &str) -> String {
+    format!("{LEASE_ID_PREFIX}{}_", replica.replace('_', "-"))
+}
 
 /// A new hold id: `hold_` and a UUIDv7, so ids grow with time and every
 /// insert lands at the right edge of the holds' and the ledger's
@@ -198,6 +206,14 @@ fn at_storage_precision(now: DateTime<Utc>) -> DateTime<Utc> {
     now.trunc_subsecs(6)
 }
 
+/// `now + ttl`, or [`Error::InvalidTtl`].
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .ok_or(Error::InvalidTtl(ttl))
+}
+
 impl Store {
     /// Reserves `amount` (≥ 0) of the account's credit for a request made
     /// with the key `key_hash` (if any), until `now + ttl`.
@@ -225,7 +241,9 @@ impl Store {
             .await
     }
 
-    /// A credit lease (its id starts with `lease_`): replaces `previous`
+    /// A credit lease of `replica` (its id is [`lease_prefix`] and a
+    /// UUIDv7, so the replica finds its leases again after a restart, see
+    /// [`Store::release_leases`]): replaces `previous`
     /// (an open hold of the account, if it is still open) with a new open hold of as much of `want` as
     /// the account's balance and the key's limit allow, and at least
     /// `need` (≤ `want`), in one transaction.
@@ -243,6 +261,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn renew_lease(
         &self,
+        replica: &str,
         account_id: &str,
         key_hash: &str,
         previous: Option<&str>,
@@ -252,7 +271,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Hold> {
         self.hold_between(
-            time_ordered_id(LEASE_ID_PREFIX),
+            time_ordered_id(&lease_prefix(replica)),
             account_id,
             Some(key_hash),
             previous,
@@ -264,17 +283,68 @@ impl Store {
         .await
     }
 
-    /// What the open credit leases of the account, or of the key, hold:
-    /// the part of `held` that is leased to gateway replicas rather than
-    /// reserved by requests in flight.
+    /// What `replica`'s open credit leases of the account, or of the key,
+    /// that have not lapsed at `now` hold: the part of `held`
+    /// ([`Store::balance_at`], [`Store::key_usage`]) that this replica
+    /// has leased rather than spent or reserved for requests in flight.
+    /// Other replicas' leases are not in it.
     pub async fn leased(
         &self,
+        replica: &str,
         account_id: Option<&str>,
         key_hash: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<Decimal> {
+        let prefix = lease_prefix(replica);
+        let now = at_storage_precision(now);
         with_conn!(self, |conn, d| {
-            d::leased(&mut conn, account_id, key_hash).await
+            d::leased(&mut conn, account_id, key_hash, &prefix, now).await
         })
+    }
+
+    /// The heartbeat of `replica`'s credit leases: moves the expiry of
+    /// each of its open leases that has not lapsed at `now` to `now +
+    /// ttl`, in one statement, and returns their ids. A replica that dies
+    /// stops beating, and its leases stop counting against the balance
+    /// and the key's limit once they lapse (reads and admission skip
+    /// lapsed holds; the sweeper closes them later). A lease that already
+    /// lapsed is not revived: other replicas may have spent what it held,
+    /// so its owner must take a new one.
+    pub async fn extend_leases(
+        &self,
+        replica: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let prefix = lease_prefix(replica);
+        let now = at_storage_precision(now);
+        let until = expiry(now, ttl)?;
+        with_conn!(self, |conn, d| {
+            d::extend_holds(&mut conn, &prefix, now, until).await
+        })
+    }
+
+    /// Releases every open credit lease of `replica`, lapsed or not, and
+    /// returns how many: at the start of a replica, whose predecessor
+    /// under the same identity died (`kill -9`, a crash) without
+    /// returning them. Nothing of them can be in use: leases belong to a
+    /// process, and a replica's identity to one process at a time.
+    pub async fn release_leases(&self, replica: &str, now: DateTime<Utc>) -> Result<u64> {
+        let prefix = lease_prefix(replica);
+        let now = at_storage_precision(now);
+        let open = with_conn!(self, |conn, d| {
+            d::open_holds_with_prefix(&mut conn, &prefix).await
+        })?;
+        let mut released = 0;
+        for (hold_id, account_id) in open {
+            let done = self
+                .close_open_hold(&account_id, &hold_id, HoldState::Released, now, None)
+                .await?;
+            if done.is_some() {
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 
     /// [`Store::place_hold`] and [`Store::renew_lease`]: closes `previous`,
@@ -294,10 +364,7 @@ impl Store {
         let need = check_amount(need, Sign::NonNegative)?;
         let want = check_amount(want, Sign::NonNegative)?;
         let now = at_storage_precision(now);
-        let expires_at = chrono::Duration::from_std(ttl)
-            .ok()
-            .and_then(|ttl| now.checked_add_signed(ttl))
-            .ok_or(Error::InvalidTtl(ttl))?;
+        let expires_at = expiry(now, ttl)?;
         transaction!(self, |tx, d| {
             d::lock_account(&mut tx, account_id).await?;
             if let Some(previous) = previous
@@ -326,7 +393,8 @@ impl Store {
                 };
                 d::close_hold(&mut tx, previous, HoldState::Open, &closed).await?;
             }
-            let balance = d::balance(&mut tx, account_id).await?;
+            // Lapsed holds (a dead replica's lease) no longer count.
+            let balance = d::balance_at(&mut tx, account_id, now).await?;
             if need > balance.available {
                 return Err(Error::InsufficientCredits {
                     available: balance.available,
@@ -347,7 +415,7 @@ impl Store {
                     if key.includes_byok() {
                         spent += d::key_byok_spent(&mut tx, hash, since).await?;
                     }
-                    let held = d::key_held(&mut tx, hash).await?;
+                    let held = d::key_held(&mut tx, hash, now).await?;
                     let remaining = limit - spent - held;
                     if need > remaining {
                         return Err(Error::KeyLimitExceeded {

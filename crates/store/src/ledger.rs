@@ -30,7 +30,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
 
 use crate::dialect::{transaction, with_conn};
@@ -288,7 +288,24 @@ impl Store {
         })
     }
 
-    /// The account's balance, summed from its ledger by the database.
+    /// The account's balance at `now`, as a hold would see it: like
+    /// [`Store::balance`], except that open holds past their expiry (a
+    /// dead replica's credit lease, a request that died) are no longer
+    /// held, whether or not the sweeper ([`Store::expire_holds`]) has
+    /// closed them yet.
+    pub async fn balance_at(&self, account_id: &str, now: DateTime<Utc>) -> Result<Balance> {
+        let now = now.trunc_subsecs(6);
+        with_conn!(self, |conn, d| {
+            if !d::account_exists(&mut conn, account_id).await? {
+                return Err(Error::AccountNotFound(account_id.to_owned()));
+            }
+            d::balance_at(&mut conn, account_id, now).await
+        })
+    }
+
+    /// The account's balance, summed from its ledger by the database:
+    /// every open hold counts as held, lapsed or not (see
+    /// [`Store::balance_at`]).
     pub async fn balance(&self, account_id: &str) -> Result<Balance> {
         with_conn!(self, |conn, d| {
             if !d::account_exists(&mut conn, account_id).await? {

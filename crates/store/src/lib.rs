@@ -74,7 +74,7 @@ pub use byok::{ByokKey, key_last4};
 pub use crypto::{ByokCipher, CryptoError, ProviderKey, SealedSecret, SecretKeyError};
 pub use error::{Error, Result};
 pub use generations::{ActivityRow, ApiType, GenerationAttempt, GenerationRecord};
-pub use holds::{Hold, HoldState, Settlement, new_hold_id};
+pub use holds::{Hold, HoldState, Settlement, lease_prefix, new_hold_id};
 pub use keys::{API_KEY_PREFIX, ApiKey, KeyKind, NewApiKey, hash_api_key};
 pub use keys_admin::{KeyListing, KeyOptions, UpdateKey};
 pub use ledger::{Balance, LedgerEntry, LedgerKind};

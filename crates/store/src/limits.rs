@@ -69,7 +69,8 @@ pub struct KeyUsage {
     pub usage_weekly: Decimal,
     /// Since the first of the month, 00:00 UTC.
     pub usage_monthly: Decimal,
-    /// Open holds: requests in flight.
+    /// Open holds not past their expiry: requests in flight and credit
+    /// leases.
     pub held: Decimal,
     /// BYOK usage, ever: what the key's BYOK generations were charged by
     /// the provider on the user's own key (their `upstream_inference_cost`),
@@ -137,7 +138,7 @@ impl Store {
             let usage_daily = d::key_spent(&mut conn, hash, since(LimitReset::Daily)).await?;
             let usage_weekly = d::key_spent(&mut conn, hash, since(LimitReset::Weekly)).await?;
             let usage_monthly = d::key_spent(&mut conn, hash, since(LimitReset::Monthly)).await?;
-            let held = d::key_held(&mut conn, hash).await?;
+            let held = d::key_held(&mut conn, hash, now).await?;
             let byok_usage = d::key_byok_spent(&mut conn, hash, None).await?;
             let byok_usage_daily =
                 d::key_byok_spent(&mut conn, hash, since(LimitReset::Daily)).await?;

@@ -259,7 +259,7 @@ type ByProvider = HashMap<Arc<str>, Arc<EndpointHandles>>;
 
 /// One gateway's metrics: the registry and the handles recording into it.
 ///
-/// The books' writer's series (`pipeline::books`): cheap clones of the
+/// The books' writer's series (`books`): cheap clones of the
 /// registered handles.
 #[derive(Clone, Debug)]
 pub struct BooksMetrics {

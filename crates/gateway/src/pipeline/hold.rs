@@ -26,7 +26,7 @@ use tollgate_schema::usage::Usage;
 use tollgate_store::ApiKey;
 
 use super::Target;
-use super::books::{Charge, LocalHold, Refusal};
+use crate::books::{Charge, LocalHold, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 

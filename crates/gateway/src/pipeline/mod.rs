@@ -14,7 +14,6 @@
 //!    stream is relayed by [`sse`], cut at its output bound by
 //!    [`meter`], and finished by the same finisher.
 
-pub mod books;
 pub mod byok;
 pub mod execute;
 pub mod finish;

@@ -671,6 +671,56 @@ mod tests {
     }
 
     #[test]
+    fn output_past_the_bound_is_not_relayed_and_the_stream_is_cut() {
+        let mut r = Rewriter::new(rw().meta, "Mock Alpha".into(), 3);
+        // " word" is one token; bytes stay under the bound for the first.
+        assert!(r.chunk(content(" word").unwrap()).is_some());
+        assert!(r.chunk(content(" word word").unwrap()).is_some());
+        assert!(!r.cut);
+        assert!(r.chunk(content(" word word").unwrap()).is_none(), "past 3 tokens");
+        assert!(r.cut);
+        assert!(r.chunk(content(" more").unwrap()).is_none(), "nothing after the cut");
+        let v = parse(&r.cut_chunk().unwrap());
+        assert_eq!(v["choices"][0]["finish_reason"], "length");
+        let usage = r.final_usage();
+        assert_eq!(usage.completion_tokens, 3, "billed at the bound");
+    }
+
+    #[test]
+    fn a_reply_with_tools_in_the_prompt_is_held_back_and_parsed() {
+        let mut meta = rw().meta;
+        meta.tools_in_prompt = Arc::new(AtomicBool::new(true));
+        let mut r = Rewriter::new(meta, "Mock Beta".into(), 1_000);
+        let call = r#"{\"tool_calls\":[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}]}"#;
+        assert!(r.chunk(content(&call[..10]).unwrap()).is_none(), "held back");
+        let last = format!(
+            r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{}"}},"finish_reason":"stop"}}]}}"#,
+            &call[10..]
+        );
+        assert!(r.chunk(from_json_slice(last.as_bytes()).unwrap()).is_none());
+        let v = parse(&r.release_held().unwrap());
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls", "{v}");
+        assert_eq!(choice["delta"]["tool_calls"][0]["function"]["name"], "get_weather");
+        assert_eq!(choice["delta"]["tool_calls"][0]["index"], 0);
+        let args: serde_json::Value = serde_json::from_str(
+            choice["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(args["city"], "Paris");
+
+        // Plain text is sent whole at the end, with the upstream's reason.
+        let mut meta = rw().meta;
+        meta.tools_in_prompt = Arc::new(AtomicBool::new(true));
+        let mut r = Rewriter::new(meta, "Mock Beta".into(), 1_000);
+        assert!(r.chunk(content("just text").unwrap()).is_none());
+        let v = parse(&r.release_held().unwrap());
+        assert_eq!(v["choices"][0]["delta"]["content"], "just text");
+    }
+
+    #[test]
     fn error_chunk_has_the_unified_shape() {
         let r = rw();
         let v = parse(

@@ -597,8 +597,16 @@ async fn byok_usage_is_reported_and_counts_against_the_limit_when_included(ctx: 
         matches!(err, Error::KeyLimitExceeded { remaining, .. } if remaining == d("0.874999999999")),
         "{err:?}"
     );
+    // A hold that outlives the day (a hold past its expiry no longer
+    // counts).
     store
-        .place_hold(&account, Some(&hash), d("0.874999999999"), TTL, now)
+        .place_hold(
+            &account,
+            Some(&hash),
+            d("0.874999999999"),
+            std::time::Duration::from_secs(3 * 86_400),
+            now,
+        )
         .await
         .unwrap();
     // Tomorrow the daily period starts again.
