@@ -8,6 +8,9 @@
 //!   dependencies) only on Tollgate crates of a lower layer of [`LAYERS`];
 //!   the test kit depends on no Tollgate crate, and only the gateway's `dev`
 //!   feature and the binaries pull it into a normal build.
+//! * **HTTP towards clients**: no crate below the gateway depends on an HTTP
+//!   server crate (axum, hyper, ...); they may classify errors and suggest a
+//!   status, the gateway writes the responses.
 //!
 //! Dev-dependencies are free: tests may use anything.
 
@@ -419,6 +422,37 @@ fn dependencies_point_down_the_layers() {
         "dependencies must point down the layers ({}; {TESTKIT} depends on nothing of ours), \
          as ARCHITECTURE.md says, but:\n  {}",
         order.join(" < "),
+        problems.join("\n  ")
+    );
+}
+
+/// HTTP server crates: what writes responses, headers and SSE framing
+/// towards clients.
+const HTTP_SERVER: &[&str] = &["axum", "axum-core", "hyper", "hyper-util", "tower-http"];
+
+#[test]
+fn only_the_gateway_serves_http() {
+    let ws = Workspace::load();
+    let gateway = layer_of("tollgate-gateway").unwrap();
+    let mut problems = Vec::new();
+    for (member, id) in &ws.members {
+        if layer_of(member).is_none_or(|layer| layer >= gateway) {
+            continue; // the gateway, the binaries, and the test kit's mock servers
+        }
+        for dep in built_dependencies(ws.package(id)) {
+            let dep_name = dep["name"].as_str().unwrap();
+            if HTTP_SERVER.contains(&dep_name) {
+                problems.push(format!("{member} depends on {dep_name}"));
+            }
+        }
+    }
+    problems.sort();
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md: responses, headers and SSE framing towards clients are the \
+         gateway's; the crates below it may classify errors and suggest a status, but \
+         depend on no HTTP server crate ({}):\n  {}",
+        HTTP_SERVER.join(", "),
         problems.join("\n  ")
     );
 }
