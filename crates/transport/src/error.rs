@@ -1,19 +1,27 @@
 //! Provider failures, classified in the type.
 //!
 //! A [`ProviderError`] says which provider failed, how ([`ErrorKind`]), what
-//! the upstream said, and answers the gateway's three questions without any
-//! string matching: may another endpoint be tried ([`is_retryable`]), which
-//! status goes to the client if this is the last error ([`client_status`]),
-//! and which `error_type` the error envelope carries ([`error_type`]).
+//! the upstream said, and is the one place that classifies it, so no call
+//! site matches on kinds or strings: may another endpoint be tried
+//! ([`is_retryable`]), does it count against the endpoint's health
+//! ([`counts_against_health`]), how is the attempt named
+//! ([`label`], e.g. in `x-tollgate-attempts`) and counted
+//! ([`metric_class`], the `outcome` of the attempts metric), which status
+//! goes to the client if this is the last error ([`client_status`]), and
+//! which `error_type` the error envelope carries ([`error_type`]).
 //!
 //! No error ever holds a provider API key: requests carry the key in a header
 //! the error never sees, URLs are reported without their query, and the
 //! adapter scrubs the key from upstream bodies that echo it.
 //!
 //! [`is_retryable`]: ProviderError::is_retryable
+//! [`counts_against_health`]: ProviderError::counts_against_health
+//! [`label`]: ProviderError::label
+//! [`metric_class`]: ProviderError::metric_class
 //! [`client_status`]: ProviderError::client_status
 //! [`error_type`]: ProviderError::error_type
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -220,6 +228,74 @@ impl ProviderError {
         }
     }
 
+    /// Whether the failure is the provider's, so it counts against the
+    /// endpoint's health: an outage, overload, rate limit or broken answer,
+    /// not a refusal of the client's request.
+    ///
+    /// True for every 5xx, 429 and 408, connection failures, timeouts,
+    /// unparseable answers and broken streams (before or after output);
+    /// false for other statuses (400, 401, 403, 404, 413, 422, ...: the
+    /// request's fault or the operator's credentials, which a health
+    /// penalty would not fix) and for [`ErrorKind::Unsupported`] (the
+    /// adapter's limit, known before anything was sent).
+    ///
+    /// This is not [`is_retryable`](Self::is_retryable): a 401 moves on to
+    /// the next endpoint without counting against this one's health, and a
+    /// stream broken after output counts against health but cannot be
+    /// retried.
+    pub fn counts_against_health(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Status { status } => status >= 500 || status == 429 || status == 408,
+            ErrorKind::Connect
+            | ErrorKind::Timeout
+            | ErrorKind::InvalidResponse
+            | ErrorKind::StreamInterrupted { .. } => true,
+            ErrorKind::Unsupported => false,
+        }
+    }
+
+    /// The name of a failed attempt, as the `x-tollgate-attempts` header
+    /// lists it: the upstream status for [`ErrorKind::Status`] (`"503"`,
+    /// `"429"`), else `"connect"`, `"timeout"`, `"invalid"`,
+    /// `"interrupted"` or `"unsupported"`.
+    pub fn label(&self) -> Cow<'static, str> {
+        match self.0.kind {
+            ErrorKind::Status { status } => Cow::Owned(status.to_string()),
+            ErrorKind::Connect => Cow::Borrowed("connect"),
+            ErrorKind::Timeout => Cow::Borrowed("timeout"),
+            ErrorKind::InvalidResponse => Cow::Borrowed("invalid"),
+            ErrorKind::StreamInterrupted { .. } => Cow::Borrowed("interrupted"),
+            ErrorKind::Unsupported => Cow::Borrowed("unsupported"),
+        }
+    }
+
+    /// The class of a failed attempt, a metric label of bounded
+    /// cardinality (the `outcome` of `tollgate_upstream_attempts_total`,
+    /// whose success value `"ok"` is not an error's):
+    ///
+    /// | kind | class |
+    /// |---|---|
+    /// | 429 | `rate_limited` |
+    /// | 408, [`ErrorKind::Timeout`] | `timeout` |
+    /// | other 4xx | `client_error` |
+    /// | 5xx and above | `server_error` |
+    /// | a status below 400, [`ErrorKind::InvalidResponse`] | `invalid` |
+    /// | [`ErrorKind::Connect`] | `connect` |
+    /// | [`ErrorKind::StreamInterrupted`] | `interrupted` |
+    /// | [`ErrorKind::Unsupported`] | `unsupported` |
+    pub fn metric_class(&self) -> &'static str {
+        match self.0.kind {
+            ErrorKind::Status { status: 429 } => "rate_limited",
+            ErrorKind::Status { status: 408 } | ErrorKind::Timeout => "timeout",
+            ErrorKind::Status { status } if (400..500).contains(&status) => "client_error",
+            ErrorKind::Status { status } if status >= 500 => "server_error",
+            ErrorKind::Status { .. } | ErrorKind::InvalidResponse => "invalid",
+            ErrorKind::Connect => "connect",
+            ErrorKind::StreamInterrupted { .. } => "interrupted",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+
     /// The status the gateway answers its client with when this is the final
     /// error: 400/404/413/422 are the request's fault and kept; 408 and
     /// timeouts give 408; 429 stays 429; everything else the provider did
@@ -358,67 +434,172 @@ mod tests {
         ProviderError::new("p", "P", ErrorKind::Status { status: s }, "m")
     }
 
-    #[test]
-    fn classification_table() {
-        // (status, retryable, client status, error type)
-        let table: &[(u16, bool, u16, &str)] = &[
-            (400, false, 400, "invalid_request"),
-            (401, true, 502, "provider_unavailable"),
-            (402, true, 502, "provider_unavailable"),
-            (403, true, 502, "provider_unavailable"),
-            (404, false, 404, "not_found"),
-            (405, false, 502, "invalid_request"),
-            (408, true, 408, "timeout"),
-            (409, true, 502, "provider_unavailable"),
-            (413, false, 413, "payload_too_large"),
-            (422, false, 422, "unprocessable"),
-            (429, true, 429, "rate_limit_exceeded"),
-            (500, true, 502, "provider_unavailable"),
-            (502, true, 502, "provider_unavailable"),
-            (503, true, 502, "provider_unavailable"),
-            (504, true, 502, "provider_unavailable"),
-            (529, true, 502, "provider_overloaded"),
-        ];
-        for &(s, retry, client, ty) in table {
-            let e = status(s);
-            assert_eq!(e.is_retryable(), retry, "{s} retryable");
-            assert_eq!(e.client_status(), client, "{s} client status");
-            assert_eq!(e.error_type(), ty, "{s} error type");
+    /// What the gateway asks of an error, in one row.
+    #[derive(Debug, PartialEq)]
+    struct Row {
+        retryable: bool,
+        counts_against_health: bool,
+        label: String,
+        metric_class: &'static str,
+        client_status: u16,
+        error_type: &'static str,
+    }
+
+    fn row(
+        retryable: bool,
+        counts_against_health: bool,
+        label: &str,
+        metric_class: &'static str,
+        client_status: u16,
+        error_type: &'static str,
+    ) -> Row {
+        Row {
+            retryable,
+            counts_against_health,
+            label: label.to_owned(),
+            metric_class,
+            client_status,
+            error_type,
+        }
+    }
+
+    fn classify(kind: ErrorKind) -> Row {
+        let e = ProviderError::new("p", "P", kind, "m");
+        Row {
+            retryable: e.is_retryable(),
+            counts_against_health: e.counts_against_health(),
+            label: e.label().into_owned(),
+            metric_class: e.metric_class(),
+            client_status: e.client_status(),
+            error_type: e.error_type(),
         }
     }
 
     #[test]
-    fn classification_of_non_status_kinds() {
-        let table: &[(ErrorKind, bool, u16, &str)] = &[
-            (ErrorKind::Connect, true, 502, "provider_unavailable"),
-            (ErrorKind::Timeout, true, 408, "timeout"),
+    fn classification_of_statuses() {
+        // status: retryable, counts against health, metric class, client
+        // status, error type; the label is the status itself
+        let table: &[(u16, bool, bool, &str, u16, &str)] = &[
+            (200, false, false, "invalid", 502, "invalid_request"),
+            (302, false, false, "invalid", 502, "invalid_request"),
+            (400, false, false, "client_error", 400, "invalid_request"),
+            (
+                401,
+                true,
+                false,
+                "client_error",
+                502,
+                "provider_unavailable",
+            ),
+            (
+                402,
+                true,
+                false,
+                "client_error",
+                502,
+                "provider_unavailable",
+            ),
+            (
+                403,
+                true,
+                false,
+                "client_error",
+                502,
+                "provider_unavailable",
+            ),
+            (404, false, false, "client_error", 404, "not_found"),
+            (405, false, false, "client_error", 502, "invalid_request"),
+            (408, true, true, "timeout", 408, "timeout"),
+            (
+                409,
+                true,
+                false,
+                "client_error",
+                502,
+                "provider_unavailable",
+            ),
+            (413, false, false, "client_error", 413, "payload_too_large"),
+            (422, false, false, "client_error", 422, "unprocessable"),
+            (429, true, true, "rate_limited", 429, "rate_limit_exceeded"),
+            (500, true, true, "server_error", 502, "provider_unavailable"),
+            (502, true, true, "server_error", 502, "provider_unavailable"),
+            (503, true, true, "server_error", 502, "provider_unavailable"),
+            (504, true, true, "server_error", 502, "provider_unavailable"),
+            (529, true, true, "server_error", 502, "provider_overloaded"),
+        ];
+        for &(s, retryable, health, class, client, error_type) in table {
+            let want = row(retryable, health, &s.to_string(), class, client, error_type);
+            assert_eq!(classify(ErrorKind::Status { status: s }), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn classification_of_other_kinds() {
+        let interrupted = |after_output| ErrorKind::StreamInterrupted { after_output };
+        let table = [
+            (
+                ErrorKind::Connect,
+                row(
+                    true,
+                    true,
+                    "connect",
+                    "connect",
+                    502,
+                    "provider_unavailable",
+                ),
+            ),
+            (
+                ErrorKind::Timeout,
+                row(true, true, "timeout", "timeout", 408, "timeout"),
+            ),
             (
                 ErrorKind::InvalidResponse,
-                true,
-                502,
-                "provider_unavailable",
+                row(
+                    true,
+                    true,
+                    "invalid",
+                    "invalid",
+                    502,
+                    "provider_unavailable",
+                ),
             ),
             (
-                ErrorKind::StreamInterrupted {
-                    after_output: false,
-                },
-                true,
-                502,
-                "provider_unavailable",
+                interrupted(false),
+                row(
+                    true,
+                    true,
+                    "interrupted",
+                    "interrupted",
+                    502,
+                    "provider_unavailable",
+                ),
+            ),
+            // counts against health, but output may have reached the client
+            (
+                interrupted(true),
+                row(
+                    false,
+                    true,
+                    "interrupted",
+                    "interrupted",
+                    502,
+                    "provider_unavailable",
+                ),
             ),
             (
-                ErrorKind::StreamInterrupted { after_output: true },
-                false,
-                502,
-                "provider_unavailable",
+                ErrorKind::Unsupported,
+                row(
+                    true,
+                    false,
+                    "unsupported",
+                    "unsupported",
+                    400,
+                    "invalid_request",
+                ),
             ),
-            (ErrorKind::Unsupported, true, 400, "invalid_request"),
         ];
-        for &(kind, retry, client, ty) in table {
-            let e = ProviderError::new("p", "P", kind, "m");
-            assert_eq!(e.is_retryable(), retry, "{kind:?}");
-            assert_eq!(e.client_status(), client, "{kind:?}");
-            assert_eq!(e.error_type(), ty, "{kind:?}");
+        for (kind, want) in table {
+            assert_eq!(classify(kind), want, "{kind:?}");
         }
     }
 

@@ -41,11 +41,23 @@ impl FrameKind {
     }
 }
 
-/// One frame of a stream, already in wire form.
+/// How many times a frame is sent in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Times {
+    /// This many times (0: not at all).
+    Exactly(u64),
+    /// Until the client goes away (an endless stream).
+    Forever,
+}
+
+/// One frame of a stream, already in wire form, sent [`Times`] in a row
+/// (each time counts as one frame of its kind), so a long or endless
+/// stream of filler is one frame and not millions.
 #[derive(Clone, Debug)]
 pub(crate) struct Frame {
     pub(crate) kind: FrameKind,
     pub(crate) bytes: Bytes,
+    pub(crate) times: Times,
 }
 
 impl Frame {
@@ -53,8 +65,45 @@ impl Frame {
         Self {
             kind,
             bytes: bytes.into(),
+            times: Times::Exactly(1),
         }
     }
+
+    /// The frame `n` times (`None`: forever).
+    pub(crate) fn repeat(self, n: Option<u64>) -> Self {
+        Self {
+            times: n.map_or(Times::Forever, Times::Exactly),
+            ..self
+        }
+    }
+
+    /// Takes one sending of the frame; returns it and what is left to send
+    /// after it, if anything.
+    fn take_one(self) -> (Bytes, Option<Frame>) {
+        let rest = match self.times {
+            Times::Forever => Some(self.clone()),
+            Times::Exactly(n) if n > 1 => Some(Frame {
+                times: Times::Exactly(n - 1),
+                ..self.clone()
+            }),
+            Times::Exactly(_) => None,
+        };
+        (self.bytes, rest)
+    }
+}
+
+/// How many [`FrameKind::Content`] frames `frames` send (`u64::MAX` when
+/// endless), not counting a [`FrameKind::Last`] one: the content an
+/// in-stream error can come after.
+pub(crate) fn content_count(frames: &[Frame]) -> u64 {
+    frames
+        .iter()
+        .filter(|f| f.kind == FrameKind::Content)
+        .map(|f| match f.times {
+            Times::Exactly(n) => n,
+            Times::Forever => u64::MAX,
+        })
+        .fold(0, u64::saturating_add)
 }
 
 /// Replaces the stream from the first frame after `after` content frames
@@ -62,15 +111,27 @@ impl Frame {
 /// fewer content frames) by `error`: the dialect's in-stream error event,
 /// after which the stream ends without its end marker.
 pub(crate) fn fail_after(frames: Vec<Frame>, after: usize, error: Vec<Frame>) -> Vec<Frame> {
+    let after = after as u64;
     let mut out = Vec::with_capacity(frames.len());
-    let mut content = 0;
+    let mut content = 0u64;
     for frame in frames {
+        if frame.times == Times::Exactly(0) {
+            continue;
+        }
         let due = frame.kind.ends_stream() || (frame.kind != FrameKind::Lead && content >= after);
         if due {
             break;
         }
         if frame.kind == FrameKind::Content {
-            content += 1;
+            // a repeated content frame is cut to the content still allowed
+            let left = after - content;
+            let sent = match frame.times {
+                Times::Exactly(n) => n.min(left),
+                Times::Forever => left,
+            };
+            content += sent;
+            out.push(frame.repeat(Some(sent)));
+            continue;
         }
         out.push(frame);
     }
@@ -143,9 +204,14 @@ pub(crate) fn drive(
     };
     futures::stream::unfold(Some(driver), |driver| async move {
         let mut driver = driver?;
-        let Some(frame) = driver.frames.pop_front() else {
-            driver.guard.outcome = Some(Outcome::Completed);
-            return None;
+        let frame = loop {
+            let Some(frame) = driver.frames.pop_front() else {
+                driver.guard.outcome = Some(Outcome::Completed);
+                return None;
+            };
+            if frame.times != Times::Exactly(0) {
+                break frame;
+            }
         };
         if frame.kind != FrameKind::Lead
             && let Some(n) = driver.drop_after
@@ -167,10 +233,14 @@ pub(crate) fn drive(
             }
             driver.emitted += 1;
         }
-        if driver.frames.is_empty() {
+        let (bytes, rest) = frame.take_one();
+        if let Some(rest) = rest {
+            driver.frames.push_front(rest);
+        }
+        if driver.frames.iter().all(|f| f.times == Times::Exactly(0)) {
             driver.guard.outcome = Some(Outcome::Completed);
         }
-        Some((Ok(frame.bytes), Some(driver)))
+        Some((Ok(bytes), Some(driver)))
     })
 }
 
@@ -183,6 +253,63 @@ mod tests {
             .iter()
             .map(|f| (f.kind, String::from_utf8_lossy(&f.bytes).into_owned()))
             .collect()
+    }
+
+    #[test]
+    fn repeated_frames_are_cut_and_counted() {
+        use FrameKind::*;
+        let frames = || {
+            vec![
+                Frame::new(Lead, "start"),
+                Frame::new(Content, "x").repeat(Some(5)),
+                Frame::new(Content, "y").repeat(None),
+                Frame::new(Tail, "end"),
+            ]
+        };
+        assert_eq!(content_count(&frames()), u64::MAX);
+        assert_eq!(content_count(&frames()[..2]), 5);
+        let cut = fail_after(frames(), 7, vec![Frame::new(Lead, "error")]);
+        let times: Vec<(String, Times)> = cut
+            .iter()
+            .map(|f| (String::from_utf8_lossy(&f.bytes).into_owned(), f.times))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                ("start".to_owned(), Times::Exactly(1)),
+                ("x".to_owned(), Times::Exactly(5)),
+                ("y".to_owned(), Times::Exactly(2)),
+                ("error".to_owned(), Times::Exactly(1)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_frame_is_sent_that_many_times() {
+        use futures::StreamExt as _;
+        use FrameKind::*;
+        let frames = vec![
+            Frame::new(Lead, "<"),
+            Frame::new(Content, "x").repeat(Some(3)),
+            Frame::new(Content, "-").repeat(Some(0)),
+            Frame::new(Tail, ">"),
+        ];
+        let state = MockState::new(crate::MockConfig::default());
+        let sent: Vec<Bytes> = drive(frames, Pacing::default(), None, state.clone())
+            .map(|b| b.unwrap())
+            .collect()
+            .await;
+        assert_eq!(sent.concat(), b"<xxx>");
+        assert_eq!(state.completed_streams(), 1);
+        // an endless frame goes on; dropping the stream counts a cancel
+        let endless = vec![Frame::new(Content, "x").repeat(None)];
+        let sent: Vec<Bytes> = drive(endless, Pacing::default(), None, state.clone())
+            .take(1000)
+            .map(|b| b.unwrap())
+            .collect()
+            .await;
+        assert_eq!(sent.len(), 1000);
+        assert_eq!(state.cancelled_streams(), 1);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::error::stream_error_data;
 use crate::mock::MockState;
 use crate::mock::behaviour::{
-    FinishReason, Output, Reply, TOOL_ARGUMENT_FRAGMENT_CHARS, ToolCall, Usage, alphanumeric_id,
-    reasoning_pieces, split_tokens, thinking_signature,
+    FILLER_PIECE, FinishReason, Output, Reply, TOOL_ARGUMENT_FRAGMENT_CHARS, ToolCall, Usage,
+    alphanumeric_id, reasoning_pieces, split_tokens, thinking_signature,
 };
 use crate::mock::stream::{Frame, FrameKind};
 
@@ -84,6 +84,8 @@ fn content(reply: &Reply) -> Vec<Value> {
     match &reply.output {
         Output::Text(text) if text.is_empty() => {}
         Output::Text(text) => blocks.push(json!({ "type": "text", "text": text })),
+        Output::Filler(filler) if filler.bytes == 0 => {}
+        Output::Filler(filler) => blocks.push(json!({ "type": "text", "text": filler.text() })),
         Output::ToolCalls(calls) => blocks.extend(calls.iter().map(|call| {
             json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input(call) })
         })),
@@ -91,8 +93,10 @@ fn content(reply: &Reply) -> Vec<Value> {
     blocks
 }
 
+/// A message; without `usage` under `[mock:no_usage]` (the real API always
+/// sends it: this is a broken upstream).
 pub(super) fn message_json(ids: &Ids, reply: &Reply) -> Value {
-    json!({
+    let mut message = json!({
         "id": ids.id,
         "type": "message",
         "role": "assistant",
@@ -100,8 +104,14 @@ pub(super) fn message_json(ids: &Ids, reply: &Reply) -> Value {
         "content": content(reply),
         "stop_reason": stop_reason(reply),
         "stop_sequence": reply.stop_sequence,
-        "usage": usage_json(&reply.usage, reply.usage.completion_tokens),
-    })
+    });
+    if let (Some(usage), Some(fields)) = (reply.reported_usage(), message.as_object_mut()) {
+        fields.insert(
+            "usage".to_owned(),
+            usage_json(&usage, usage.completion_tokens),
+        );
+    }
+    message
 }
 
 fn event(kind: FrameKind, name: &str, data: &Value) -> Frame {
@@ -129,9 +139,13 @@ fn block_stop(index: usize) -> Frame {
 /// per token, `input_json_delta` fragments of a few characters, a
 /// `signature_delta` closing a thinking block) and `content_block_stop`;
 /// then `message_delta` with the stop reason and the output tokens, and
-/// `message_stop`.
+/// `message_stop`. Filler text is one `text_delta` of `"x "` per token,
+/// without end when endless. With `[mock:no_usage]` neither
+/// `message_start` nor `message_delta` has a `usage` (the real API always
+/// sends both).
 pub(super) fn frames(ids: &Ids, reply: &Reply) -> Vec<Frame> {
-    let start = json!({ "type": "message_start", "message": {
+    let usage = reply.reported_usage();
+    let mut message = json!({
         "id": ids.id,
         "type": "message",
         "role": "assistant",
@@ -139,8 +153,11 @@ pub(super) fn frames(ids: &Ids, reply: &Reply) -> Vec<Frame> {
         "content": [],
         "stop_reason": null,
         "stop_sequence": null,
-        "usage": usage_json(&reply.usage, 1),
-    } });
+    });
+    if let (Some(usage), Some(fields)) = (usage, message.as_object_mut()) {
+        fields.insert("usage".to_owned(), usage_json(&usage, 1));
+    }
+    let start = json!({ "type": "message_start", "message": message });
     let mut frames = vec![
         event(FrameKind::Lead, "message_start", &start),
         event(FrameKind::Lead, "ping", &json!({ "type": "ping" })),
@@ -171,6 +188,18 @@ pub(super) fn frames(ids: &Ids, reply: &Reply) -> Vec<Frame> {
             }
             frames.push(block_stop(index));
         }
+        Output::Filler(filler) if filler.bytes == 0 && !filler.endless => {}
+        Output::Filler(filler) => {
+            frames.push(block_start(index, json!({ "type": "text", "text": "" })));
+            let delta = |piece: &str| {
+                let delta = json!({ "type": "text_delta", "text": piece });
+                block_delta(FrameKind::Content, index, delta)
+            };
+            let (times, odd) = filler.stream_pieces();
+            frames.push(delta(FILLER_PIECE).repeat(times));
+            frames.extend(odd.map(delta));
+            frames.push(block_stop(index));
+        }
         Output::ToolCalls(calls) => {
             for call in calls {
                 let block =
@@ -187,11 +216,14 @@ pub(super) fn frames(ids: &Ids, reply: &Reply) -> Vec<Frame> {
             }
         }
     }
-    let delta = json!({
+    let mut delta = json!({
         "type": "message_delta",
         "delta": { "stop_reason": stop_reason(reply), "stop_sequence": reply.stop_sequence },
-        "usage": { "output_tokens": reply.usage.completion_tokens },
     });
+    if let (Some(usage), Some(fields)) = (usage, delta.as_object_mut()) {
+        let output = json!({ "output_tokens": usage.completion_tokens });
+        fields.insert("usage".to_owned(), output);
+    }
     frames.push(event(FrameKind::Tail, "message_delta", &delta));
     frames.push(event(
         FrameKind::Tail,

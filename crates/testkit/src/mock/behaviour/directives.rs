@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::{Filler, Usage};
+
 /// Failures scripted from inside a prompt with `[mock:...]` directives.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Directives {
@@ -20,16 +22,40 @@ pub struct Directives {
     /// its end marker; a non-streamed request gets the dialect's overload
     /// error status instead.
     pub stream_error: Option<usize>,
+    /// `[mock:usage_prompt=N]`: usage reports N prompt (input) tokens,
+    /// whatever the prompt cost.
+    pub usage_prompt: Option<u32>,
+    /// `[mock:usage_completion=N]`: usage reports N completion (output)
+    /// tokens, whatever the reply produced (over- or under-reported usage).
+    pub usage_completion: Option<u32>,
+    /// `[mock:no_usage]`: no usage at all, neither in a JSON answer nor
+    /// anywhere in a stream.
+    pub no_usage: bool,
+    /// `[mock:endless]`: the reply is filler text (`"x x x ..."`) that a
+    /// stream sends until the client goes away; a non-streamed answer is
+    /// [`reply_bytes`](Self::reply_bytes) bytes of it
+    /// ([`DEFAULT_ENDLESS_REPLY_BYTES`] by default).
+    pub endless: bool,
+    /// `[mock:reply_bytes=N]`: the reply is N bytes of filler text
+    /// (`"x x x ..."`, one token per two bytes), streamed or not, whatever
+    /// `max_tokens` and stop sequences say.
+    pub reply_bytes: Option<usize>,
 }
+
+/// The size of a non-streamed `[mock:endless]` answer without
+/// `[mock:reply_bytes=N]`: 1 MiB of filler text.
+pub const DEFAULT_ENDLESS_REPLY_BYTES: usize = 1024 * 1024;
 
 impl Directives {
     /// Parses the directives in `text`; returns them with the text stripped
     /// of them.
     ///
     /// A directive is `[mock:slow]`, `[mock:status=N]` (N in 400..=599),
-    /// `[mock:drop_after=N]`, `[mock:sleep_ms=N]`, `[mock:stream_error]` or
-    /// `[mock:stream_error=N]`; anything else in
-    /// `[mock:...]` form is left in the text. When a directive was found, the
+    /// `[mock:drop_after=N]`, `[mock:sleep_ms=N]`, `[mock:stream_error]`,
+    /// `[mock:stream_error=N]`, `[mock:usage_prompt=N]`,
+    /// `[mock:usage_completion=N]`, `[mock:no_usage]`, `[mock:endless]` or
+    /// `[mock:reply_bytes=N]`; anything else in `[mock:...]` form
+    /// (including a number that does not parse) is left in the text. When a directive was found, the
     /// pieces of text around the directives are trimmed and joined with
     /// single spaces (`"hi [mock:slow] there"` gives `"hi there"`); a text
     /// without directives is returned unchanged.
@@ -77,6 +103,14 @@ impl Directives {
                 self.stream_error = Some(1);
                 return true;
             }
+            "no_usage" => {
+                self.no_usage = true;
+                return true;
+            }
+            "endless" => {
+                self.endless = true;
+                return true;
+            }
             _ => {}
         }
         let Some((key, value)) = body.split_once('=') else {
@@ -99,9 +133,50 @@ impl Directives {
                 Ok(ms) => self.sleep = Some(Duration::from_millis(ms)),
                 Err(_) => return false,
             },
+            "usage_prompt" => match value.parse() {
+                Ok(n) => self.usage_prompt = Some(n),
+                Err(_) => return false,
+            },
+            "usage_completion" => match value.parse() {
+                Ok(n) => self.usage_completion = Some(n),
+                Err(_) => return false,
+            },
+            "reply_bytes" => match value.parse() {
+                Ok(n) => self.reply_bytes = Some(n),
+                Err(_) => return false,
+            },
             _ => return false,
         }
         true
+    }
+
+    /// The usage a reply that cost `usage` reports: none with
+    /// `[mock:no_usage]`, else `usage` with the prompt and completion
+    /// tokens of `[mock:usage_prompt=N]` and `[mock:usage_completion=N]`.
+    /// Cached and reasoning tokens stay as they were (so a reported count
+    /// may be below them; dialects that report the difference saturate at
+    /// zero).
+    pub fn report(&self, usage: Usage) -> Option<Usage> {
+        if self.no_usage {
+            return None;
+        }
+        Some(Usage {
+            prompt_tokens: self.usage_prompt.unwrap_or(usage.prompt_tokens),
+            completion_tokens: self.usage_completion.unwrap_or(usage.completion_tokens),
+            ..usage
+        })
+    }
+
+    /// The filler text the reply is made of, if `[mock:endless]` or
+    /// `[mock:reply_bytes=N]` asked for one.
+    pub fn filler(&self) -> Option<Filler> {
+        match (self.endless, self.reply_bytes) {
+            (false, None) => None,
+            (endless, bytes) => Some(Filler {
+                bytes: bytes.unwrap_or(DEFAULT_ENDLESS_REPLY_BYTES),
+                endless,
+            }),
+        }
     }
 }
 
@@ -130,5 +205,79 @@ mod tests {
         let (d, text) = Directives::parse("[mock:stream_error=x]");
         assert_eq!(d.stream_error, None);
         assert_eq!(text, "[mock:stream_error=x]");
+    }
+
+    #[test]
+    fn hostile_directives_are_parsed() {
+        let (d, text) =
+            Directives::parse("a [mock:usage_completion=5000000][mock:usage_prompt=7] b");
+        assert_eq!(d.usage_completion, Some(5_000_000));
+        assert_eq!(d.usage_prompt, Some(7));
+        assert_eq!(text, "a b");
+        let (d, text) = Directives::parse("[mock:no_usage] hi");
+        assert!(d.no_usage);
+        assert_eq!(text, "hi");
+        let (d, _) = Directives::parse("[mock:endless]");
+        assert!(d.endless);
+        assert_eq!(
+            d.filler(),
+            Some(Filler {
+                bytes: DEFAULT_ENDLESS_REPLY_BYTES,
+                endless: true
+            })
+        );
+        let (d, _) = Directives::parse("[mock:endless][mock:reply_bytes=10]");
+        assert_eq!(
+            d.filler(),
+            Some(Filler {
+                bytes: 10,
+                endless: true
+            })
+        );
+        let (d, _) = Directives::parse("[mock:reply_bytes=3]");
+        assert_eq!(
+            d.filler(),
+            Some(Filler {
+                bytes: 3,
+                endless: false
+            })
+        );
+        assert_eq!(Directives::default().filler(), None);
+        // numbers that do not parse leave the text alone
+        for text in [
+            "[mock:usage_completion=-1]",
+            "[mock:usage_prompt=x]",
+            "[mock:reply_bytes=]",
+            "[mock:usage_completion=99999999999]",
+        ] {
+            assert_eq!(Directives::parse(text), (Directives::default(), text.into()));
+        }
+    }
+
+    #[test]
+    fn reported_usage_follows_the_directives() {
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 4,
+            reasoning_tokens: 2,
+            cache_read_tokens: 3,
+            cache_write_tokens: 0,
+        };
+        assert_eq!(Directives::default().report(usage), Some(usage));
+        let (d, _) = Directives::parse("[mock:usage_completion=1000]");
+        assert_eq!(
+            d.report(usage),
+            Some(Usage {
+                completion_tokens: 1000,
+                ..usage
+            })
+        );
+        let (d, _) = Directives::parse("[mock:usage_prompt=1][mock:usage_completion=0]");
+        let reported = d.report(usage).unwrap();
+        assert_eq!((reported.prompt_tokens, reported.completion_tokens), (1, 0));
+        assert_eq!(reported.uncached_prompt_tokens(), 0);
+        assert_eq!(reported.output_tokens_without_reasoning(), 0);
+        let (d, _) = Directives::parse("[mock:no_usage][mock:usage_completion=9]");
+        assert_eq!(d.report(usage), None);
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use self::directives::Directives;
+pub use self::directives::{DEFAULT_ENDLESS_REPLY_BYTES, Directives};
 pub use self::embedding::{DEFAULT_EMBEDDING_DIMENSIONS, embedding_for};
 pub use self::tokens::{count_tokens, split_tokens};
 use super::{Failure, MockConfig};
@@ -174,6 +174,51 @@ pub enum Output {
     Text(String),
     /// Tool calls (the message content is null).
     ToolCalls(Vec<ToolCall>),
+    /// Filler text, as a hostile upstream sends it whatever the limits
+    /// (`[mock:reply_bytes=N]`, `[mock:endless]`); too long to keep, so
+    /// each dialect renders it as it goes.
+    Filler(Filler),
+}
+
+/// The piece a stream of [`Filler`] text repeats: one token.
+pub const FILLER_PIECE: &str = "x ";
+
+/// Filler text: `"x x x ..."`, one token per [`FILLER_PIECE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filler {
+    /// Its length in bytes: of a non-streamed answer always, of a stream
+    /// unless it is endless.
+    pub bytes: usize,
+    /// Whether a stream of it goes on until the client goes away.
+    pub endless: bool,
+}
+
+impl Filler {
+    /// The text of [`bytes`](Self::bytes) bytes: [`FILLER_PIECE`] repeated,
+    /// then `"x"` when the length is odd.
+    pub fn text(&self) -> String {
+        let mut text = FILLER_PIECE.repeat(self.bytes / 2);
+        if self.bytes % 2 == 1 {
+            text.push('x');
+        }
+        text
+    }
+
+    /// The tokens of [`text`](Self::text): half the bytes, rounded up.
+    pub fn tokens(&self) -> u32 {
+        u32::try_from(self.bytes.div_ceil(2)).unwrap_or(u32::MAX)
+    }
+
+    /// How a stream sends it: [`FILLER_PIECE`] this many times (`None`:
+    /// without end), then the odd last piece `"x"`, if any. Concatenated,
+    /// the pieces of a finite filler are its [`text`](Self::text).
+    pub fn stream_pieces(&self) -> (Option<u64>, Option<&'static str>) {
+        if self.endless {
+            return (None, None);
+        }
+        let odd = (self.bytes % 2 == 1).then_some("x");
+        (Some((self.bytes / 2) as u64), odd)
+    }
 }
 
 /// Token usage of a reply.
@@ -225,27 +270,36 @@ pub struct Reply {
     /// The stop sequence the text was cut at, if any (the finish reason is
     /// then [`FinishReason::Stop`]).
     pub stop_sequence: Option<String>,
-    /// Token usage.
+    /// Token usage: what the reply really cost (one choice of it). What
+    /// the wire reports is [`reported_usage`](Self::reported_usage).
     pub usage: Usage,
     /// Directives found in the last user message.
     pub directives: Directives,
 }
 
 impl Reply {
-    /// The reply text, if the reply is text.
+    /// The reply text, if the reply is text ([`Output::Filler`] is not
+    /// kept as text: see [`Filler::text`]).
     pub fn text(&self) -> Option<&str> {
         match &self.output {
             Output::Text(text) => Some(text),
-            Output::ToolCalls(_) => None,
+            Output::ToolCalls(_) | Output::Filler(_) => None,
         }
     }
 
     /// The tool calls (empty when the reply is text).
     pub fn tool_calls(&self) -> &[ToolCall] {
         match &self.output {
-            Output::Text(_) => &[],
+            Output::Text(_) | Output::Filler(_) => &[],
             Output::ToolCalls(calls) => calls,
         }
+    }
+
+    /// The usage the wire reports ([`Directives::report`]): `None` with
+    /// `[mock:no_usage]`, else [`usage`](Self::usage) with the counts of
+    /// `[mock:usage_prompt=N]` and `[mock:usage_completion=N]`.
+    pub fn reported_usage(&self) -> Option<Usage> {
+        self.directives.report(self.usage)
     }
 }
 
@@ -276,6 +330,23 @@ pub fn respond(conversation: &Conversation) -> Reply {
         .thinking
         .then(|| format!("{THINKING_PREFIX}{subject}"));
     let reasoning_tokens = reasoning.as_deref().map(count_tokens).unwrap_or(0);
+
+    // a hostile upstream's filler goes past every limit and tool decision
+    if let Some(filler) = directives.filler() {
+        return Reply {
+            output: Output::Filler(filler),
+            reasoning,
+            finish_reason: FinishReason::Length,
+            stop_sequence: None,
+            usage: Usage {
+                prompt_tokens,
+                completion_tokens: filler.tokens().saturating_add(reasoning_tokens),
+                reasoning_tokens,
+                ..Usage::default()
+            },
+            directives,
+        };
+    }
 
     let calls = match last {
         Some(m) if m.role == Role::User => tool_calls_for(conversation, &user_text),
@@ -322,6 +393,8 @@ pub fn respond(conversation: &Conversation) -> Reply {
 /// The reply to a legacy text-completion prompt: `"echo: " + prompt`
 /// (directives stripped), cut by `stop` and `max_tokens` as for chat;
 /// prompt tokens are the tokens of the prompt alone, without overheads.
+/// The usage directives apply; `[mock:endless]` and `[mock:reply_bytes=N]`
+/// are for chat replies only and ignored here.
 pub fn respond_to_prompt(prompt: &str, stop: &[String], max_tokens: Option<u32>) -> Reply {
     let (directives, stripped) = Directives::parse(prompt);
     let (text, finish_reason, stop_sequence) =
@@ -480,7 +553,9 @@ pub enum Delta {
     },
 }
 
-/// The content steps of a streamed reply, in order.
+/// The content steps of a streamed reply, in order (none for
+/// [`Output::Filler`], which each dialect streams from
+/// [`Filler::stream_pieces`]).
 ///
 /// Text streams one [`Delta::Text`] per token. Tool calls stream a
 /// [`Delta::ToolStart`] then argument fragments of
@@ -493,6 +568,7 @@ pub fn stream_deltas(reply: &Reply) -> Vec<Delta> {
             .into_iter()
             .map(|piece| Delta::Text(piece.to_owned()))
             .collect(),
+        Output::Filler(_) => Vec::new(),
         Output::ToolCalls(calls) => {
             let mut queues: Vec<Vec<Delta>> = calls
                 .iter()

@@ -29,7 +29,7 @@ use self::render::{Framing, Meta};
 pub use self::request::{conversation, reply_for};
 use super::common::{self, StreamPlan, Wire};
 use super::conn::ConnKill;
-use super::stream::FrameKind;
+use super::stream;
 use super::{MockConfig, MockState};
 
 /// How the Gemini dialect reads keys and renders the shared layers' errors.
@@ -130,11 +130,11 @@ async fn generate(
     let meta = Meta::new(state, &model, request::include_thoughts(&request));
     let stream = framing.map(|framing| {
         let frames = render::frames(&meta, &reply, framing);
-        let chunks = frames
-            .iter()
-            .filter(|f| f.kind == FrameKind::Content)
-            .count();
-        let before_error = reply.directives.stream_error.map_or(0, |n| n.min(chunks));
+        let chunks = stream::content_count(&frames);
+        let before_error = reply
+            .directives
+            .stream_error
+            .map_or(0, |n| (n as u64).min(chunks));
         StreamPlan {
             frames,
             error: render::stream_error(framing, before_error == 0),

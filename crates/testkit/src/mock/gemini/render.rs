@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use crate::mock::MockState;
 use crate::mock::behaviour::{
-    FinishReason, Output, Reply, ToolCall, Usage, alphanumeric_id, embedding_for, reasoning_pieces,
-    split_tokens,
+    FILLER_PIECE, FinishReason, Output, Reply, ToolCall, Usage, alphanumeric_id, embedding_for,
+    reasoning_pieces, split_tokens,
 };
 use crate::mock::stream::{Frame, FrameKind};
 
@@ -94,13 +94,18 @@ fn thought(text: &str) -> Value {
     json!({ "text": text, "thought": true })
 }
 
-fn response(meta: &Meta, candidate: Value, usage: Value) -> Value {
-    json!({
+/// A `GenerateContentResponse`; without `usageMetadata` when there is no
+/// usage to report (`[mock:no_usage]`).
+fn response(meta: &Meta, candidate: Value, usage: Option<Value>) -> Value {
+    let mut response = json!({
         "candidates": [candidate],
-        "usageMetadata": usage,
         "modelVersion": meta.model,
         "responseId": meta.response_id,
-    })
+    });
+    if let (Some(usage), Some(fields)) = (usage, response.as_object_mut()) {
+        fields.insert("usageMetadata".to_owned(), usage);
+    }
+    response
 }
 
 fn content(parts: Vec<Value>) -> Value {
@@ -117,6 +122,7 @@ pub(super) fn response_json(meta: &Meta, reply: &Reply) -> Value {
     }
     match &reply.output {
         Output::Text(text) => parts.push(json!({ "text": text })),
+        Output::Filler(filler) => parts.push(json!({ "text": filler.text() })),
         Output::ToolCalls(calls) => parts.extend(calls.iter().map(function_call)),
     }
     let candidate = json!({
@@ -125,7 +131,7 @@ pub(super) fn response_json(meta: &Meta, reply: &Reply) -> Value {
         "index": 0,
         "safetyRatings": safety_ratings(),
     });
-    response(meta, candidate, usage_json(&reply.usage))
+    response(meta, candidate, reply.reported_usage().as_ref().map(usage_json))
 }
 
 /// How a stream is framed.
@@ -160,51 +166,87 @@ impl Framing {
 /// one chunk per token of text, or one chunk with every function call. The
 /// last chunk carries the last piece with `finishReason`, the safety ratings
 /// and the full `usageMetadata`; earlier chunks report the prompt tokens
-/// only. No end marker.
+/// only (no chunk has `usageMetadata` with `[mock:no_usage]`). No end
+/// marker. Filler text is one `"x "` chunk per token, without end when
+/// endless.
 pub(super) fn frames(meta: &Meta, reply: &Reply, framing: Framing) -> Vec<Frame> {
-    let mut steps: Vec<Vec<Value>> = Vec::new();
+    let usage = reply.reported_usage();
+    // the parts of each chunk, and how often it is sent (`None`: forever)
+    let mut steps: Vec<(Vec<Value>, Option<u64>)> = Vec::new();
     if meta.include_thoughts {
         steps.extend(
             reasoning_pieces(reply)
                 .into_iter()
-                .map(|p| vec![thought(p)]),
+                .map(|p| (vec![thought(p)], Some(1))),
         );
     }
+    let text = |piece: &str| vec![json!({ "text": piece })];
+    let mut endless = false;
     match &reply.output {
-        Output::Text(text) => {
-            let pieces = split_tokens(text);
+        Output::Text(t) => {
+            let pieces = split_tokens(t);
             if pieces.is_empty() {
-                steps.push(vec![json!({ "text": "" })]);
+                steps.push((text(""), Some(1)));
             }
-            steps.extend(pieces.into_iter().map(|p| vec![json!({ "text": p })]));
+            steps.extend(pieces.into_iter().map(|p| (text(p), Some(1))));
         }
-        Output::ToolCalls(calls) => steps.push(calls.iter().map(function_call).collect()),
+        Output::Filler(filler) => match filler.stream_pieces() {
+            (None, _) => {
+                endless = true;
+                steps.push((text(FILLER_PIECE), None));
+            }
+            // the last piece goes alone, in the chunk with the finish
+            (Some(times), Some(odd)) => {
+                steps.push((text(FILLER_PIECE), Some(times)));
+                steps.push((text(odd), Some(1)));
+            }
+            (Some(0), None) => steps.push((text(""), Some(1))),
+            (Some(times), None) => {
+                steps.push((text(FILLER_PIECE), Some(times - 1)));
+                steps.push((text(FILLER_PIECE), Some(1)));
+            }
+        },
+        Output::ToolCalls(calls) => {
+            steps.push((calls.iter().map(function_call).collect(), Some(1)));
+        }
     }
     let mut frames = Vec::new();
     if framing == Framing::JsonArray {
         frames.push(Frame::new(FrameKind::Lead, "["));
     }
-    let last = steps.len().saturating_sub(1);
-    for (i, parts) in steps.into_iter().enumerate() {
-        let (kind, value) = if i == last {
+    // an endless stream never gets to a last chunk
+    let last = if endless {
+        usize::MAX
+    } else {
+        steps.len().saturating_sub(1)
+    };
+    let mut first = true;
+    for (i, (parts, times)) in steps.into_iter().enumerate() {
+        if times == Some(0) {
+            continue;
+        }
+        if i == last {
             let candidate = json!({
                 "content": content(parts),
                 "finishReason": finish_reason(reply),
                 "index": 0,
                 "safetyRatings": safety_ratings(),
             });
-            (
-                FrameKind::Last,
-                response(meta, candidate, usage_json(&reply.usage)),
-            )
+            let value = response(meta, candidate, usage.as_ref().map(usage_json));
+            frames.push(framing.chunk(FrameKind::Last, &value, first));
+            break;
+        }
+        let candidate = json!({ "content": content(parts), "index": 0 });
+        let value = response(meta, candidate, usage.as_ref().map(partial_usage_json));
+        if first {
+            // the first chunk of a JSON array has no separator before it
+            frames.push(framing.chunk(FrameKind::Content, &value, true));
+            first = false;
+            let rest = times.map(|n| n - 1);
+            frames.push(framing.chunk(FrameKind::Content, &value, false).repeat(rest));
         } else {
-            let candidate = json!({ "content": content(parts), "index": 0 });
-            (
-                FrameKind::Content,
-                response(meta, candidate, partial_usage_json(&reply.usage)),
-            )
-        };
-        frames.push(framing.chunk(kind, &value, i == 0));
+            frames.push(framing.chunk(FrameKind::Content, &value, false).repeat(times));
+        }
     }
     if framing == Framing::JsonArray {
         frames.push(Frame::new(FrameKind::Tail, "]"));

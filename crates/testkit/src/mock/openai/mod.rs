@@ -105,16 +105,17 @@ async fn chat_completions(
     let model = check_model(&state, &config, &request)?;
     request::check_limit(&request, "max_tokens")?;
     request::check_limit(&request, "max_completion_tokens")?;
+    let choices = request::choices(&request)?;
     let reply = reply_for(&request);
     let ids = Ids::new(&state, "chatcmpl", &model);
     let stream = request::is_stream(&request).then(|| StreamPlan {
-        frames: render::chat_frames(&ids, request::include_usage(&request), &reply),
+        frames: render::chat_frames(&ids, request::include_usage(&request), &reply, choices),
         error: vec![render::stream_error()],
         content_type: SSE,
     });
     Ok(
         common::answer::<OpenAi>(&state, &config, &kill, &reply, stream, || {
-            render::chat_completion_json(&ids, &reply)
+            render::chat_completion_json(&ids, &reply, choices)
         })
         .await,
     )
@@ -131,7 +132,8 @@ async fn completions(
     let model = check_model(&state, &config, &request)?;
     request::check_limit(&request, "max_tokens")?;
     let replies = completion_reply_for(&request);
-    // directives, pacing and failures follow the first prompt; usage is summed
+    // directives, pacing and failures follow the first prompt; usage is
+    // summed, then reported as the first prompt's directives say
     let first = replies
         .first()
         .ok_or_else(|| ApiError::wrong_type("prompt", "a string or an array"))?;
@@ -144,15 +146,21 @@ async fn completions(
         usage,
         ..first.clone()
     };
+    let reported = summary.reported_usage();
     let ids = Ids::new(&state, "cmpl", &model);
     let stream = request::is_stream(&request).then(|| StreamPlan {
-        frames: render::completion_frames(&ids, request::include_usage(&request), &replies, &usage),
+        frames: render::completion_frames(
+            &ids,
+            request::include_usage(&request),
+            &replies,
+            reported.as_ref(),
+        ),
         error: vec![render::stream_error()],
         content_type: SSE,
     });
     Ok(
         common::answer::<OpenAi>(&state, &config, &kill, &summary, stream, || {
-            render::completion_json(&ids, &replies, &usage)
+            render::completion_json(&ids, &replies, reported.as_ref())
         })
         .await,
     )

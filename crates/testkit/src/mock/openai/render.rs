@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::mock::MockState;
 use crate::mock::behaviour::{
-    Delta, Output, Reply, ToolCall, Usage, alphanumeric_id, count_tokens, embedding_for,
-    split_tokens, stream_deltas,
+    Delta, FILLER_PIECE, Output, Reply, ToolCall, Usage, alphanumeric_id, count_tokens,
+    embedding_for, split_tokens, stream_deltas,
 };
 use crate::mock::stream::{Frame, FrameKind};
 
@@ -71,9 +71,26 @@ fn tool_call_json(call: &ToolCall) -> Value {
     })
 }
 
-pub(super) fn chat_completion_json(ids: &Ids, reply: &Reply) -> Value {
+/// The usage of an answer with `n` choices, as reported
+/// ([`Reply::reported_usage`]): the prompt once, the completion of every
+/// choice.
+pub(super) fn choices_usage(reply: &Reply, n: u32) -> Option<Usage> {
+    let usage = Usage {
+        completion_tokens: reply.usage.completion_tokens.saturating_mul(n),
+        reasoning_tokens: reply.usage.reasoning_tokens.saturating_mul(n),
+        ..reply.usage
+    };
+    reply.directives.report(usage)
+}
+
+/// A chat completion with `n` choices, each the same reply (the mock is
+/// deterministic); no `usage` with `[mock:no_usage]`.
+pub(super) fn chat_completion_json(ids: &Ids, reply: &Reply, n: u32) -> Value {
     let message = match &reply.output {
         Output::Text(text) => json!({ "role": "assistant", "content": text, "refusal": null }),
+        Output::Filler(filler) => {
+            json!({ "role": "assistant", "content": filler.text(), "refusal": null })
+        }
         Output::ToolCalls(calls) => json!({
             "role": "assistant",
             "content": null,
@@ -81,20 +98,28 @@ pub(super) fn chat_completion_json(ids: &Ids, reply: &Reply) -> Value {
             "refusal": null,
         }),
     };
-    json!({
+    let choices: Vec<Value> = (0..n)
+        .map(|index| {
+            json!({
+                "index": index,
+                "message": message.clone(),
+                "logprobs": null,
+                "finish_reason": reply.finish_reason.as_openai(),
+            })
+        })
+        .collect();
+    let mut body = json!({
         "id": ids.id,
         "object": "chat.completion",
         "created": ids.created,
         "model": ids.model,
         "system_fingerprint": FINGERPRINT,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": null,
-            "finish_reason": reply.finish_reason.as_openai(),
-        }],
-        "usage": usage_json(&reply.usage),
-    })
+        "choices": choices,
+    });
+    if let (Some(usage), Some(fields)) = (choices_usage(reply, n), body.as_object_mut()) {
+        fields.insert("usage".to_owned(), usage_json(&usage));
+    }
+    body
 }
 
 fn sse(kind: FrameKind, value: &Value) -> Frame {
@@ -142,18 +167,44 @@ fn usage_chunk(ids: &Ids, object: &str, usage: Value) -> Frame {
     sse(FrameKind::Tail, &chunk)
 }
 
-pub(super) fn chat_frames(ids: &Ids, include_usage: bool, reply: &Reply) -> Vec<Frame> {
+/// One stream step of every choice: a chunk per choice (index 0 to n-1),
+/// sent as one frame so pacing, drops and in-stream errors count steps.
+fn step(kind: FrameKind, n: u32, chunk_of: impl Fn(u32) -> Value) -> Frame {
+    let mut text = String::new();
+    for index in 0..n {
+        text.push_str(&format!("data: {}\n\n", chunk_of(index)));
+    }
+    Frame::new(kind, text)
+}
+
+/// The chunks of a streamed chat reply with `n` choices: the role chunk of
+/// each choice, then per content step one chunk per choice, the finish
+/// chunk of each choice, the usage chunk (with `include_usage`, unless
+/// `[mock:no_usage]`, which also drops the `usage: null` of the other
+/// chunks) and `[DONE]`. Filler text is one `"x "` chunk per step, without
+/// end when endless.
+pub(super) fn chat_frames(ids: &Ids, include_usage: bool, reply: &Reply, n: u32) -> Vec<Frame> {
     const OBJECT: &str = "chat.completion.chunk";
-    let choice = |delta: Value, finish: Option<&str>| {
+    let usage = choices_usage(reply, n);
+    let with_usage = include_usage && usage.is_some();
+    let choice = |index: u32, delta: &Value, finish: Option<&str>| {
         let choice =
-            json!({ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish });
-        chunk(ids, OBJECT, include_usage, vec![choice])
+            json!({ "index": index, "delta": delta, "logprobs": null, "finish_reason": finish });
+        chunk(ids, OBJECT, with_usage, vec![choice])
     };
     let role = match reply.output {
-        Output::Text(_) => json!({ "role": "assistant", "content": "" }),
+        Output::Text(_) | Output::Filler(_) => json!({ "role": "assistant", "content": "" }),
         Output::ToolCalls(_) => json!({ "role": "assistant", "content": null }),
     };
-    let mut frames = vec![sse(FrameKind::Lead, &choice(role, None))];
+    let content_step = |delta: Value| {
+        step(FrameKind::Content, n, |index| choice(index, &delta, None))
+    };
+    let mut frames = vec![step(FrameKind::Lead, n, |index| choice(index, &role, None))];
+    if let Output::Filler(filler) = &reply.output {
+        let (times, odd) = filler.stream_pieces();
+        frames.push(content_step(json!({ "content": FILLER_PIECE })).repeat(times));
+        frames.extend(odd.map(|piece| content_step(json!({ "content": piece }))));
+    }
     for delta in stream_deltas(reply) {
         let delta = match delta {
             Delta::Text(text) => json!({ "content": text }),
@@ -168,18 +219,20 @@ pub(super) fn chat_frames(ids: &Ids, include_usage: bool, reply: &Reply) -> Vec<
                 "function": { "arguments": fragment },
             }] }),
         };
-        frames.push(sse(FrameKind::Content, &choice(delta, None)));
+        frames.push(content_step(delta));
     }
-    let finish = choice(json!({}), Some(reply.finish_reason.as_openai()));
-    frames.push(sse(FrameKind::Tail, &finish));
-    if include_usage {
-        frames.push(usage_chunk(ids, OBJECT, usage_json(&reply.usage)));
+    let finish = reply.finish_reason.as_openai();
+    frames.push(step(FrameKind::Tail, n, |index| {
+        choice(index, &json!({}), Some(finish))
+    }));
+    if let (true, Some(usage)) = (include_usage, usage) {
+        frames.push(usage_chunk(ids, OBJECT, usage_json(&usage)));
     }
     frames.push(done());
     frames
 }
 
-pub(super) fn completion_json(ids: &Ids, replies: &[Reply], usage: &Usage) -> Value {
+pub(super) fn completion_json(ids: &Ids, replies: &[Reply], usage: Option<&Usage>) -> Value {
     let choices: Vec<Value> = replies
         .iter()
         .enumerate()
@@ -192,15 +245,18 @@ pub(super) fn completion_json(ids: &Ids, replies: &[Reply], usage: &Usage) -> Va
             })
         })
         .collect();
-    json!({
+    let mut body = json!({
         "id": ids.id,
         "object": "text_completion",
         "created": ids.created,
         "model": ids.model,
         "system_fingerprint": FINGERPRINT,
         "choices": choices,
-        "usage": legacy_usage_json(usage),
-    })
+    });
+    if let (Some(usage), Some(fields)) = (usage, body.as_object_mut()) {
+        fields.insert("usage".to_owned(), legacy_usage_json(usage));
+    }
+    body
 }
 
 /// Legacy completions report usage without the detail objects.
@@ -213,18 +269,20 @@ fn legacy_usage_json(usage: &Usage) -> Value {
 }
 
 /// Legacy completion chunks: the text of every choice in turn, then each
-/// choice's finish chunk, the usage chunk if asked for, and `[DONE]`.
+/// choice's finish chunk, the usage chunk if asked for (and reported), and
+/// `[DONE]`.
 pub(super) fn completion_frames(
     ids: &Ids,
     include_usage: bool,
     replies: &[Reply],
-    usage: &Usage,
+    usage: Option<&Usage>,
 ) -> Vec<Frame> {
     const OBJECT: &str = "text_completion";
+    let with_usage = include_usage && usage.is_some();
     let choice = |index: usize, text: &str, finish: Option<&str>| {
         let choice =
             json!({ "text": text, "index": index, "logprobs": null, "finish_reason": finish });
-        chunk(ids, OBJECT, include_usage, vec![choice])
+        chunk(ids, OBJECT, with_usage, vec![choice])
     };
     let mut frames = Vec::new();
     for (index, reply) in replies.iter().enumerate() {
@@ -236,7 +294,7 @@ pub(super) fn completion_frames(
         let finish = choice(index, "", Some(reply.finish_reason.as_openai()));
         frames.push(sse(FrameKind::Tail, &finish));
     }
-    if include_usage {
+    if let (true, Some(usage)) = (include_usage, usage) {
         frames.push(usage_chunk(ids, OBJECT, legacy_usage_json(usage)));
     }
     frames.push(done());

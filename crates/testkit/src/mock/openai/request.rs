@@ -285,6 +285,29 @@ pub(super) fn check_limit(request: &Value, field: &str) -> Result<(), ApiError> 
     }
 }
 
+/// Most choices a chat request may ask for with `n`.
+pub(super) const MAX_CHOICES: u32 = 128;
+
+/// How many choices a chat request asks for: `n`, 1 when absent or null;
+/// an integer in 1..=128 as OpenAI requires.
+pub(super) fn choices(request: &Value) -> Result<u32, ApiError> {
+    check_limit(request, "n")?;
+    match request.get("n").and_then(Value::as_u64) {
+        None => Ok(1),
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if n <= MAX_CHOICES => Ok(n),
+            _ => Err(ApiError::invalid(
+                format!(
+                    "Invalid 'n': integer above maximum value. Expected a value <= \
+                     {MAX_CHOICES}, but got {n} instead."
+                ),
+                "n",
+                "integer_above_max_value",
+            )),
+        },
+    }
+}
+
 /// The requested model name.
 pub(super) fn model(request: &Value) -> Result<&str, ApiError> {
     request
