@@ -34,7 +34,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use tollgate_billing::Ending;
 use tollgate_catalog::CatalogEndpoint;
 use tollgate_schema::usage::Usage;
-use tollgate_transport::{ErrorKind, ProviderError};
+use tollgate_transport::ProviderError;
 
 /// The prefix of every metric name.
 pub(super) const PREFIX: &str = "tollgate";
@@ -113,63 +113,6 @@ struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: Arc<str>,
-}
-
-/// What one attempt at an endpoint came to: the `outcome` label of
-/// `tollgate_upstream_attempts_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// It answered (or, streaming, yielded its first chunk).
-    Ok,
-    /// 429.
-    RateLimited,
-    /// Another 4xx (the request was refused as invalid).
-    ClientError,
-    /// A 5xx.
-    ServerError,
-    /// No answer in time (or a 408).
-    Timeout,
-    /// The connection could not be made.
-    Connect,
-    /// An answer that could not be understood (or an odd status).
-    Invalid,
-    /// The stream broke before its first chunk.
-    Interrupted,
-    /// The adapter cannot do this request.
-    Unsupported,
-}
-
-impl AttemptOutcome {
-    /// How a provider error is counted.
-    pub fn of(error: &ProviderError) -> AttemptOutcome {
-        match error.kind() {
-            ErrorKind::Status { status: 429 } => AttemptOutcome::RateLimited,
-            ErrorKind::Status { status: 408 } | ErrorKind::Timeout => AttemptOutcome::Timeout,
-            ErrorKind::Status { status } if (400..500).contains(&status) => {
-                AttemptOutcome::ClientError
-            }
-            ErrorKind::Status { status } if status >= 500 => AttemptOutcome::ServerError,
-            ErrorKind::Status { .. } | ErrorKind::InvalidResponse => AttemptOutcome::Invalid,
-            ErrorKind::Connect => AttemptOutcome::Connect,
-            ErrorKind::StreamInterrupted { .. } => AttemptOutcome::Interrupted,
-            ErrorKind::Unsupported => AttemptOutcome::Unsupported,
-        }
-    }
-
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            AttemptOutcome::Ok => "ok",
-            AttemptOutcome::RateLimited => "rate_limited",
-            AttemptOutcome::ClientError => "client_error",
-            AttemptOutcome::ServerError => "server_error",
-            AttemptOutcome::Timeout => "timeout",
-            AttemptOutcome::Connect => "connect",
-            AttemptOutcome::Invalid => "invalid",
-            AttemptOutcome::Interrupted => "interrupted",
-            AttemptOutcome::Unsupported => "unsupported",
-        }
-    }
 }
 
 /// The `ending` label of `tollgate_generations_total`.
@@ -486,23 +429,16 @@ impl Metrics {
         h.latency.observe(latency.as_secs_f64());
     }
 
-    /// One try at `endpoint` that failed with `error`.
+    /// One try at `endpoint` that failed with `error`, counted under the
+    /// error's class (`ProviderError::metric_class`, transport's one
+    /// vocabulary of failures).
     pub fn attempt_failed(&self, endpoint: &CatalogEndpoint, error: &ProviderError) {
-        self.attempt(endpoint, AttemptOutcome::of(error));
-    }
-
-    /// One try at `endpoint` that came to `outcome`.
-    pub fn attempt(&self, endpoint: &CatalogEndpoint, outcome: AttemptOutcome) {
         let h = self.endpoint(endpoint);
-        if outcome == AttemptOutcome::Ok {
-            h.attempts_ok.inc();
-            return;
-        }
         self.attempts
             .get_or_create(&AttemptLabels {
                 model: h.labels.model.clone(),
                 provider: h.labels.provider.clone(),
-                outcome: outcome.label(),
+                outcome: error.metric_class(),
             })
             .inc();
     }
@@ -635,7 +571,7 @@ impl Metrics {
 
     fn resolve(&self, labels: EndpointLabels) -> EndpointHandles {
         let with = |label: &'static str| (labels.model.clone(), labels.provider.clone(), label);
-        let (model, provider, outcome) = with(AttemptOutcome::Ok.label());
+        let (model, provider, outcome) = with("ok");
         let attempts_ok = self
             .attempts
             .get_or_create(&AttemptLabels {
@@ -696,30 +632,6 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn classify(kind: ErrorKind) -> &'static str {
-        AttemptOutcome::of(&ProviderError::new("p", "P", kind, "x")).label()
-    }
-
-    #[test]
-    fn provider_errors_map_to_a_fixed_outcome_set() {
-        let status = |status| ErrorKind::Status { status };
-        assert_eq!(classify(status(429)), "rate_limited");
-        assert_eq!(classify(status(408)), "timeout");
-        assert_eq!(classify(status(400)), "client_error");
-        assert_eq!(classify(status(503)), "server_error");
-        assert_eq!(classify(status(302)), "invalid");
-        assert_eq!(classify(ErrorKind::Timeout), "timeout");
-        assert_eq!(classify(ErrorKind::Connect), "connect");
-        assert_eq!(classify(ErrorKind::InvalidResponse), "invalid");
-        assert_eq!(
-            classify(ErrorKind::StreamInterrupted {
-                after_output: false
-            }),
-            "interrupted"
-        );
-        assert_eq!(classify(ErrorKind::Unsupported), "unsupported");
-    }
 
     #[test]
     fn methods_outside_the_standard_set_share_one_label() {

@@ -104,7 +104,7 @@ where
                 tracing::info!(provider = %ep.provider, error = %e, retryable = e.is_retryable(), "attempt failed");
                 state.metrics.attempt_failed(ep, &e);
                 failed_over = Some(ep);
-                if is_provider_fault(&e) {
+                if e.counts_against_health() {
                     let mut outcome = Outcome::failure(e.status()).with_latency(started.elapsed());
                     if let Some(after) = e.retry_after() {
                         outcome = outcome.with_retry_after(after);
@@ -127,18 +127,6 @@ where
             message: format!("no endpoint is available for model `{}`", target.model),
         });
     Err((err, attempts))
-}
-
-/// Whether a failure is the provider's (it counts against its health): an
-/// outage, overload or rate limit, not a bad request of the client's.
-fn is_provider_fault(e: &ProviderError) -> bool {
-    use tollgate_transport::ErrorKind;
-    match e.kind() {
-        ErrorKind::Status { status } => status >= 500 || status == 429 || status == 408,
-        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::InvalidResponse => true,
-        ErrorKind::StreamInterrupted { .. } => true,
-        ErrorKind::Unsupported => false,
-    }
 }
 
 /// The request as one endpoint receives it: sampling parameters the

@@ -116,18 +116,9 @@ pub struct Attempt {
 
 impl Attempt {
     fn failed(provider: &str, e: &ProviderError) -> Self {
-        use tollgate_transport::ErrorKind;
-        let outcome = match e.kind() {
-            ErrorKind::Status { status } => status.to_string(),
-            ErrorKind::Connect => String::from("connect"),
-            ErrorKind::Timeout => String::from("timeout"),
-            ErrorKind::InvalidResponse => String::from("invalid"),
-            ErrorKind::StreamInterrupted { .. } => String::from("interrupted"),
-            ErrorKind::Unsupported => String::from("unsupported"),
-        };
         Attempt {
             provider: provider.to_string(),
-            outcome,
+            outcome: e.label().into_owned(),
         }
     }
 }

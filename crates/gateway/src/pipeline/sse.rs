@@ -677,9 +677,15 @@ mod tests {
         assert!(r.chunk(content(" word").unwrap()).is_some());
         assert!(r.chunk(content(" word word").unwrap()).is_some());
         assert!(!r.cut);
-        assert!(r.chunk(content(" word word").unwrap()).is_none(), "past 3 tokens");
+        assert!(
+            r.chunk(content(" word word").unwrap()).is_none(),
+            "past 3 tokens"
+        );
         assert!(r.cut);
-        assert!(r.chunk(content(" more").unwrap()).is_none(), "nothing after the cut");
+        assert!(
+            r.chunk(content(" more").unwrap()).is_none(),
+            "nothing after the cut"
+        );
         let v = parse(&r.cut_chunk().unwrap());
         assert_eq!(v["choices"][0]["finish_reason"], "length");
         let usage = r.final_usage();
@@ -691,8 +697,12 @@ mod tests {
         let mut meta = rw().meta;
         meta.tools_in_prompt = Arc::new(AtomicBool::new(true));
         let mut r = Rewriter::new(meta, "Mock Beta".into(), 1_000);
-        let call = r#"{\"tool_calls\":[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}]}"#;
-        assert!(r.chunk(content(&call[..10]).unwrap()).is_none(), "held back");
+        let call =
+            r#"{\"tool_calls\":[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}]}"#;
+        assert!(
+            r.chunk(content(&call[..10]).unwrap()).is_none(),
+            "held back"
+        );
         let last = format!(
             r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{}"}},"finish_reason":"stop"}}]}}"#,
             &call[10..]
@@ -701,7 +711,10 @@ mod tests {
         let v = parse(&r.release_held().unwrap());
         let choice = &v["choices"][0];
         assert_eq!(choice["finish_reason"], "tool_calls", "{v}");
-        assert_eq!(choice["delta"]["tool_calls"][0]["function"]["name"], "get_weather");
+        assert_eq!(
+            choice["delta"]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
         assert_eq!(choice["delta"]["tool_calls"][0]["index"], 0);
         let args: serde_json::Value = serde_json::from_str(
             choice["delta"]["tool_calls"][0]["function"]["arguments"]
