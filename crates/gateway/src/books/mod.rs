@@ -377,9 +377,16 @@ impl Books {
             .map_or((Decimal::ZERO, Decimal::ZERO), |a| {
                 (a.reserved, a.unflushed)
             });
-        balance.held += held;
-        balance.total_usage += unwritten;
-        balance.available -= held + unwritten;
+        // Only when there is something to add: a sum with a zero of another
+        // scale would change how the figures are written ("0.00000000").
+        if !held.is_zero() {
+            balance.held += held;
+            balance.available -= held;
+        }
+        if !unwritten.is_zero() {
+            balance.total_usage += unwritten;
+            balance.available -= unwritten;
+        }
         Ok(balance)
     }
 
@@ -401,7 +408,10 @@ impl Books {
             .map_or((Decimal::ZERO, Decimal::ZERO), |k| {
                 (k.reserved, k.unflushed)
             });
-        if let Some(u) = usage.as_mut() {
+        if let Some(u) = usage
+            .as_mut()
+            .filter(|_| !(held.is_zero() && unwritten.is_zero()))
+        {
             u.held += held;
             u.limit_remaining = u
                 .limit_remaining
