@@ -456,3 +456,45 @@ fn only_the_gateway_serves_http() {
         problems.join("\n  ")
     );
 }
+
+/// The gateway's modules in layers: `config` imports none of the others; the domain (`books`, `pipeline`, `limits`, ...) never
+/// imports the HTTP layer (`routes`); only `lib.rs` wires them together.
+#[test]
+fn gateway_modules_are_layered_without_cycles() {
+    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crates/gateway/src"));
+    let mut files = Vec::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read the gateway's sources") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "found the gateway's sources: {files:?}");
+    let mut wrong = Vec::new();
+    for path in files {
+        let rel = path
+            .strip_prefix(src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&path).expect("read a source file");
+        let forbidden: &[&str] = if rel == "lib.rs" || rel.starts_with("routes/") {
+            &[]
+        } else if rel == "config.rs" {
+            &["crate::routes", "crate::pipeline", "crate::books", "crate::state"]
+        } else {
+            &["crate::routes"]
+        };
+        for f in forbidden {
+            if text.contains(f) {
+                wrong.push(format!("{rel} uses {f}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "upward imports in the gateway: {wrong:#?}");
+}

@@ -207,7 +207,7 @@ mod tests {
     use tollgate_store::{ByokCipher, Store};
 
     use super::*;
-    use crate::pipeline::byok::{UserKey, key_for};
+    use crate::pipeline::byok::key_for;
     use crate::{Config, Gateway};
 
     /// A gateway over the demo catalog and a fresh SQLite store, with or
