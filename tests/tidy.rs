@@ -486,7 +486,12 @@ fn gateway_modules_are_layered_without_cycles() {
         let forbidden: &[&str] = if rel == "lib.rs" || rel.starts_with("routes/") {
             &[]
         } else if rel == "config.rs" {
-            &["crate::routes", "crate::pipeline", "crate::books", "crate::state"]
+            &[
+                "crate::routes",
+                "crate::pipeline",
+                "crate::books",
+                "crate::state",
+            ]
         } else {
             &["crate::routes"]
         };
@@ -496,5 +501,8 @@ fn gateway_modules_are_layered_without_cycles() {
             }
         }
     }
-    assert!(wrong.is_empty(), "upward imports in the gateway: {wrong:#?}");
+    assert!(
+        wrong.is_empty(),
+        "upward imports in the gateway: {wrong:#?}"
+    );
 }

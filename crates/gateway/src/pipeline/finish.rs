@@ -273,7 +273,7 @@ pub async fn chat_completion(
 /// in order; choices past the bound are emptied) and marks what was cut
 /// with `finish_reason: "length"`. Returns whether anything was cut.
 fn bound_completion(completion: &mut ChatCompletion, bound: u64, tokenizer: &Tokenizer) -> bool {
-    let mut meter = OutputMeter::new(bound, tokenizer.clone());
+    let mut meter = OutputMeter::new(bound, *tokenizer);
     let mut cut = false;
     for choice in &mut completion.choices {
         let m = &mut choice.message;
