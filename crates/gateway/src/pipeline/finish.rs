@@ -194,6 +194,27 @@ impl Generation {
     }
 }
 
+impl Generation {
+    /// Ends a generation nobody served (every attempt failed, or none
+    /// could be made): the hold is released and the failure recorded.
+    pub async fn failed(
+        self,
+        model: &str,
+        attempts: &[Attempt],
+        error: &crate::error::ApiError,
+        streamed: bool,
+    ) {
+        let outcome = Outcome {
+            model: model.to_owned(),
+            attempts: attempts.to_vec(),
+            error: Some(error.to_string()),
+            streamed,
+            ..Outcome::default()
+        };
+        self.finish(outcome).await;
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -13,7 +13,7 @@ use tollgate_schema::from_json_slice;
 use tollgate_store::{ApiKey, ApiType};
 
 use crate::error::ApiError;
-use crate::pipeline::finish::{self, Generation, Outcome};
+use crate::pipeline::finish::{self, Generation};
 use crate::pipeline::prepare::Prepared;
 use crate::pipeline::record::RequestContext;
 use crate::pipeline::shape::{Shape, text_completion};
@@ -88,13 +88,7 @@ pub async fn serve_chat(
     let served = match pipeline::complete(&state, &target, request, &measured, &keys).await {
         Ok(s) => s,
         Err((e, attempts)) => {
-            let outcome = Outcome {
-                model: target.model.clone(),
-                attempts: attempts.clone(),
-                error: Some(e.to_string()),
-                ..Outcome::default()
-            };
-            generation.finish(outcome).await;
+            generation.failed(&target.model, &attempts, &e, false).await;
             return Ok(failed(e, &attempts));
         }
     };
@@ -155,14 +149,7 @@ async fn stream(
             )
         }
         Ok(Err((e, attempts))) => {
-            let outcome = Outcome {
-                model,
-                attempts: attempts.clone(),
-                error: Some(e.to_string()),
-                streamed: true,
-                ..Outcome::default()
-            };
-            generation.finish(outcome).await;
+            generation.failed(&model, &attempts, &e, true).await;
             return failed(e, &attempts);
         }
         Err(_) => (sse::Start::Pending(pending), None, None),

@@ -140,13 +140,7 @@ async fn passthrough(
     {
         Ok(s) => s,
         Err((e, attempts)) => {
-            let outcome = Outcome {
-                model: target.model.clone(),
-                attempts: attempts.clone(),
-                error: Some(e.to_string()),
-                ..Outcome::default()
-            };
-            generation.finish(outcome).await;
+            generation.failed(&target.model, &attempts, &e, false).await;
             return Ok(failed(e, &attempts));
         }
     };
