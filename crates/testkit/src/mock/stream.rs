@@ -286,8 +286,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_frame_is_sent_that_many_times() {
-        use futures::StreamExt as _;
         use FrameKind::*;
+        use futures::StreamExt as _;
         let frames = vec![
             Frame::new(Lead, "<"),
             Frame::new(Content, "x").repeat(Some(3)),

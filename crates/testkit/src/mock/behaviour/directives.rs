@@ -250,7 +250,10 @@ mod tests {
             "[mock:reply_bytes=]",
             "[mock:usage_completion=99999999999]",
         ] {
-            assert_eq!(Directives::parse(text), (Directives::default(), text.into()));
+            assert_eq!(
+                Directives::parse(text),
+                (Directives::default(), text.into())
+            );
         }
     }
 

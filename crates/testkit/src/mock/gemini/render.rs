@@ -131,7 +131,11 @@ pub(super) fn response_json(meta: &Meta, reply: &Reply) -> Value {
         "index": 0,
         "safetyRatings": safety_ratings(),
     });
-    response(meta, candidate, reply.reported_usage().as_ref().map(usage_json))
+    response(
+        meta,
+        candidate,
+        reply.reported_usage().as_ref().map(usage_json),
+    )
 }
 
 /// How a stream is framed.
@@ -243,9 +247,17 @@ pub(super) fn frames(meta: &Meta, reply: &Reply, framing: Framing) -> Vec<Frame>
             frames.push(framing.chunk(FrameKind::Content, &value, true));
             first = false;
             let rest = times.map(|n| n - 1);
-            frames.push(framing.chunk(FrameKind::Content, &value, false).repeat(rest));
+            frames.push(
+                framing
+                    .chunk(FrameKind::Content, &value, false)
+                    .repeat(rest),
+            );
         } else {
-            frames.push(framing.chunk(FrameKind::Content, &value, false).repeat(times));
+            frames.push(
+                framing
+                    .chunk(FrameKind::Content, &value, false)
+                    .repeat(times),
+            );
         }
     }
     if framing == Framing::JsonArray {

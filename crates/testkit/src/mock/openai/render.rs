@@ -196,9 +196,8 @@ pub(super) fn chat_frames(ids: &Ids, include_usage: bool, reply: &Reply, n: u32)
         Output::Text(_) | Output::Filler(_) => json!({ "role": "assistant", "content": "" }),
         Output::ToolCalls(_) => json!({ "role": "assistant", "content": null }),
     };
-    let content_step = |delta: Value| {
-        step(FrameKind::Content, n, |index| choice(index, &delta, None))
-    };
+    let content_step =
+        |delta: Value| step(FrameKind::Content, n, |index| choice(index, &delta, None));
     let mut frames = vec![step(FrameKind::Lead, n, |index| choice(index, &role, None))];
     if let Output::Filler(filler) = &reply.output {
         let (times, odd) = filler.stream_pieces();
