@@ -132,7 +132,46 @@
 //! status instead (500, 529, 503); `[mock:sleep_ms=N]` waits N ms before
 //! answering; `[mock:slow]` streams at 5 tokens per second. Prompt tokens
 //! count the message as sent, directives included. Other `[mock:...]` text
-//! is left alone.
+//! (and a directive whose number does not parse) is left alone.
+//!
+//! **Hostile directives** script an upstream that misbehaves, to test that a
+//! gateway bounds what it relays and charges:
+//!
+//! * `[mock:usage_prompt=N]` / `[mock:usage_completion=N]`: the usage
+//!   reports N prompt (input) / completion (output) tokens, whatever the
+//!   request and the reply really cost (OpenAI `prompt_tokens` /
+//!   `completion_tokens` and `total_tokens`; Anthropic `input_tokens` (N
+//!   minus cached tokens) / `output_tokens` of the message and of
+//!   `message_delta`, while `message_start` keeps `output_tokens: 1`;
+//!   Gemini `promptTokenCount` / `candidatesTokenCount` (N minus thoughts)
+//!   and `totalTokenCount`). Streamed or not.
+//! * `[mock:no_usage]`: no usage at all: no `usage` in an OpenAI answer, no
+//!   usage chunk and no `usage: null` in its stream even with
+//!   `stream_options.include_usage`; no `usage` in an Anthropic message nor
+//!   in its `message_start` and `message_delta` events (the real API always
+//!   sends both); no `usageMetadata` in any Gemini answer or chunk.
+//! * `[mock:reply_bytes=N]`: the reply is N bytes of filler text,
+//!   `"x x x ..."` (one token per `"x "`, `"x"` last when N is odd: N/2
+//!   tokens rounded up), whatever `max_tokens`, stop sequences and tools say,
+//!   with the finish reason `length` / `max_tokens` / `MAX_TOKENS`; a stream
+//!   sends one `"x "` per content chunk.
+//! * `[mock:endless]`: a stream of filler content chunks (`"x "`, paced
+//!   like any stream: `[mock:slow]`, `tokens_per_second`) that never ends
+//!   until the client goes away (counted in
+//!   [`MockHandle::cancelled_streams`]); a non-streamed request gets
+//!   `[mock:reply_bytes=N]` bytes of filler, 1 MiB
+//!   ([`behaviour::DEFAULT_ENDLESS_REPLY_BYTES`]) without it.
+//!
+//! The usage directives also apply to the OpenAI legacy `/completions`
+//! (through the first prompt's directives); filler is for chat replies only.
+//! [`behaviour::Reply::usage`] stays what the reply really cost;
+//! [`behaviour::Reply::reported_usage`] is what the wire says.
+//!
+//! **Choices.** The OpenAI chat endpoint honours `n` (1..=128, else 400):
+//! `n` identical choices with `index` 0..n, usage counting the prompt once
+//! and the completion of every choice. A stream sends each step (role,
+//! every content chunk, finish) as one chunk per choice in index order,
+//! and counts steps for pacing, `drop_after` and `stream_error`.
 //!
 //! **Pacing.** A non-streamed reply is sent after `latency + ttft +
 //! (completion_tokens - 1) / tokens_per_second`, the time a stream would

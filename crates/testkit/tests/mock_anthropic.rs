@@ -12,6 +12,8 @@ mod support;
 mod cache;
 #[path = "mock_anthropic/failures.rs"]
 mod failures;
+#[path = "mock_anthropic/hostile.rs"]
+mod hostile;
 #[path = "mock_anthropic/messages.rs"]
 mod messages;
 #[path = "mock_anthropic/thinking.rs"]

@@ -14,6 +14,8 @@ mod embeddings;
 mod failures;
 #[path = "mock_gemini/generate.rs"]
 mod generate;
+#[path = "mock_gemini/hostile.rs"]
+mod hostile;
 #[path = "mock_gemini/tools.rs"]
 mod tools;
 #[path = "mock_gemini/validation.rs"]

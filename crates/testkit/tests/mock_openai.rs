@@ -14,5 +14,7 @@ mod chat;
 mod endpoints;
 #[path = "mock_openai/failures.rs"]
 mod failures;
+#[path = "mock_openai/hostile.rs"]
+mod hostile;
 #[path = "mock_openai/tools.rs"]
 mod tools;

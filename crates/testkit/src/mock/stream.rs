@@ -193,7 +193,11 @@ pub(crate) fn drive(
     state: MockState,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let driver = Driver {
-        frames: frames.into(),
+        // frames sent no time at all are no frames
+        frames: frames
+            .into_iter()
+            .filter(|f| f.times != Times::Exactly(0))
+            .collect(),
         emitted: 0,
         pacing,
         drop_after,
@@ -204,14 +208,9 @@ pub(crate) fn drive(
     };
     futures::stream::unfold(Some(driver), |driver| async move {
         let mut driver = driver?;
-        let frame = loop {
-            let Some(frame) = driver.frames.pop_front() else {
-                driver.guard.outcome = Some(Outcome::Completed);
-                return None;
-            };
-            if frame.times != Times::Exactly(0) {
-                break frame;
-            }
+        let Some(frame) = driver.frames.pop_front() else {
+            driver.guard.outcome = Some(Outcome::Completed);
+            return None;
         };
         if frame.kind != FrameKind::Lead
             && let Some(n) = driver.drop_after
@@ -237,7 +236,7 @@ pub(crate) fn drive(
         if let Some(rest) = rest {
             driver.frames.push_front(rest);
         }
-        if driver.frames.iter().all(|f| f.times == Times::Exactly(0)) {
+        if driver.frames.is_empty() {
             driver.guard.outcome = Some(Outcome::Completed);
         }
         Some((Ok(bytes), Some(driver)))

@@ -764,6 +764,49 @@ mod tests {
     }
 
     #[test]
+    fn filler_goes_past_limits_and_tools() {
+        let conv = Conversation {
+            messages: vec![Message::text(Role::User, "use a tool [mock:reply_bytes=7]")],
+            tools: vec!["a".into()],
+            max_tokens: Some(1),
+            stop: vec!["x".into()],
+            ..Conversation::default()
+        };
+        let reply = respond(&conv);
+        let filler = Filler {
+            bytes: 7,
+            endless: false,
+        };
+        assert_eq!(reply.output, Output::Filler(filler));
+        assert_eq!(reply.finish_reason, FinishReason::Length);
+        assert_eq!(reply.usage.completion_tokens, 4);
+        assert_eq!(reply.text(), None);
+        assert!(stream_deltas(&reply).is_empty());
+        assert_eq!(filler.text(), "x x x x");
+        assert_eq!(count_tokens(&filler.text()), filler.tokens());
+        assert_eq!(filler.stream_pieces(), (Some(3), Some("x")));
+        let even = Filler {
+            bytes: 6,
+            endless: false,
+        };
+        assert_eq!((even.text().as_str(), even.tokens()), ("x x x ", 3));
+        assert_eq!(even.stream_pieces(), (Some(3), None));
+        let endless = Filler {
+            bytes: 6,
+            endless: true,
+        };
+        assert_eq!(endless.stream_pieces(), (None, None));
+        // reported usage follows the directives, the real usage stays
+        let conv = Conversation {
+            messages: vec![Message::text(Role::User, "hi [mock:usage_completion=99]")],
+            ..Conversation::default()
+        };
+        let reply = respond(&conv);
+        assert_eq!(reply.usage.completion_tokens, 3);
+        assert_eq!(reply.reported_usage().unwrap().completion_tokens, 99);
+    }
+
+    #[test]
     fn anthropic_tool_ids_share_the_decision() {
         let mut conv = Conversation {
             messages: vec![Message::text(Role::User, "use a tool")],
