@@ -18,6 +18,21 @@ fn range(field: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ApiError> 
 /// The most completions one request may ask for (`n`), as OpenAI allows.
 pub const MAX_CHOICES: u64 = 128;
 
+/// `n`, the completions a request asks for (kept in `extra`): 1 when
+/// absent or null, else an integer in 1..=[`MAX_CHOICES`] or a 400.
+pub fn choices(extra: &tollgate_schema::Extra) -> Result<u64, ApiError> {
+    match extra.get("n").filter(|n| !n.is_null()) {
+        None => Ok(1),
+        Some(n) => match n.as_u64() {
+            Some(c @ 1..=MAX_CHOICES) => Ok(c),
+            _ => Err(ApiError::field(
+                "n",
+                format!("`n` must be an integer between 1 and {MAX_CHOICES}, got {n}"),
+            )),
+        },
+    }
+}
+
 /// Checks what serde cannot: required combinations and value ranges.
 pub fn chat_request(req: &ChatRequest) -> Result<(), ApiError> {
     match (&req.messages, &req.prompt) {
@@ -37,17 +52,7 @@ pub fn chat_request(req: &ChatRequest) -> Result<(), ApiError> {
             message(i, m)?;
         }
     }
-    if let Some(n) = req.extra.get("n").filter(|n| !n.is_null()) {
-        match n.as_u64() {
-            Some(1..=MAX_CHOICES) => {}
-            _ => {
-                return Err(ApiError::field(
-                    "n",
-                    format!("`n` must be an integer between 1 and {MAX_CHOICES}, got {n}"),
-                ));
-            }
-        }
-    }
+    choices(&req.extra)?;
     range("temperature", req.temperature, 0.0, 2.0)?;
     range("top_p", req.top_p, 0.0, 1.0)?;
     range("min_p", req.min_p, 0.0, 1.0)?;

@@ -175,6 +175,14 @@ fn for_endpoint(request: &Arc<ChatRequest>, ep: &CatalogEndpoint) -> Arc<ChatReq
     Arc::new(r)
 }
 
+/// `call` with the account's own key, when `keys` gave one.
+fn with_key(call: &ChatCall, key: Option<String>) -> ChatCall {
+    match key {
+        Some(k) => call.clone().with_api_key(k),
+        None => call.clone(),
+    }
+}
+
 /// Non-streaming chat: the first endpoint that answers wins.
 pub async fn complete(
     state: &AppState,
@@ -189,10 +197,7 @@ pub async fn complete(
         async move {
             let call = call?;
             keys.call(&ep.provider, |key| {
-                let call = match key {
-                    Some(k) => call.clone().with_api_key(k),
-                    None => call.clone(),
-                };
+                let call = with_key(&call, key);
                 let provider = provider.clone();
                 async move { provider.chat(call).await }
             })
@@ -217,10 +222,7 @@ pub async fn open_stream(
         async move {
             let call = call?;
             keys.call(&ep.provider, |key| {
-                let call = match key {
-                    Some(k) => call.clone().with_api_key(k),
-                    None => call.clone(),
-                };
+                let call = with_key(&call, key);
                 let provider = provider.clone();
                 let slug = ep.provider.clone();
                 async move {

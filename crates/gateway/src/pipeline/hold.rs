@@ -133,7 +133,6 @@ impl HoldGuard {
     /// A failed or empty generation is charged nothing (zero-completion
     /// insurance is `tollgate-billing`'s). Errors are logged, not
     /// returned: the client already has its answer.
-    #[allow(clippy::too_many_arguments)]
     pub async fn settle(
         mut self,
         endpoint: &CatalogEndpoint,
@@ -143,7 +142,11 @@ impl HoldGuard {
         is_byok: bool,
         generation_id: &str,
     ) -> Settled {
-        let Some(amount) = self.hold.as_ref().map(|h| h.amount) else {
+        let Some((amount, account_id, in_books)) = self
+            .hold
+            .as_ref()
+            .map(|h| (h.amount, h.account_id.clone(), h.local.is_some()))
+        else {
             return Settled::default();
         };
         let billable = BillableUsage::from_usage(usage, images, 0);
@@ -161,13 +164,16 @@ impl HoldGuard {
         // the guard still owns the hold: if this future is dropped here,
         // the hold is released.
         let charge = if is_byok {
-            let account_id = self.hold.as_ref().map(|h| h.account_id.clone());
-            let before = match (&self.hold, account_id) {
-                (Some(OpenHold { local: Some(_), .. }), Some(a)) => {
-                    self.state.books.byok_requests_in_month(&a, now).await
-                }
-                (_, Some(a)) => self.state.store.byok_requests_in_month(&a, now).await,
-                (_, None) => Ok(0),
+            let before = if in_books {
+                self.state
+                    .books
+                    .byok_requests_in_month(&account_id, now)
+                    .await
+            } else {
+                self.state
+                    .store
+                    .byok_requests_in_month(&account_id, now)
+                    .await
             };
             match before {
                 Ok(before) => {

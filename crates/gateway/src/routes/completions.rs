@@ -107,7 +107,7 @@ async fn passthrough(
     // A sure bound: every prompt's bytes (a token id is at most a few
     // bytes of JSON, and at least one).
     let prompt_tokens = serde_json::to_vec(&request.prompt).map_or(0, |v| v.len() as u64);
-    let choices = prompt_count(&request.prompt) * request_choices(&request);
+    let choices = prompt_count(&request.prompt) * crate::validate::choices(&request.extra)?;
     for p in &mut target.endpoints {
         p.bound = Bound {
             prompt_tokens,
@@ -183,15 +183,4 @@ fn prompt_count(prompt: &Prompt) -> u64 {
         Prompt::TokenBatches(b) => b.len().max(1) as u64,
         _ => 1,
     }
-}
-
-/// `n` of a legacy request (1 when absent).
-fn request_choices(request: &CompletionRequest) -> u64 {
-    request
-        .extra
-        .get("n")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|n| *n > 0)
-        .unwrap_or(1)
-        .min(crate::validate::MAX_CHOICES)
 }

@@ -150,6 +150,14 @@ async fn the_hold_covers_every_choice() {
         error["message"].as_str().unwrap().contains("`n`"),
         "{error}"
     );
+    // The legacy passthrough (several prompts) checks `n` the same way.
+    let legacy = json!({"model": "mock/echo", "prompt": ["a", "b"], "n": 500});
+    let reply = gw.post_raw("/api/v1/completions", legacy.to_string()).await;
+    let error = assert_error(&reply, 400);
+    assert!(
+        error["message"].as_str().unwrap().contains("`n`"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
