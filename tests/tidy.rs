@@ -506,3 +506,49 @@ fn gateway_modules_are_layered_without_cycles() {
         "upward imports in the gateway: {wrong:#?}"
     );
 }
+
+/// Every gateway module ARCHITECTURE.md names (`pipeline::hold`,
+/// `books::writer`, ...) exists, so the map cannot drift from the code.
+#[test]
+fn architecture_names_only_modules_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("read ARCHITECTURE.md");
+    let src = root.join("crates/gateway/src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read the gateway's lib.rs");
+    let tops = [
+        "gateway", "pipeline", "books", "limits", "observe", "routes",
+    ];
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for span in text.split('`').skip(1).step_by(2) {
+        let mut path: Vec<&str> = span.split("::").collect();
+        let lowercase =
+            |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if path.len() < 2 || !tops.contains(&path[0]) || !path.iter().all(lowercase) {
+            continue;
+        }
+        if path[0] == "gateway" {
+            path.remove(0);
+        }
+        named += 1;
+        let module = |parts: &[&str]| {
+            let dir = parts.iter().fold(src.clone(), |d, p| d.join(p));
+            dir.with_extension("rs").exists() || dir.join("mod.rs").exists()
+        };
+        // A module, an item of a module, or an item of lib.rs.
+        let found = module(&path)
+            || (path.len() > 1 && module(&path[..path.len() - 1]))
+            || (path.len() == 1 && lib.contains(&format!("fn {}(", path[0])));
+        if !found {
+            missing.push(span.to_owned());
+        }
+    }
+    assert!(
+        named >= 10,
+        "ARCHITECTURE.md names the gateway's modules ({named} found)"
+    );
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names modules that do not exist: {missing:?}"
+    );
+}

@@ -2,12 +2,15 @@
 //! provider that ignores `max_tokens` (or streams without end) is cut off
 //! where the hold stops covering it.
 //!
-//! Counting tokens costs CPU, so nothing is counted while the output's
-//! bytes stay within the bound (a token is at least one byte, so the bound
-//! cannot have been passed); past that, the text so far is counted once
-//! with the model family's tokenizer and each later piece as it comes
-//! (pieces counted apart count at least as many tokens as counted
-//! together, give or take a merge at the seams).
+//! Counting tokens costs CPU, so text is counted only when it might have
+//! passed the bound: a token is at least one byte, so the tokens counted
+//! so far plus the bytes not yet counted bound the output from above, and
+//! while that sum stays within the bound nothing is counted. Past it, the
+//! pending text is counted with the model family's tokenizer (pieces
+//! counted apart count at least as many tokens as counted together, give
+//! or take a merge at the seams). Each count leaves the bound a quarter
+//! less headroom than the bytes did, so a 200-token stream with a bound of
+//! 200 is counted some 15–20 times, in small pieces, not once per chunk.
 
 use tollgate_transforms::Tokenizer;
 
@@ -17,10 +20,12 @@ pub struct OutputMeter {
     bound: u64,
     tokenizer: Tokenizer,
     bytes: u64,
-    /// The text seen while `bytes <= bound` (nothing counted yet).
-    early: String,
-    /// Tokens counted, once `bytes > bound`.
-    counted: Option<u64>,
+    /// Text not counted yet.
+    pending: String,
+    /// Tokens of the text counted so far.
+    counted: u64,
+    /// Whether anything was counted (else only bytes are known).
+    counted_any: bool,
 }
 
 impl OutputMeter {
@@ -30,8 +35,9 @@ impl OutputMeter {
             bound,
             tokenizer,
             bytes: 0,
-            early: String::new(),
-            counted: None,
+            pending: String::new(),
+            counted: 0,
+            counted_any: false,
         }
     }
 
@@ -41,31 +47,30 @@ impl OutputMeter {
             return self.exceeded();
         }
         self.bytes += text.len() as u64;
-        match &mut self.counted {
-            Some(n) => *n += self.tokenizer.count(text),
-            None => {
-                self.early.push_str(text);
-                if self.bytes > self.bound {
-                    self.counted = Some(self.tokenizer.count(&self.early));
-                    self.early = String::new();
-                }
-            }
+        self.pending.push_str(text);
+        if self.counted + self.pending.len() as u64 > self.bound {
+            self.counted += self.tokenizer.count(&self.pending);
+            self.counted_any = true;
+            self.pending.clear();
         }
         self.exceeded()
     }
 
     /// Whether the output is past its bound.
     pub fn exceeded(&self) -> bool {
-        self.counted.is_some_and(|n| n > self.bound)
+        self.counted > self.bound
     }
 
-    /// The output's tokens as far as known: counted when counting was
-    /// needed, else four bytes a token (the estimate used when a provider
-    /// reports no usage), never above the bound.
+    /// The output's tokens as far as known: counted where counting was
+    /// needed, four bytes a token for the rest (the estimate used when a
+    /// provider reports no usage), never above the bound.
     pub fn tokens(&self) -> u64 {
-        self.counted
-            .unwrap_or_else(|| self.bytes.div_ceil(4))
-            .min(self.bound)
+        let estimate = if self.counted_any {
+            self.counted + (self.pending.len() as u64).div_ceil(4)
+        } else {
+            self.bytes.div_ceil(4)
+        };
+        estimate.min(self.bound)
     }
 }
 
@@ -126,7 +131,7 @@ mod tests {
         assert!(!m.add("hello "));
         assert!(!m.add("you"));
         assert_eq!(m.bytes, 9);
-        assert!(m.counted.is_none());
+        assert!(!m.counted_any);
         assert_eq!(m.tokens(), 3);
     }
 
@@ -136,7 +141,7 @@ mod tests {
         let mut m = OutputMeter::new(5, Tokenizer::o200k());
         assert!(!m.add(" international"));
         assert!(!m.add(" organization"));
-        assert!(m.counted.is_some());
+        assert!(m.counted_any);
         assert!(m.tokens() <= 5);
     }
 
