@@ -32,6 +32,7 @@ pub mod completions;
 pub mod decimal;
 pub mod embeddings;
 mod error;
+mod keyed;
 pub mod listing;
 pub mod models;
 mod parse;

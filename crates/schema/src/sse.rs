@@ -81,6 +81,9 @@ impl SseParser {
     }
 
     /// Feeds the next bytes; every event they complete is appended to `out`.
+    ///
+    /// A line that arrives whole within `bytes` is handled where it lies;
+    /// only a line split across reads is copied into the parser's buffer.
     pub fn push(
         &mut self,
         bytes: &[u8],
@@ -94,32 +97,40 @@ impl SseParser {
             self.skip_lf = false;
         }
         while !rest.is_empty() {
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-                None => {
-                    self.line.extend_from_slice(rest);
-                    self.check_size()?;
-                    break;
+            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+                self.line.extend_from_slice(rest);
+                self.check_size()?;
+                break;
+            };
+            let (head, tail) = (&rest[..i], &rest[i + 1..]);
+            let was_cr = rest[i] == b'\r';
+            rest = tail;
+            if was_cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.skip_lf = true,
                 }
-                Some(i) => {
-                    self.line.extend_from_slice(&rest[..i]);
-                    self.check_size()?;
-                    let was_cr = rest[i] == b'\r';
-                    rest = &rest[i + 1..];
-                    if was_cr {
-                        match rest.first() {
-                            Some(b'\n') => rest = &rest[1..],
-                            Some(_) => {}
-                            None => self.skip_lf = true,
-                        }
-                    }
-                    let line = std::mem::take(&mut self.line);
-                    if let Some(event) = self.line_done(&line) {
-                        out.extend(Some(event));
-                    }
-                    // Reuse the allocation for the next line.
-                    self.line = line;
-                    self.line.clear();
+            }
+            let event = if self.line.is_empty() {
+                if head.len() + self.data.len() > self.max_event_bytes {
+                    return Err(EventTooLarge {
+                        limit: self.max_event_bytes,
+                    });
                 }
+                self.line_done(head)
+            } else {
+                self.line.extend_from_slice(head);
+                self.check_size()?;
+                let line = std::mem::take(&mut self.line);
+                let event = self.line_done(&line);
+                // Reuse the allocation for the next split line.
+                self.line = line;
+                self.line.clear();
+                event
+            };
+            if let Some(event) = event {
+                out.extend(Some(event));
             }
         }
         Ok(())
@@ -171,7 +182,10 @@ impl SseParser {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.has_data = true;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),

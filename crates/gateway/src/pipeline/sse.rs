@@ -85,6 +85,36 @@ fn frame_chunk(chunk: ChatChunk, shape: Shape) -> Option<Bytes> {
     }
 }
 
+/// The fields of a chat chunk after those every chunk of a response
+/// shares (see [`Rewriter::frame`]), in [`ChatChunk`]'s order.
+#[derive(serde::Serialize)]
+struct ChunkTail<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_fingerprint: &'a Option<String>,
+    choices: &'a [ChunkChoice],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: &'a Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: &'a Option<ErrorBody>,
+    #[serde(flatten)]
+    extra: &'a Extra,
+}
+
+/// `data: {"id":…,"object":…,"created":…,"model":…,"provider":…`: the
+/// start every chat chunk of one response shares, rendered once.
+fn chunk_head(meta: &Meta, provider: &str) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(128);
+    head.extend_from_slice(b"data: {\"id\":");
+    serde_json::to_writer(&mut head, &meta.id).ok()?;
+    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    head.extend_from_slice(meta.created.to_string().as_bytes());
+    head.extend_from_slice(b",\"model\":");
+    serde_json::to_writer(&mut head, &meta.model).ok()?;
+    head.extend_from_slice(b",\"provider\":");
+    serde_json::to_writer(&mut head, provider).ok()?;
+    Some(head)
+}
+
 fn frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
     let json = serde_json::to_vec(value).ok()?;
     let mut out = Vec::with_capacity(json.len() + 8);
@@ -108,6 +138,8 @@ struct Rewriter {
     held_text: Option<String>,
     /// The output passed its bound; the stream is cut.
     cut: bool,
+    /// The start every chat chunk shares (see [`Rewriter::frame`]).
+    head: Option<Vec<u8>>,
 }
 
 impl Rewriter {
@@ -125,6 +157,7 @@ impl Rewriter {
             native_finish_reason: None,
             held_text,
             cut: false,
+            head: None,
         }
     }
 
@@ -173,8 +206,41 @@ impl Rewriter {
                 return None;
             }
         }
-        self.identify(&mut c);
-        frame_chunk(c, self.meta.shape)
+        self.frame(c)
+    }
+
+    /// A relayed chunk in the client's shape, as our own: our id, model,
+    /// creation time and the provider's name. Chat chunks start with a
+    /// head rendered once per response; only the rest is serialised per
+    /// chunk (the same bytes as serialising the whole rewritten chunk).
+    fn frame(&mut self, mut c: ChatChunk) -> Option<Bytes> {
+        if self.meta.shape != Shape::Chat || self.provider.is_empty() {
+            self.identify(&mut c);
+            return frame_chunk(c, self.meta.shape);
+        }
+        if self.head.is_none() {
+            self.head = chunk_head(&self.meta, &self.provider);
+        }
+        let head = self.head.as_deref()?;
+        let tail = serde_json::to_vec(&ChunkTail {
+            system_fingerprint: &c.system_fingerprint,
+            choices: &c.choices,
+            usage: &c.usage,
+            error: &c.error,
+            extra: &c.extra,
+        })
+        .ok()?;
+        let mut out = Vec::with_capacity(head.len() + tail.len() + 3);
+        out.extend_from_slice(head);
+        match tail.strip_prefix(b"{") {
+            Some(rest) if rest != b"}" => {
+                out.push(b',');
+                out.extend_from_slice(rest);
+            }
+            _ => out.push(b'}'),
+        }
+        out.extend_from_slice(b"\n\n");
+        Some(Bytes::from(out))
     }
 
     fn identify(&self, c: &mut ChatChunk) {
@@ -599,6 +665,31 @@ mod tests {
             "Mock Alpha".into(),
             1_000,
         )
+    }
+
+    #[test]
+    fn a_chunk_framed_from_its_head_is_the_rewritten_chunk_serialised() {
+        let upstream = [
+            r#"{"id":"up-1","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"index":0,"delta":{"role":"assistant","content":"h\u00e9 \"q\"","obfuscation":"zz"},"finish_reason":null}],"service_tier":"default"}"#,
+            r#"{"id":"up-1","created":1,"model":"up","system_fingerprint":"fp","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+            r#"{"id":"up-1","model":"up","choices":[{"index":0,"delta":{}}]}"#,
+        ];
+        for text in upstream {
+            let chunk: ChatChunk = serde_json::from_str(text).unwrap();
+            let mut r = rw();
+            let mut expected = chunk.clone();
+            r.identify(&mut expected);
+            let expected = frame_chunk(expected, Shape::Chat).unwrap();
+            let got = r.frame(chunk).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&got).unwrap(),
+                std::str::from_utf8(&expected).unwrap()
+            );
+            // Our id and model, not the upstream's.
+            assert_eq!(parse(&got)["id"], "gen-1-x");
+            assert_eq!(parse(&got)["model"], "mock/echo");
+            assert_eq!(parse(&got)["provider"], "Mock Alpha");
+        }
     }
 
     fn parse(b: &Bytes) -> serde_json::Value {

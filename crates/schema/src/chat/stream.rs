@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::with_extra;
+
 use crate::Extra;
 use crate::usage::Usage;
 use crate::wire_error::ErrorBody;
@@ -10,7 +12,7 @@ use crate::wire_error::ErrorBody;
 ///
 /// The last chunk before `[DONE]` carries `usage` and `choices: []`. A
 /// chunk with a top-level `error` ends the stream with that error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatChunk {
     /// `gen-...`, the same in every chunk.
     pub id: String,
@@ -47,8 +49,46 @@ fn chunk_object() -> String {
     String::from("chat.completion.chunk")
 }
 
+with_extra!(ChatChunk, "a chat completion chunk",
+    required { "id" => id }
+    optional {
+        "object" => object = chunk_object(),
+        "created" => created = 0,
+        "model" => model = String::new(),
+        "provider" => provider = None,
+        "system_fingerprint" => system_fingerprint = None,
+        "choices" => choices = Vec::new(),
+        "usage" => usage = None,
+        "error" => error = None,
+    }
+);
+
+with_extra!(ChunkChoice, "a chunk choice",
+    required {}
+    optional {
+        "index" => index = 0,
+        "delta" => delta = Delta::default(),
+        "finish_reason" => finish_reason = None,
+        "native_finish_reason" => native_finish_reason = None,
+        "logprobs" => logprobs = None,
+        "error" => error = None,
+    }
+);
+
+with_extra!(Delta, "a delta",
+    required {}
+    optional {
+        "role" => role = None,
+        "content" => content = None,
+        "reasoning" => reasoning = None,
+        "reasoning_details" => reasoning_details = None,
+        "refusal" => refusal = None,
+        "tool_calls" => tool_calls = None,
+    }
+);
+
 /// One choice's delta.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChunkChoice {
     /// Position among the choices.
     #[serde(default)]
@@ -74,7 +114,7 @@ pub struct ChunkChoice {
 }
 
 /// New content of a streamed message.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Delta {
     /// `"assistant"`, on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
