@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::content::MessageContent;
 use super::tools::ToolCall;
 use crate::Extra;
+use crate::keyed::with_extra;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ impl Role {
 /// flat struct names the offending field precisely when one is wrong.
 /// Role-specific rules (a tool message needs `tool_call_id`) are checked by
 /// the gateway's validation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// Author of the message.
     pub role: Role,
@@ -74,6 +75,19 @@ pub struct Message {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+with_extra!(Message, "a message",
+    required { "role" => role }
+    optional {
+        "content" => content = None,
+        "name" => name = None,
+        "tool_calls" => tool_calls = None,
+        "tool_call_id" => tool_call_id = None,
+        "refusal" => refusal = None,
+        "reasoning" => reasoning = None,
+        "reasoning_details" => reasoning_details = None,
+    }
+);
 
 impl Message {
     /// A message with text content and nothing else.

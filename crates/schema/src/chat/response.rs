@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::with_extra;
+
 use super::tools::ToolCall;
 use crate::Extra;
 use crate::usage::Usage;
 use crate::wire_error::ErrorBody;
 
 /// `object: "chat.completion"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletion {
     /// `gen-...`; also the `X-Generation-Id` header.
     pub id: String,
@@ -41,7 +43,7 @@ fn chat_completion() -> String {
 }
 
 /// One answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
     /// Position among the choices.
     #[serde(default)]
@@ -66,7 +68,7 @@ pub struct Choice {
 }
 
 /// The assistant message of a response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResponseMessage {
     /// `"assistant"`.
     #[serde(default = "assistant")]
@@ -94,6 +96,44 @@ pub struct ResponseMessage {
 fn assistant() -> String {
     String::from("assistant")
 }
+
+with_extra!(ChatCompletion, "a chat completion",
+    required {
+        "id" => id,
+        "created" => created,
+        "model" => model,
+        "choices" => choices,
+    }
+    optional {
+        "object" => object = chat_completion(),
+        "provider" => provider = None,
+        "system_fingerprint" => system_fingerprint = None,
+        "usage" => usage = None,
+    }
+);
+
+with_extra!(Choice, "a choice",
+    required { "message" => message }
+    optional {
+        "index" => index = 0,
+        "finish_reason" => finish_reason = None,
+        "native_finish_reason" => native_finish_reason = None,
+        "logprobs" => logprobs = None,
+        "error" => error = None,
+    }
+);
+
+with_extra!(ResponseMessage, "an assistant message",
+    required {}
+    optional {
+        "role" => role = assistant(),
+        "content" => content = None,
+        "refusal" => refusal = None,
+        "reasoning" => reasoning = None,
+        "reasoning_details" => reasoning_details = None,
+        "tool_calls" => tool_calls = None,
+    }
+);
 
 impl ResponseMessage {
     /// An assistant message with text.
