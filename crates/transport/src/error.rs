@@ -108,11 +108,15 @@ impl ProviderError {
         kind: ErrorKind,
         message: impl Into<String>,
     ) -> Self {
+        // An upstream's message can be as long as its body: keep what a
+        // message needs (and a log line can carry).
+        let mut message = message.into();
+        truncate_utf8(&mut message, RAW_LIMIT);
         ProviderError(Box::new(Repr {
             slug: slug.into(),
             name: name.into(),
             kind,
-            message: message.into(),
+            message,
             upstream_code: None,
             raw: None,
             detail: None,

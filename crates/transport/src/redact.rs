@@ -133,6 +133,20 @@ impl Secrets {
     }
 }
 
+/// `stream` with `key`'s runs masked in the errors it yields (an upstream
+/// may echo the key in an error event mid-stream).
+pub(crate) fn sealed_stream(
+    stream: crate::ChunkStream,
+    key: Option<&str>,
+) -> crate::ChunkStream {
+    use futures::StreamExt as _;
+    let secrets = Secrets::new(key);
+    if secrets.is_empty() {
+        return stream;
+    }
+    Box::pin(stream.map(move |item| item.map_err(|e| e.redact_with(&secrets))))
+}
+
 fn floor_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;

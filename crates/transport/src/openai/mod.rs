@@ -319,7 +319,7 @@ impl Provider for OpenAiProvider {
                 }
             })
         });
-        Ok(stream::chunk_stream(
+        let chunks = stream::chunk_stream(
             body,
             StreamContext {
                 slug: self.settings.slug.clone(),
@@ -327,7 +327,8 @@ impl Provider for OpenAiProvider {
                 idle_timeout: idle,
                 byok: auth.byok,
             },
-        ))
+        );
+        Ok(crate::redact::sealed_stream(chunks, auth.key))
     }
 
     async fn completion(&self, call: CompletionCall) -> Result<TextCompletion, ProviderError> {
