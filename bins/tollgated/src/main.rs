@@ -5,6 +5,7 @@
 //! `tollgate_gateway::serve`. Everything else is in the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod logfmt;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -207,7 +208,9 @@ where
 {
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => layer.boxed(),
+        // Control characters in fields (a request's path or model id) are
+        // escaped, so no input forges a line.
+        LogFormat::Text => layer.fmt_fields(logfmt::Escaped::default()).boxed(),
         LogFormat::Json => layer.json().boxed(),
     }
 }
