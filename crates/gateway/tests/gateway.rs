@@ -29,6 +29,8 @@ mod endpoints;
 mod errors;
 #[path = "gateway/failover.rs"]
 mod failover;
+#[path = "gateway/hardening.rs"]
+mod hardening;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
 #[path = "gateway/management/mod.rs"]
