@@ -23,10 +23,13 @@ pub struct Escaped {
 }
 
 impl<'writer> FormatFields<'writer> for Escaped {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
         let mut plain = String::new();
-        self.inner
-            .format_fields(Writer::new(&mut plain), fields)?;
+        self.inner.format_fields(Writer::new(&mut plain), fields)?;
         escape_into(&mut writer, &plain)
     }
 }
@@ -92,7 +95,8 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             let model = "mock/x\nINFO forged: admin logged in\0";
-            let span = tracing::info_span!("request", route = %model, model = tracing::field::Empty);
+            let span =
+                tracing::info_span!("request", route = %model, model = tracing::field::Empty);
             let _in = span.enter();
             span.record("model", tracing::field::display(model));
             tracing::info!(error = %model, "rejected {model}");

@@ -188,7 +188,9 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %e, detail = e.detail(), "provider error returned to client")
             }
             // The message as the client reads it: echoes bounded.
-            _ => tracing::debug!(status = status.as_u16(), error = %error.message, "request rejected"),
+            _ => {
+                tracing::debug!(status = status.as_u16(), error = %error.message, "request rejected")
+            }
         }
         let body = ErrorResponse {
             error,
@@ -317,7 +319,10 @@ mod tests {
             // quotes of the other kind inside an echo
             (
                 format!("unknown variant `a\"{long}`, expected"),
-                format!("unknown variant `a\"{}…`, expected", "m".repeat(ECHO_CHARS - 2)),
+                format!(
+                    "unknown variant `a\"{}…`, expected",
+                    "m".repeat(ECHO_CHARS - 2)
+                ),
             ),
         ];
         for (message, want) in table {

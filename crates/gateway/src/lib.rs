@@ -234,7 +234,9 @@ impl Gateway {
 
     /// Enables the admin API (`/api/v1/admin/...`) with this admin key.
     pub fn with_admin(mut self, admin: AdminAuth) -> Gateway {
-        self.state.admin_secrets.store(Arc::new(admin.secrets().clone()));
+        self.state
+            .admin_secrets
+            .store(Arc::new(admin.secrets().clone()));
         self.admin = Arc::new(admin);
         self
     }

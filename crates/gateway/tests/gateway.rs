@@ -15,6 +15,8 @@
 #[path = "gateway/support.rs"]
 mod support;
 
+#[path = "gateway/bad_input.rs"]
+mod bad_input;
 #[path = "gateway/billing.rs"]
 mod billing;
 #[path = "gateway/byok.rs"]

@@ -135,10 +135,7 @@ impl Secrets {
 
 /// `stream` with `key`'s runs masked in the errors it yields (an upstream
 /// may echo the key in an error event mid-stream).
-pub(crate) fn sealed_stream(
-    stream: crate::ChunkStream,
-    key: Option<&str>,
-) -> crate::ChunkStream {
+pub(crate) fn sealed_stream(stream: crate::ChunkStream, key: Option<&str>) -> crate::ChunkStream {
     use futures::StreamExt as _;
     let secrets = Secrets::new(key);
     if secrets.is_empty() {

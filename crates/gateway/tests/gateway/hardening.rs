@@ -15,7 +15,10 @@ const BYOK_SECRET: &str = "gateway hardening test secret key, at least 32 chars"
 fn assert_no_run(text: &str, secret: &str, what: &str) {
     for run in secret.as_bytes().windows(8) {
         let run = std::str::from_utf8(run).unwrap();
-        assert!(!text.contains(run), "{what}: {run:?} of the secret in {text}");
+        assert!(
+            !text.contains(run),
+            "{what}: {run:?} of the secret in {text}"
+        );
     }
 }
 
@@ -64,13 +67,21 @@ async fn keys_echoed_by_an_upstream_are_masked_in_every_dialect() {
     })
     .await;
     let cases = [
-        ("mock-alpha", "mock/echo", "sk-user-ALPHASECRET-00112233-aabbcc"),
+        (
+            "mock-alpha",
+            "mock/echo",
+            "sk-user-ALPHASECRET-00112233-aabbcc",
+        ),
         (
             "mock-anthropic",
             "mock/echo-anthropic",
             "sk-ant-user-ANTHROPICSECRET-4455",
         ),
-        ("mock-gemini", "mock/echo-gemini", "AIza-user-GEMINISECRET-66778899"),
+        (
+            "mock-gemini",
+            "mock/echo-gemini",
+            "AIza-user-GEMINISECRET-66778899",
+        ),
     ];
     for (provider, model, key) in cases {
         store_byok(&gw, provider, key).await;
@@ -84,7 +95,10 @@ async fn keys_echoed_by_an_upstream_are_masked_in_every_dialect() {
             "{model}: {error}"
         );
         assert!(
-            error["metadata"]["raw"].as_str().unwrap().contains("[REDACTED]"),
+            error["metadata"]["raw"]
+                .as_str()
+                .unwrap()
+                .contains("[REDACTED]"),
             "{model}: {error}"
         );
         assert_no_run(&generation_record(&gw, &reply).await, key, model);
@@ -171,11 +185,7 @@ async fn connection_failures_name_the_provider_not_its_address() {
         let error = assert_error(&reply, 502);
         assert_eq!(error["message"], "Mock Alpha: connection failed", "{error}");
         assert_eq!(error["metadata"]["provider_name"], "Mock Alpha");
-        let shown = format!(
-            "{}{}",
-            text(&reply),
-            generation_record(&gw, &reply).await
-        );
+        let shown = format!("{}{}", text(&reply), generation_record(&gw, &reply).await);
         assert!(!shown.contains(&addr.port().to_string()), "{shown}");
         assert!(!shown.contains("127.0.0.1"), "{shown}");
     }
@@ -193,7 +203,11 @@ async fn every_model_route_is_rate_limited() {
     })
     .await;
     let routes = [
-        ("chat", "/api/v1/chat/completions", chat_body("mock/echo", "hi")),
+        (
+            "chat",
+            "/api/v1/chat/completions",
+            chat_body("mock/echo", "hi"),
+        ),
         (
             "completions, one text prompt",
             "/api/v1/completions",
@@ -229,7 +243,11 @@ async fn every_model_route_is_rate_limited() {
         let (reply, before) = limited.unwrap_or_else(|| panic!("{what}: never rate limited"));
         let error = assert_error(&reply, 429);
         assert!(reply.header("retry-after").is_some(), "{what}: {error}");
-        assert_eq!(gw.request_counts(), before, "{what}: a refused request was sent");
+        assert_eq!(
+            gw.request_counts(),
+            before,
+            "{what}: a refused request was sent"
+        );
     }
 }
 

@@ -154,7 +154,11 @@ pub(crate) async fn answer<W: Wire>(
         let message = echoed_key(chars);
         match (&mut stream, directives.stream_error) {
             (Some(plan), Some(_)) => {
-                plan.error = echo_in(std::mem::take(&mut plan.error), W::stream_error_message(), &message);
+                plan.error = echo_in(
+                    std::mem::take(&mut plan.error),
+                    W::stream_error_message(),
+                    &message,
+                );
             }
             _ => return W::status_with_message(directives.status.unwrap_or(400), &message),
         }

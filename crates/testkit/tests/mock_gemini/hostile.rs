@@ -177,7 +177,10 @@ async fn echo_key_puts_the_presented_key_in_an_error() {
         .await
         .unwrap();
     let error = expect_error(response, 400, "INVALID_ARGUMENT").await;
-    assert_eq!(error["message"], format!("key {}... is invalid", &KEY[..23]));
+    assert_eq!(
+        error["message"],
+        format!("key {}... is invalid", &KEY[..23])
+    );
 
     let response = send(
         "streamGenerateContent?alt=sse",

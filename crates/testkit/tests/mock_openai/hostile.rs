@@ -291,7 +291,11 @@ async fn echo_key_puts_the_presented_key_in_an_error() {
     // the whole key, with the status asked for, streamed or not
     for stream in [false, true] {
         let request = chat("hi [mock:echo_key] [mock:status=503]");
-        let request = if stream { streamed(request, false) } else { request };
+        let request = if stream {
+            streamed(request, false)
+        } else {
+            request
+        };
         let response = send(request).await.unwrap();
         assert_eq!(response.status(), 503);
         let body: Value = response.json().await.unwrap();

@@ -167,11 +167,8 @@ impl Upstream {
     }
 
     fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(
-            http::send_error_kind(e),
-            http::reason(e),
-        )
-        .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
+        self.error(http::send_error_kind(e), http::reason(e))
+            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
     }
 
     fn status_error(

@@ -137,11 +137,8 @@ impl OpenAiProvider {
     }
 
     fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(
-            http::send_error_kind(e),
-            http::reason(e),
-        )
-        .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
+        self.error(http::send_error_kind(e), http::reason(e))
+            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
     }
 
     /// Sends a request and reads the whole answer within `timeout`; a
