@@ -374,7 +374,6 @@ async fn check_all(postgres: bool) {
         let (status, body, content_type) = send(&gw, &client, &case).await;
         let shown = String::from_utf8_lossy(&body[..body.len().min(600)]).into_owned();
         let name = case.name;
-        eprintln!("{name}: {status} {shown}");
         match case.want {
             Want::Ok => assert_eq!(status, 200, "{name}: {shown}"),
             Want::Error(want, field) => {
@@ -471,7 +470,16 @@ async fn nul_bytes_reach_no_database(gw: &TestGateway) {
         reply.body
     );
 
-    let cases: [(Method, &str, &str, Option<Value>, u16, Option<&str>); 7] = [
+    // method, path, bearer, body, status, field named
+    type Lookup<'a> = (
+        Method,
+        &'a str,
+        &'a str,
+        Option<Value>,
+        u16,
+        Option<&'a str>,
+    );
+    let cases: [Lookup<'_>; 7] = [
         (
             Method::GET,
             "/api/v1/generation?id=gen-%00",
