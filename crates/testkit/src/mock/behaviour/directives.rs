@@ -273,6 +273,20 @@ mod tests {
     }
 
     #[test]
+    fn echo_key_takes_an_optional_length() {
+        let (d, text) = Directives::parse("hi [mock:echo_key]");
+        assert_eq!((d.echo_key, text.as_str()), (Some(usize::MAX), "hi"));
+        let (d, _) = Directives::parse("[mock:echo_key=23] [mock:status=401]");
+        assert_eq!((d.echo_key, d.status), (Some(23), Some(401)));
+        for text in ["[mock:echo_key=]", "[mock:echo_key=-1]"] {
+            assert_eq!(
+                Directives::parse(text),
+                (Directives::default(), text.into())
+            );
+        }
+    }
+
+    #[test]
     fn reported_usage_follows_the_directives() {
         let usage = Usage {
             prompt_tokens: 10,
