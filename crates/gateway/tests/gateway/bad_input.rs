@@ -587,3 +587,16 @@ async fn bad_input_on_sqlite() {
 async fn bad_input_on_postgres() {
     check_all(true).await;
 }
+
+/// The OAuth pages bound their echoes too.
+#[tokio::test]
+async fn oauth_pages_bound_echoes() {
+    let gw = start().await;
+    let long = "x".repeat(2000);
+    let reply = gw.get(&format!("/auth?callback_url={long}")).await;
+    assert_eq!(reply.status, 400);
+    let page = String::from_utf8_lossy(&reply.body);
+    assert!(page.contains(&"x".repeat(200)), "{page}");
+    assert!(!page.contains(&"x".repeat(201)), "an unbounded echo");
+    assert!(page.contains('…'), "{page}");
+}
