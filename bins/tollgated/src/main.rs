@@ -5,6 +5,7 @@
 //! `tollgate_gateway::serve`. Everything else is in the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod logfmt;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -205,9 +206,16 @@ fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a file or a log collector would keep the
+    // escape sequences.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
-        LogFormat::Text => layer.boxed(),
+        // Control characters in fields (a request's path or model id) are
+        // escaped, so no input forges a line.
+        LogFormat::Text => layer.fmt_fields(logfmt::Escaped::default()).boxed(),
         LogFormat::Json => layer.json().boxed(),
     }
 }

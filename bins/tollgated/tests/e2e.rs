@@ -17,6 +17,7 @@ mod e2e {
     mod crash;
     mod dev_config;
     mod flags;
+    mod hardening;
     mod leases;
     mod models;
     mod reload;

@@ -1,5 +1,15 @@
 //! `ApiError`: every error the HTTP API returns, rendered in the seed's shape
 //! `{"error":{"code","message","metadata"}}` with the matching status.
+//!
+//! [`ApiError::body`] is the one place an error becomes what a client
+//! reads (a JSON answer, a stream's error chunk) and what the log says of
+//! it, so it bounds what the client sent us and we echo: every quoted run
+//! of a message (`` `model` ``, serde's `"value"`) is cut at
+//! [`ECHO_CHARS`] characters and an ellipsis, the field path too, and a
+//! whole message at [`MESSAGE_CHARS`]. A 1 MB model id is answered in a
+//! few hundred bytes.
+
+use std::borrow::Cow;
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -7,6 +17,12 @@ use axum::response::{IntoResponse, Response};
 use tollgate_schema::Extra;
 use tollgate_schema::wire_error::{ErrorBody, ErrorResponse};
 use tollgate_transport::ProviderError;
+
+/// Most characters of one echo of client input (a quoted run of a
+/// message, the field path) before it is cut with `…`.
+pub const ECHO_CHARS: usize = 200;
+/// Most characters of a whole error message before it is cut with `…`.
+pub const MESSAGE_CHARS: usize = 2000;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +140,23 @@ impl ApiError {
         }
     }
 
-    /// The error object, as sent in a body or a mid-stream chunk.
+    /// The error object, as sent in a body or a mid-stream chunk, with
+    /// echoes of the request bounded (see the module docs).
     pub fn body(&self) -> ErrorBody {
+        let mut body = self.unbounded_body();
+        if let Cow::Owned(m) = bound_echoes(&body.message) {
+            body.message = m;
+        }
+        if let Some(field) = body.metadata.as_mut().and_then(|m| m.get_mut("field"))
+            && let Some(text) = field.as_str()
+            && let Cow::Owned(cut) = cut_chars(text, ECHO_CHARS)
+        {
+            *field = cut.into();
+        }
+        body
+    }
+
+    fn unbounded_body(&self) -> ErrorBody {
         if let ApiError::Provider(e) = self {
             return e.to_error_body();
         }
@@ -150,15 +181,19 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let error = self.body();
         match &self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Provider(e) => {
-                tracing::warn!(error = %e, "provider error returned to client")
+                tracing::warn!(error = %e, detail = e.detail(), "provider error returned to client")
             }
-            _ => tracing::debug!(status = status.as_u16(), error = %self, "request rejected"),
+            // The message as the client reads it: echoes bounded.
+            _ => {
+                tracing::debug!(status = status.as_u16(), error = %error.message, "request rejected")
+            }
         }
         let body = ErrorResponse {
-            error: self.body(),
+            error,
             user_id: None,
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| {
@@ -196,5 +231,129 @@ impl From<tollgate_schema::Error> for ApiError {
                 message: format!("invalid request: {e}"),
             },
         }
+    }
+}
+
+/// `message` with every quoted run (between backticks or double quotes)
+/// longer than [`ECHO_CHARS`] cut there with `…`, and the whole cut at
+/// [`MESSAGE_CHARS`]. Borrowed when nothing was cut (the usual case).
+pub fn bound_echoes(message: &str) -> Cow<'_, str> {
+    // Quick path: a message this short cannot hold a long echo.
+    if message.len() <= ECHO_CHARS {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::new();
+    let mut copied = 0; // bytes of `message` already in `out`
+    let mut rest = message;
+    let mut offset = 0;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let start = offset + open + 1;
+        let inner_end = message[start..]
+            .find(quote)
+            .map_or(message.len(), |i| start + i);
+        let inner = &message[start..inner_end];
+        if let Cow::Owned(cut) = cut_chars(inner, ECHO_CHARS) {
+            out.push_str(&message[copied..start]);
+            out.push_str(&cut);
+            copied = inner_end;
+        }
+        // Past the closing quote (or the end).
+        let next = (inner_end + 1).min(message.len());
+        offset = next;
+        rest = &message[next..];
+    }
+    let bounded: Cow<'_, str> = if copied == 0 {
+        Cow::Borrowed(message)
+    } else {
+        out.push_str(&message[copied..]);
+        Cow::Owned(out)
+    };
+    match cut_chars(&bounded, MESSAGE_CHARS) {
+        Cow::Owned(cut) => Cow::Owned(cut),
+        Cow::Borrowed(_) => bounded,
+    }
+}
+
+/// `text` cut after `max` characters with `…` (borrowed when it is not
+/// longer).
+pub fn cut_chars(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => {
+            let mut cut = String::with_capacity(at + '…'.len_utf8());
+            cut.push_str(&text[..at]);
+            cut.push('…');
+            Cow::Owned(cut)
+        }
+        None => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_echoes_are_cut() {
+        let long = "m".repeat(1_000_000);
+        let cut = format!("{}…", "m".repeat(ECHO_CHARS));
+        let exact = "e".repeat(ECHO_CHARS);
+        let table = [
+            // (message, bounded)
+            ("short `x` stays".to_string(), "short `x` stays".to_string()),
+            (
+                format!("model `{long}` not found"),
+                format!("model `{cut}` not found"),
+            ),
+            (
+                format!(r#"invalid type: string "{long}", expected u32 at line 1"#),
+                format!(r#"invalid type: string "{cut}", expected u32 at line 1"#),
+            ),
+            // two echoes, one long; an echo of exactly the limit is kept
+            (
+                format!("`{exact}` and `{long}`"),
+                format!("`{exact}` and `{cut}`"),
+            ),
+            // an unterminated quote runs to the end
+            (format!("bad `{long}"), format!("bad `{cut}")),
+            // quotes of the other kind inside an echo
+            (
+                format!("unknown variant `a\"{long}`, expected"),
+                format!(
+                    "unknown variant `a\"{}…`, expected",
+                    "m".repeat(ECHO_CHARS - 2)
+                ),
+            ),
+        ];
+        for (message, want) in table {
+            let got = bound_echoes(&message);
+            assert_eq!(got, want, "{}", &message[..40.min(message.len())]);
+        }
+    }
+
+    #[test]
+    fn whole_messages_are_bounded_too() {
+        let words = "word ".repeat(10_000);
+        let got = bound_echoes(&words);
+        assert_eq!(got.chars().count(), MESSAGE_CHARS + 1);
+        assert!(got.ends_with('…'));
+        // multi-byte characters are cut whole
+        let accents = format!("`{}`", "é".repeat(500));
+        let got = bound_echoes(&accents);
+        assert_eq!(got, format!("`{}…`", "é".repeat(ECHO_CHARS)));
+    }
+
+    #[test]
+    fn bodies_bound_the_message_and_the_field() {
+        let long = "x".repeat(5000);
+        let e = ApiError::field(
+            format!("provider.{long}"),
+            format!("invalid request: unknown field `{long}`"),
+        );
+        let body = e.body();
+        assert!(body.message.len() < 300, "{}", body.message);
+        let field = body.metadata.unwrap()["field"].as_str().unwrap().to_owned();
+        assert_eq!(field.chars().count(), ECHO_CHARS + 1);
+        assert!(field.starts_with("provider.xxx") && field.ends_with('…'));
     }
 }

@@ -185,6 +185,7 @@ impl Gateway {
             metrics,
             books,
             health_sync: Default::default(),
+            admin_secrets: Default::default(),
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -233,6 +234,9 @@ impl Gateway {
 
     /// Enables the admin API (`/api/v1/admin/...`) with this admin key.
     pub fn with_admin(mut self, admin: AdminAuth) -> Gateway {
+        self.state
+            .admin_secrets
+            .store(Arc::new(admin.secrets().clone()));
         self.admin = Arc::new(admin);
         self
     }

@@ -203,6 +203,7 @@ pub(crate) fn build_routes(
     client: &HttpClient,
 ) -> Result<Routes, Error> {
     let mut adapters: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    let mut secrets = tollgate_transport::Secrets::default();
     for p in providers {
         let api_key = match &p.api_key_env {
             Some(var) => match std::env::var(var) {
@@ -217,6 +218,7 @@ pub(crate) fn build_routes(
         let mut settings =
             ProviderSettings::new(p.slug.clone(), p.name.clone(), p.base_url.clone());
         if let Some(key) = api_key {
+            secrets.add(&key);
             settings = settings.with_api_key(key);
         }
         if let Some(secs) = p.timeout_secs {
@@ -258,5 +260,6 @@ pub(crate) fn build_routes(
         catalog,
         providers: adapters,
         models_json,
+        secrets,
     })
 }

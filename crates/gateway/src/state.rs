@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tollgate_catalog::Catalog;
 use tollgate_store::Store;
-use tollgate_transport::Provider;
+use tollgate_transport::{Provider, ProviderError, Secrets};
 
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
@@ -33,6 +33,9 @@ pub struct Routes {
     pub providers: HashMap<String, Arc<dyn Provider>>,
     /// `GET /models` body, rendered once per catalog.
     pub models_json: Bytes,
+    /// The providers' keys, masked in every provider error
+    /// ([`AppState::redact`]).
+    pub secrets: Secrets,
 }
 
 /// Everything a request needs, shared behind an `Arc`.
@@ -74,12 +77,25 @@ pub struct AppState {
     /// With `[redis]`: shares attempt outcomes with the other replicas
     /// ([`crate::health_sync`]); set once, when the sync starts.
     pub health_sync: std::sync::OnceLock<crate::health_sync::HealthSync>,
+    /// The admin key, masked in every provider error (set with the admin
+    /// key, [`crate::Gateway::with_admin`]).
+    pub admin_secrets: ArcSwap<Secrets>,
 }
 
 impl AppState {
     /// The current catalog snapshot: take it once per request.
     pub fn routes(&self) -> Arc<Routes> {
         self.routes.load_full()
+    }
+
+    /// `e` with every run of 8 or more characters of a configured secret
+    /// masked (the providers' keys, the admin key): an upstream may echo
+    /// one, and what an error says reaches the client and the log. (The
+    /// key a call was made with, a BYOK key included, is masked by its
+    /// adapter already.)
+    pub fn redact(&self, e: ProviderError) -> ProviderError {
+        e.redact_with(&self.routes.load().secrets)
+            .redact_with(&self.admin_secrets.load())
     }
 
     /// Now, on the health tracker's clock.

@@ -15,6 +15,8 @@
 #[path = "gateway/support.rs"]
 mod support;
 
+#[path = "gateway/bad_input.rs"]
+mod bad_input;
 #[path = "gateway/billing.rs"]
 mod billing;
 #[path = "gateway/byok.rs"]
@@ -29,6 +31,8 @@ mod endpoints;
 mod errors;
 #[path = "gateway/failover.rs"]
 mod failover;
+#[path = "gateway/hardening.rs"]
+mod hardening;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
 #[path = "gateway/management/mod.rs"]

@@ -26,6 +26,14 @@ pub fn from_json_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 fn classify(path: String, e: serde_json::Error) -> Error {
     use serde_json::error::Category;
     match e.classify() {
+        // A number JSON can write but no type can hold (`1e999`): the
+        // value's fault, so the field is named like any other bad value.
+        Category::Syntax if is_out_of_range(&e) && !path.is_empty() && path != "." => {
+            Error::Field {
+                path,
+                message: strip_position(&e.to_string()),
+            }
+        }
         Category::Syntax | Category::Eof | Category::Io => Error::Syntax {
             line: e.line(),
             column: e.column(),
@@ -50,6 +58,10 @@ fn classify(path: String, e: serde_json::Error) -> Error {
             }
         }
     }
+}
+
+fn is_out_of_range(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("number out of range")
 }
 
 /// serde_json appends " at line L column C"; the path says more.
@@ -101,6 +113,13 @@ mod tests {
     fn reports_syntax_errors_with_position() {
         let err = from_json_slice::<Outer>(b"{\"inner\": [").unwrap_err();
         assert!(matches!(err, Error::Syntax { line: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn names_the_field_of_a_number_out_of_range() {
+        let err = from_json_slice::<Outer>(br#"{"inner":[{"n":1e999}]}"#).unwrap_err();
+        assert_eq!(err.path(), Some("inner[0].n"), "{err:?}");
+        assert!(err.to_string().contains("number out of range"), "{err}");
     }
 
     #[test]

@@ -161,6 +161,12 @@
 //!   [`MockHandle::cancelled_streams`]); a non-streamed request gets
 //!   `[mock:reply_bytes=N]` bytes of filler, 1 MiB
 //!   ([`behaviour::DEFAULT_ENDLESS_REPLY_BYTES`]) without it.
+//! * `[mock:echo_key]`, `[mock:echo_key=N]`: a careless upstream echoing
+//!   the key it was called with (`Authorization`, `x-api-key`,
+//!   `x-goog-api-key`), whole or its first N characters, as
+//!   `"key <key>... is invalid"`: the message of an error with the status
+//!   of `[mock:status=N]` (400 without it), or, with
+//!   `[mock:stream_error]`, of the stream's error event.
 //!
 //! The usage directives also apply to the OpenAI legacy `/completions`
 //! (through the first prompt's directives); filler is for chat replies only.

@@ -11,8 +11,13 @@
 //! which `error_type` the error envelope carries ([`error_type`]).
 //!
 //! No error ever holds a provider API key: requests carry the key in a header
-//! the error never sees, URLs are reported without their query, and the
-//! adapter scrubs the key from upstream bodies that echo it.
+//! the error never sees, and the adapter masks every run of 8 or more of the
+//! key's characters in upstream bodies that echo it ([`Secrets`]). What only
+//! the operator should see (the upstream URL, the transport's own causes) is
+//! kept apart in [`detail`], which the gateway logs and never sends.
+//!
+//! [`Secrets`]: crate::redact::Secrets
+//! [`detail`]: ProviderError::detail
 //!
 //! [`is_retryable`]: ProviderError::is_retryable
 //! [`counts_against_health`]: ProviderError::counts_against_health
@@ -82,6 +87,8 @@ struct Repr {
     message: String,
     upstream_code: Option<String>,
     raw: Option<String>,
+    /// For the log only: the upstream URL and the transport's causes.
+    detail: Option<String>,
     retry_after: Option<Duration>,
     is_byok: bool,
 }
@@ -101,16 +108,28 @@ impl ProviderError {
         kind: ErrorKind,
         message: impl Into<String>,
     ) -> Self {
+        // An upstream's message can be as long as its body: keep what a
+        // message needs (and a log line can carry).
+        let mut message = message.into();
+        truncate_utf8(&mut message, RAW_LIMIT);
         ProviderError(Box::new(Repr {
             slug: slug.into(),
             name: name.into(),
             kind,
-            message: message.into(),
+            message,
             upstream_code: None,
             raw: None,
+            detail: None,
             retry_after: None,
             is_byok: false,
         }))
+    }
+
+    /// Keeps what only the operator should see (the upstream URL, the
+    /// transport's causes): logged, never sent to a client.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.0.detail = Some(detail.into());
+        self
     }
 
     /// Keeps the upstream body, truncated to [`RAW_LIMIT`] bytes.
@@ -140,20 +159,27 @@ impl ProviderError {
         self
     }
 
-    /// Replaces every occurrence of `secret` in the message and raw body.
-    /// Secrets shorter than 8 bytes are left alone (they would match ordinary
-    /// text and are no real key).
-    pub fn redact(mut self, secret: &str) -> Self {
-        const MASK: &str = "[redacted]";
-        if secret.len() >= 8 {
-            if self.0.message.contains(secret) {
-                self.0.message = self.0.message.replace(secret, MASK);
-            }
-            if let Some(raw) = &mut self.0.raw
-                && raw.contains(secret)
-            {
-                *raw = raw.replace(secret, MASK);
-            }
+    /// Masks every run of 8 or more characters of `secret` in everything
+    /// the error says (see [`Secrets`](crate::redact::Secrets)). Secrets
+    /// shorter than 8 bytes are left alone (they would match ordinary text
+    /// and are no real key).
+    pub fn redact(self, secret: &str) -> Self {
+        self.redact_with(&crate::redact::Secrets::new([secret]))
+    }
+
+    /// Masks every run of `secrets` in the message, the raw body, the
+    /// detail and the upstream code.
+    pub fn redact_with(mut self, secrets: &crate::redact::Secrets) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let r = &mut *self.0;
+        secrets.redact_in_place(&mut r.message);
+        for text in [&mut r.raw, &mut r.detail, &mut r.upstream_code]
+            .into_iter()
+            .flatten()
+        {
+            secrets.redact_in_place(text);
         }
         self
     }
@@ -186,6 +212,12 @@ impl ProviderError {
     /// The upstream body (at most [`RAW_LIMIT`] bytes), when there was one.
     pub fn raw(&self) -> Option<&str> {
         self.0.raw.as_deref()
+    }
+
+    /// What only the operator should see: the upstream URL and the
+    /// transport's causes (log it; never send it).
+    pub fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
     }
 
     /// How long the upstream asked us to wait (`retry-after-ms`,
@@ -349,9 +381,11 @@ impl ProviderError {
     }
 
     /// The error object the gateway sends when this is the final error:
-    /// `code` = [`client_status`](Self::client_status), the message, and
+    /// `code` = [`client_status`](Self::client_status), the message after
+    /// the provider's name (`"Mock Alpha: connection failed"`), and
     /// metadata `{provider_name, raw, error_type}` (plus `provider_code` when
     /// the upstream named one and `is_byok` when the caller's key was used).
+    /// The [`detail`](Self::detail) is never part of it.
     ///
     /// When the provider refused the *operator's* credentials (401/403
     /// without BYOK), the upstream's message and body are replaced by a
@@ -368,7 +402,7 @@ impl ProviderError {
             (message, Value::Null)
         } else {
             (
-                self.0.message.clone(),
+                format!("{}: {}", self.0.name, self.0.message),
                 self.0.raw.clone().map_or(Value::Null, Value::String),
             )
         };
@@ -636,7 +670,7 @@ mod tests {
         assert_eq!(meta["error_type"], "provider_unavailable");
         // With the caller's own key, the caller sees what the provider said.
         let body = e.with_byok(true).to_error_body();
-        assert_eq!(body.message, "m");
+        assert_eq!(body.message, "P: m");
         assert!(body.metadata.unwrap()["raw"].is_string());
     }
 
@@ -655,7 +689,7 @@ mod tests {
             body,
             serde_json::json!({
                 "code": 429,
-                "message": "slow down",
+                "message": "Alpha: slow down",
                 "metadata": {
                     "provider_name": "Alpha",
                     "raw": "{\"error\":{\"message\":\"slow down\"}}",
@@ -677,15 +711,36 @@ mod tests {
     }
 
     #[test]
-    fn redact_masks_the_secret_everywhere() {
-        let e = status(401)
-            .with_raw("bad key sk-secret-123456")
-            .redact("sk-secret-123456");
-        let e = ProviderError::new("p", "P", e.kind(), "Incorrect API key sk-secret-123456")
-            .with_raw(e.raw().unwrap())
-            .redact("sk-secret-123456");
-        assert!(!format!("{e:?}{e}").contains("sk-secret-123456"));
-        assert!(e.message().contains("[redacted]"));
+    fn redact_masks_runs_of_the_secret_everywhere() {
+        let key = "sk-op-PROVIDERSECRET-0042-abcdefgh";
+        let e = ProviderError::new(
+            "p",
+            "P",
+            ErrorKind::Status { status: 400 },
+            format!("key {}... is invalid", &key[..23]),
+        )
+        .with_raw(format!(r#"{{"error":"bad key {key}"}}"#))
+        .with_detail(format!("POST http://h/v1?k={}", &key[3..15]))
+        .with_upstream_code(Some(format!("bad_{}", &key[..9])))
+        .redact(key);
+        let shown = format!("{e:?}{e}{:?}", e.to_error_body());
+        assert!(!shown.contains(&key[..8]), "{shown}");
+        assert!(!shown.contains(&key[10..18]), "{shown}");
+        assert_eq!(e.message(), "key [REDACTED]... is invalid");
+        assert_eq!(e.raw(), Some(r#"{"error":"bad key [REDACTED]"}"#));
+        assert_eq!(e.detail(), Some("POST http://h/v1?k=[REDACTED]"));
+        assert_eq!(e.upstream_code(), Some("bad_[REDACTED]"));
+    }
+
+    #[test]
+    fn the_detail_is_for_the_log_only() {
+        let e = ProviderError::new("p", "Mock P", ErrorKind::Connect, "connection failed")
+            .with_detail("POST http://127.0.0.1:19210/v1/chat/completions: tcp connect error");
+        let body = serde_json::to_string(&e.to_error_body()).unwrap();
+        assert!(!body.contains("127.0.0.1"), "{body}");
+        assert!(!e.to_string().contains("127.0.0.1"), "{e}");
+        assert_eq!(e.to_error_body().message, "Mock P: connection failed");
+        assert!(e.detail().unwrap().contains("19210"));
     }
 
     #[test]

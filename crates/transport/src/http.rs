@@ -110,20 +110,26 @@ fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// A reqwest error in a few words, for the client: no URL, no address,
+/// no cause (those are in [`describe`], for the log).
+pub(crate) fn reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the body failed"
+    } else if e.is_builder() {
+        "invalid request"
+    } else {
+        "request failed"
+    }
+}
+
 /// A reqwest error and its causes, without the URL (whose query could
 /// carry a secret).
 pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        String::from("timed out")
-    } else if e.is_connect() {
-        String::from("connection failed")
-    } else if e.is_body() || e.is_decode() {
-        String::from("reading the body failed")
-    } else if e.is_builder() {
-        String::from("invalid request")
-    } else {
-        String::from("request failed")
-    };
+    let mut out = String::from(reason(e));
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
@@ -149,15 +155,14 @@ pub(crate) enum ReadBodyError {
 }
 
 impl ReadBodyError {
-    /// The error's kind and message, naming `url` (without secrets).
-    pub(crate) fn describe(&self, url: &str) -> (ErrorKind, String) {
+    /// The error's kind, its message for the client, and its detail for
+    /// the log, naming `url` (without secrets).
+    pub(crate) fn describe(&self, url: &str) -> (ErrorKind, String, String) {
         match self {
             ReadBodyError::TooLarge { limit } => (
                 ErrorKind::InvalidResponse,
-                format!(
-                    "{}: the response body is larger than the limit of {limit} bytes",
-                    display_url(url)
-                ),
+                format!("the response body is larger than the limit of {limit} bytes"),
+                display_url(url),
             ),
             ReadBodyError::Failed(e) => {
                 let kind = if e.is_timeout() {
@@ -167,12 +172,12 @@ impl ReadBodyError {
                         after_output: false,
                     }
                 };
-                let message = format!(
+                let detail = format!(
                     "{}: reading the response body: {}",
                     display_url(url),
                     describe(e)
                 );
-                (kind, message)
+                (kind, reason(e).to_string(), detail)
             }
         }
     }
@@ -305,11 +310,13 @@ mod tests {
         assert_eq!(body.len(), 2000);
         let err = read_body(get().await.unwrap(), 1999).await.unwrap_err();
         assert!(matches!(err, ReadBodyError::TooLarge { limit: 1999 }));
-        let (kind, message) = err.describe("http://u:pw@h/v1/chat?key=s");
+        let (kind, message, detail) = err.describe("http://u:pw@h/v1/chat?key=s");
         assert_eq!(kind, ErrorKind::InvalidResponse);
         assert_eq!(
             message,
-            "http://h/v1/chat: the response body is larger than the limit of 1999 bytes"
+            "the response body is larger than the limit of 1999 bytes"
         );
+        // the URL, without credentials or query, is for the log only
+        assert_eq!(detail, "http://h/v1/chat");
     }
 }

@@ -33,6 +33,7 @@ pub mod http;
 mod native;
 pub mod openai;
 pub mod provider;
+pub mod redact;
 pub mod settings;
 /// The SSE parser, shared with the typed client in `tollgate-schema`.
 pub use tollgate_schema::sse;
@@ -45,4 +46,5 @@ pub use http::{HttpClient, HttpClientConfig};
 pub use native::convert::RequestError;
 pub use openai::OpenAiProvider;
 pub use provider::{Call, ChatCall, ChunkStream, CompletionCall, EmbedCall, Provider};
+pub use redact::Secrets;
 pub use settings::ProviderSettings;

@@ -212,11 +212,10 @@ async fn check_status_case(case: Case, stream: bool) {
         "{s}: {}",
         err.message()
     );
-    assert_eq!(
-        err.raw(),
-        Some(String::from_utf8_lossy(&case.body).as_ref()),
-        "{s} raw"
-    );
+    // The 401 body shows the key as OpenAI does (`sk-test-****cret`): its
+    // first 8 characters are a run of the key, so they are masked.
+    let want_raw = String::from_utf8_lossy(&case.body).replace(&KEY[..8], "[REDACTED]");
+    assert_eq!(err.raw(), Some(want_raw.as_str()), "{s} raw");
     assert_eq!(err.retry_after(), case.retry_after, "{s} retry after");
     assert_eq!(err.provider_slug(), "mock-alpha");
     assert_eq!(err.provider_name(), "Mock Alpha");
@@ -336,7 +335,36 @@ async fn a_key_echoed_by_the_upstream_is_redacted() {
         serde_json::to_string(&err.to_error_body()).unwrap()
     );
     assert!(!everything.contains(KEY), "{everything}");
-    assert!(err.message().contains("[redacted]"));
+    assert!(err.message().contains("[REDACTED]"));
+}
+
+#[tokio::test]
+async fn part_of_a_key_echoed_by_the_upstream_is_redacted() {
+    // An upstream that echoes the first 23 characters of the key, in a 400
+    // (which reaches the client with its message and raw body).
+    let server = MockServer::start().await;
+    let partial = &KEY[..23];
+    let body = format!(r#"{{"error":{{"message":"key {partial}... is invalid"}}}}"#);
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    let err = provider_at(&server.uri())
+        .chat(ChatCall::new("m", hello()))
+        .await
+        .unwrap_err();
+    let everything = format!(
+        "{err} {err:?} {}",
+        serde_json::to_string(&err.to_error_body()).unwrap()
+    );
+    for run in partial.as_bytes().windows(8) {
+        let run = std::str::from_utf8(run).unwrap();
+        // (the word is also in `provider_name` and the error's Display)
+        if run != "provider" {
+            assert!(!everything.contains(run), "{run:?} in {everything}");
+        }
+    }
+    assert_eq!(err.message(), "key [REDACTED]... is invalid");
 }
 
 // ---- streaming ---------------------------------------------------------
@@ -568,11 +596,12 @@ async fn refused_connection_is_connect() {
     assert!(err.is_retryable());
     assert_eq!(err.client_status(), 502);
     assert_eq!(err.error_type(), "provider_unavailable");
-    assert!(
-        err.message()
-            .contains(&format!("http://{addr}/v1/chat/completions")),
-        "{err}"
-    );
+    // The URL is for the log (the detail), never for the client.
+    let url = format!("http://{addr}/v1/chat/completions");
+    assert!(err.detail().unwrap().contains(&url), "{err:?}");
+    let body = serde_json::to_string(&err.to_error_body()).unwrap();
+    assert!(!body.contains(&addr.to_string()), "{body}");
+    assert!(!err.to_string().contains(&addr.to_string()), "{err}");
     assert!(!format!("{err:?}").contains(KEY));
 
     let err = match provider.chat_stream(ChatCall::new("m", hello())).await {
@@ -580,6 +609,8 @@ async fn refused_connection_is_connect() {
         Err(e) => e,
     };
     assert_eq!(err.kind(), ErrorKind::Connect);
+    assert!(err.detail().unwrap().contains(&url), "{err:?}");
+    assert!(!err.message().contains(&addr.to_string()), "{err}");
 }
 
 /// A server that answers one request with `head`, then `chunks` (each

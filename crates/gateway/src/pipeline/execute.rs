@@ -101,7 +101,8 @@ where
                 });
             }
             Err(e) => {
-                tracing::info!(provider = %ep.provider, error = %e, retryable = e.is_retryable(), "attempt failed");
+                let e = state.redact(e);
+                tracing::info!(provider = %ep.provider, error = %e, detail = e.detail(), retryable = e.is_retryable(), "attempt failed");
                 state.metrics.attempt_failed(ep, &e);
                 failed_over = Some(ep);
                 if e.counts_against_health() {

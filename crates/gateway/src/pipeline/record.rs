@@ -119,8 +119,8 @@ pub fn spawn(
         created_at: ctx.created_at,
         streamed: ending.streamed,
         cancelled: ending.cancelled,
-        finish_reason: ending.finish_reason,
-        native_finish_reason: ending.native_finish_reason,
+        finish_reason: text(ending.finish_reason),
+        native_finish_reason: text(ending.native_finish_reason),
         tokens_prompt: usage.prompt_tokens,
         tokens_completion: usage.completion_tokens,
         native_tokens_prompt: Some(usage.prompt_tokens),
@@ -148,11 +148,21 @@ pub fn spawn(
         transforms: ending.transforms,
         request_id: ctx.request_id.clone(),
         api_type,
-        origin: ctx.origin.clone(),
-        app_title: ctx.app_title.clone(),
-        external_user,
-        user_agent: ctx.user_agent.clone(),
-        error: ending.error,
+        origin: text(ctx.origin.clone()),
+        app_title: text(ctx.app_title.clone()),
+        external_user: text(external_user),
+        user_agent: text(ctx.user_agent.clone()),
+        error: text(ending.error),
     };
     state.books.record(record);
+}
+
+/// Text from a client or an upstream as the record keeps it: PostgreSQL
+/// refuses a NUL in text (the whole batch would fail), so each is written
+/// as U+FFFD.
+fn text(s: Option<String>) -> Option<String> {
+    match s {
+        Some(s) if s.contains('\0') => Some(s.replace('\0', "\u{fffd}")),
+        other => other,
+    }
 }

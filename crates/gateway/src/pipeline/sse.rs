@@ -39,6 +39,7 @@ use super::meter::OutputMeter;
 use super::shape::{Shape, text_chunk};
 use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The keep-alive comment, as OpenRouter sends it.
 pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
@@ -418,7 +419,7 @@ async fn run(
     tx: mpsc::Sender<Bytes>,
     generation: Generation,
 ) {
-    let relayed = relay(start, meta, keepalive, &tx).await;
+    let relayed = relay(&generation.state, start, meta, keepalive, &tx).await;
     // Boxed: the settlement's futures are the largest state of this task,
     // and a stream waiting on its provider should not carry them (with
     // `pump` boxed too, the task's future stays small).
@@ -460,7 +461,13 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
     }
 }
 
-async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<Bytes>) -> Relayed {
+async fn relay(
+    state: &AppState,
+    start: Start,
+    meta: Meta,
+    keepalive: Duration,
+    tx: &mpsc::Sender<Bytes>,
+) -> Relayed {
     let failed = |meta: Meta, ending, attempts: Vec<Attempt>, error: Option<String>| Relayed {
         rw: Rewriter::new(meta, String::new(), 0),
         served: None,
@@ -497,12 +504,17 @@ async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<
     };
     // Boxed, like `finish`: a stream still waiting for its provider holds
     // only the small state above.
-    Box::pin(pump(served, meta, tx)).await
+    Box::pin(pump(state, served, meta, tx)).await
 }
 
 /// Relays an opened stream to the client until it ends, fails, is cut at
 /// its output bound, or the client goes away.
-async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) -> Relayed {
+async fn pump(
+    state: &AppState,
+    served: Served<OpenStream>,
+    meta: Meta,
+    tx: &mpsc::Sender<Bytes>,
+) -> Relayed {
     let by = ServedBy::of(&served);
     let Served {
         value: OpenStream { first, mut rest },
@@ -561,9 +573,10 @@ async fn pump(served: Served<OpenStream>, meta: Meta, tx: &mpsc::Sender<Bytes>) 
             Gathered::More => {}
             Gathered::Ended => return out,
             Gathered::Failed(e) => {
-                tracing::warn!(generation = %out.rw.meta.id, error = %e, "upstream failed mid-stream");
+                let e = state.redact(e);
+                tracing::warn!(generation = %out.rw.meta.id, error = %e, detail = e.detail(), "upstream failed mid-stream");
                 out.error = Some(e.to_string());
-                if let Some(b) = out.rw.error(e.to_error_body()) {
+                if let Some(b) = out.rw.error(ApiError::Provider(e).body()) {
                     let _ = tx.send(b).await;
                 }
                 out.ending = Ending::Failed;

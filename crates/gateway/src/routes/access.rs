@@ -63,6 +63,8 @@ pub async fn authenticate_provisioning(
 pub struct AdminAuth {
     /// SHA-256 hex of the admin key; `None`: disabled.
     hash: Option<String>,
+    /// The key's runs, masked in provider errors.
+    secrets: tollgate_transport::Secrets,
 }
 
 // By hand: not even the hash goes to a log.
@@ -92,12 +94,18 @@ impl AdminAuth {
         let secret = secret.trim();
         AdminAuth {
             hash: (!secret.is_empty()).then(|| hash_api_key(secret)),
+            secrets: tollgate_transport::Secrets::new([secret]),
         }
     }
 
     /// The admin API disabled.
     pub fn disabled() -> AdminAuth {
-        AdminAuth { hash: None }
+        AdminAuth::default()
+    }
+
+    /// The admin key's runs, to mask wherever an upstream could echo them.
+    pub fn secrets(&self) -> &tollgate_transport::Secrets {
+        &self.secrets
     }
 
     /// Whether an admin key is configured.

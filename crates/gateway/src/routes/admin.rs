@@ -75,6 +75,9 @@ fn entry_json(e: &LedgerEntry) -> Value {
 
 /// The account `id`, or 404.
 async fn account(state: &AppState, id: &str) -> Result<Account, ApiError> {
+    if !super::fields::can_be_id(id) {
+        return Err(ApiError::NotFound(format!("account `{id}` not found")));
+    }
     state
         .store
         .get_account(id)

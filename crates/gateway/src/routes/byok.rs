@@ -189,7 +189,9 @@ async fn delete_key(
     if state.server.byok_cipher.is_none() {
         return Ok(disabled());
     }
-    if !state.store.delete_byok_key(&account, &provider).await? {
+    if !super::fields::can_be_id(&provider)
+        || !state.store.delete_byok_key(&account, &provider).await?
+    {
         return Err(ApiError::NotFound(format!(
             "no BYOK key stored for provider `{provider}`"
         )));

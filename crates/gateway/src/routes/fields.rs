@@ -67,7 +67,21 @@ pub(crate) fn name_value(field: &str, v: &Value) -> Result<String, ApiError> {
             format!("`{field}` must be at most 256 characters"),
         ));
     }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
+    }
     Ok(s.to_owned())
+}
+
+/// Whether `id`, an identifier a client sent (a generation id, a key
+/// hash, an account id), can name anything: ids are printable, and
+/// PostgreSQL refuses text holding a NUL, so looking such an id up would
+/// be a 500 instead of a 404.
+pub(crate) fn can_be_id(id: &str) -> bool {
+    !id.chars().any(char::is_control)
 }
 
 /// An optional boolean: absent is `None`; `null` is refused.

@@ -129,6 +129,9 @@ pub(crate) async fn generation(
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::field("id", "`id` is required: the generation id, gen-..."))?;
+    if !fields::can_be_id(id) {
+        return Err(ApiError::NotFound(format!("generation `{id}` not found")));
+    }
     state.books.flush().await;
     let g = state
         .store
@@ -178,6 +181,9 @@ pub(crate) async fn activity(
         .get("api_key_hash")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
+    if by_key.is_some_and(|h| !fields::can_be_id(h)) {
+        return Ok(Json(json!({ "data": [] })).into_response());
+    }
     let rows = state
         .store
         .activity(&key.account_id, start(first), until, by_key)

@@ -66,6 +66,9 @@ async fn info(state: &AppState, key: &ApiKey) -> Result<Value, ApiError> {
 
 /// The inference key `hash` of the caller's account, or 404.
 async fn managed(state: &AppState, caller: &ApiKey, hash: &str) -> Result<ApiKey, ApiError> {
+    if !fields::can_be_id(hash) {
+        return Err(ApiError::NotFound(format!("API key `{hash}` not found")));
+    }
     match state.store.get_api_key(hash).await? {
         Some(k) if k.account_id == caller.account_id && k.kind == KeyKind::Inference => Ok(k),
         _ => Err(ApiError::NotFound(format!("API key `{hash}` not found"))),

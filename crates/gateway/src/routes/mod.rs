@@ -76,11 +76,14 @@ async fn health() -> Response {
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+    ApiError::NotFound(format!("no route for {method} `{}`", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("method {method} is not allowed for {}", uri.path()))
+    ApiError::MethodNotAllowed(format!(
+        "method {method} is not allowed for `{}`",
+        uri.path()
+    ))
 }
 
 /// `X-Generation-Id`: the generation's id, also its `id` field.

@@ -401,6 +401,18 @@ async fn exchange(
     if req.code.is_empty() {
         return Err(ApiError::field("code", "code must not be empty"));
     }
+    // A code or verifier with a control character was never issued (and
+    // PostgreSQL could not even look it up).
+    if !super::fields::can_be_id(&req.code)
+        || req
+            .code_verifier
+            .as_deref()
+            .is_some_and(|v| !super::fields::can_be_id(v))
+    {
+        return Err(ApiError::Forbidden(
+            tollgate_store::CodeRejection::Unknown.to_string(),
+        ));
+    }
     let method = req
         .code_challenge_method
         .as_deref()
@@ -476,6 +488,12 @@ async fn create_code(
             return Err(ApiError::field(
                 "key_label",
                 format!("key_label is longer than {MAX_LABEL_CHARS} characters"),
+            ));
+        }
+        Some(label) if label.chars().any(char::is_control) => {
+            return Err(ApiError::field(
+                "key_label",
+                "key_label must not contain control characters",
             ));
         }
         Some(label) if !label.trim().is_empty() => label,

@@ -48,6 +48,12 @@ pub(crate) struct Options {
     pub(crate) billing: tollgate_gateway::config::BillingConfig,
     /// A fresh PostgreSQL database instead of SQLite.
     pub(crate) postgres: bool,
+    /// `rate_limits.surge_per_second` (0, off, by default: tests send
+    /// hundreds of requests a second).
+    pub(crate) surge_per_second: u64,
+    /// Where `mock-alpha` is called instead of its mock (a hand-written
+    /// upstream, or a closed port).
+    pub(crate) alpha_base_url: Option<String>,
 }
 
 impl Default for Options {
@@ -65,6 +71,8 @@ impl Default for Options {
             failover_budget_secs: 120.0,
             billing: Default::default(),
             postgres: false,
+            surge_per_second: 0,
+            alpha_base_url: None,
         }
     }
 }
@@ -162,6 +170,9 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         provider.base_url = mock.base_url();
         mocks.push(mock);
     }
+    if let Some(url) = &options.alpha_base_url {
+        pairs[0].0.base_url.clone_from(url);
+    }
     let providers = pairs.iter().map(|(p, _)| p.clone()).collect();
     let mut config = Config::parse("", Path::new("gateway-test"), PathBuf::new()).unwrap();
     config.providers = providers;
@@ -170,7 +181,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     config.routing = options.routing;
     // Tests send hundreds of requests a second; the surge limit has its
     // own tests (tests/limits.rs).
-    config.rate_limits.surge_per_second = 0;
+    config.rate_limits.surge_per_second = options.surge_per_second;
     config.billing = options.billing.clone();
     config.server.failover_budget_secs = options.failover_budget_secs;
     config.server.byok_cipher = options

@@ -30,6 +30,10 @@ pub(crate) trait Wire: Send + Sync + 'static {
     fn wrong_key(key: &str) -> Response;
     /// The error the provider sends with this status.
     fn status(code: u16) -> Response;
+    /// The same error with another message.
+    fn status_with_message(code: u16, message: &str) -> Response;
+    /// The message of the dialect's in-stream error event.
+    fn stream_error_message() -> &'static str;
     /// The body was too large or could not be read.
     fn too_large() -> Response;
     /// What a non-streamed request scripted with `[mock:stream_error]` gets:
@@ -43,6 +47,7 @@ pub(crate) trait Wire: Send + Sync + 'static {
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static PRESENTED_KEY: Option<String>;
 }
 
 /// The id of the request being handled (for error bodies that carry it).
@@ -112,7 +117,7 @@ pub(crate) async fn gate<W: Wire>(
     }
     let key = W::presented_key(&request);
     match behaviour::gate(&config, key.as_deref()) {
-        Gate::Proceed => next.run(request).await,
+        Gate::Proceed => PRESENTED_KEY.scope(key, next.run(request)).await,
         Gate::Hang => std::future::pending().await,
         Gate::MissingKey => W::missing_key(),
         Gate::WrongKey(key) => W::wrong_key(&key),
@@ -143,6 +148,20 @@ pub(crate) async fn answer<W: Wire>(
     let directives = &reply.directives;
     if let Some(sleep) = directives.sleep {
         tokio::time::sleep(sleep).await;
+    }
+    let mut stream = stream;
+    if let Some(chars) = directives.echo_key {
+        let message = echoed_key(chars);
+        match (&mut stream, directives.stream_error) {
+            (Some(plan), Some(_)) => {
+                plan.error = echo_in(
+                    std::mem::take(&mut plan.error),
+                    W::stream_error_message(),
+                    &message,
+                );
+            }
+            _ => return W::status_with_message(directives.status.unwrap_or(400), &message),
+        }
     }
     if let Some(status) = directives.status {
         return W::status(status);
@@ -175,6 +194,36 @@ pub(crate) async fn answer<W: Wire>(
         tokio::time::sleep(generation).await;
     }
     Json(body()).into_response()
+}
+
+/// What `[mock:echo_key]` says: the presented key, or its first `chars`
+/// characters.
+fn echoed_key(chars: usize) -> String {
+    let key = PRESENTED_KEY
+        .try_with(Clone::clone)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let shown: String = key.chars().take(chars).collect();
+    format!("key {shown}... is invalid")
+}
+
+/// The error `frames` with the dialect's message `fixed` replaced by
+/// `message` (both as they are written inside a JSON string).
+fn echo_in(frames: Vec<Frame>, fixed: &str, message: &str) -> Vec<Frame> {
+    let json_inner = |s: &str| {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        quoted.trim_matches('"').to_owned()
+    };
+    let (fixed, message) = (json_inner(fixed), json_inner(message));
+    frames
+        .into_iter()
+        .map(|mut frame| {
+            let text = String::from_utf8_lossy(&frame.bytes).replace(&fixed, &message);
+            frame.bytes = Bytes::from(text);
+            frame
+        })
+        .collect()
 }
 
 /// Closes the connection without a response. Without a kill switch (router

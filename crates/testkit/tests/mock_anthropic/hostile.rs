@@ -128,3 +128,33 @@ async fn endless_is_a_long_answer_or_a_stream_without_end() {
     until_cancelled(&mock, 1).await;
     assert_eq!(mock.completed_streams(), 0);
 }
+
+/// `[mock:echo_key]`: the `x-api-key` echoed in an error status or in the
+/// stream's `error` event.
+#[tokio::test]
+async fn echo_key_puts_the_presented_key_in_an_error() {
+    const KEY: &str = "sk-ant-OPERATORSECRET-0042-abcdefgh";
+    let mock = start().await;
+    let send = |body: Value| {
+        request(&mock, "/messages", &body)
+            .header("x-api-key", KEY)
+            .send()
+    };
+    let response = send(user("hi [mock:echo_key=23] [mock:status=401]"))
+        .await
+        .unwrap();
+    let message = expect_error(response, 401, "authentication_error").await;
+    assert_eq!(message, format!("key {}... is invalid", &KEY[..23]));
+
+    let response = send(streamed(user("hi [mock:echo_key] [mock:stream_error]")))
+        .await
+        .unwrap();
+    let (events, _) = read_until_end(response).await;
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(data["error"]["message"], format!("key {KEY}... is invalid"));
+    assert!(
+        names(&events).contains(&"content_block_delta"),
+        "{events:?}"
+    );
+}

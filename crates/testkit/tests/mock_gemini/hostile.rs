@@ -159,3 +159,37 @@ async fn endless_is_a_long_answer_or_a_stream_without_end() {
     drop(body);
     until_cancelled(&mock, 2).await;
 }
+
+/// `[mock:echo_key]`: the `x-goog-api-key` echoed in an error status or in
+/// the stream's error chunk.
+#[tokio::test]
+async fn echo_key_puts_the_presented_key_in_an_error() {
+    const KEY: &str = "AIza-OPERATORSECRET-0042-abcdefgh";
+    let mock = start().await;
+    let send = |method: &str, body: Value| {
+        reqwest::Client::new()
+            .post(mock.url(&format!("/models/{MODEL}:{method}")))
+            .header("x-goog-api-key", KEY)
+            .json(&body)
+            .send()
+    };
+    let response = send("generateContent", user("hi [mock:echo_key=23]"))
+        .await
+        .unwrap();
+    let error = expect_error(response, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(
+        error["message"],
+        format!("key {}... is invalid", &KEY[..23])
+    );
+
+    let response = send(
+        "streamGenerateContent?alt=sse",
+        user("hi [mock:echo_key] [mock:stream_error]"),
+    )
+    .await
+    .unwrap();
+    let (chunks, _) = read_until_end(response).await;
+    let last = chunks.last().unwrap();
+    assert_eq!(last["error"]["message"], format!("key {KEY}... is invalid"));
+    assert!(chunks.len() >= 2, "content before the error: {chunks:?}");
+}

@@ -266,3 +266,45 @@ async fn endless_stream_with_n_choices_round_robins() {
     assert!(indexes.chunks(2).all(|pair| pair == [0, 1] || pair == [0]));
     until_cancelled(&mock, 1).await;
 }
+
+/// `[mock:echo_key]`: a careless upstream echoing the key it was called
+/// with, in an error status or in a stream's error event.
+#[tokio::test]
+async fn echo_key_puts_the_presented_key_in_an_error() {
+    const KEY: &str = "sk-op-PROVIDERSECRET-0042-abcdefgh";
+    let mock = start().await;
+    let send = |body: Value| {
+        reqwest::Client::new()
+            .post(mock.url("/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+    };
+    // the first 23 characters, in a 400 by default
+    let response = send(chat("hi [mock:echo_key=23]")).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        format!("key {}... is invalid", &KEY[..23])
+    );
+    // the whole key, with the status asked for, streamed or not
+    for stream in [false, true] {
+        let request = chat("hi [mock:echo_key] [mock:status=503]");
+        let request = if stream {
+            streamed(request, false)
+        } else {
+            request
+        };
+        let response = send(request).await.unwrap();
+        assert_eq!(response.status(), 503);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["message"], format!("key {KEY}... is invalid"));
+    }
+    // in the stream's error event, after the first chunk
+    let request = streamed(chat("hi [mock:echo_key=9] [mock:stream_error]"), false);
+    let (data, _) = read_until_end(send(request).await.unwrap()).await;
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["message"], "key sk-op-PRO... is invalid");
+    assert!(data.len() >= 2, "content before the error: {data:?}");
+}

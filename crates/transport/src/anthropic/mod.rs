@@ -123,7 +123,7 @@ impl Provider for AnthropicProvider {
             now_unix(),
             &call.upstream_model,
         );
-        Ok(stream::chunk_stream(
+        let chunks = stream::chunk_stream(
             body,
             decoder,
             StreamContext {
@@ -132,7 +132,8 @@ impl Provider for AnthropicProvider {
                 idle_timeout: self.upstream.idle_timeout(),
                 byok: auth.byok,
             },
-        ))
+        );
+        Ok(crate::redact::sealed_stream(chunks, auth.key))
     }
 
     /// Not offered: legacy completions are mapped onto chat by the gateway.

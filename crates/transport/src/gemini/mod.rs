@@ -122,7 +122,7 @@ impl Provider for GeminiProvider {
             now_unix(),
             &call.upstream_model,
         );
-        Ok(stream::chunk_stream(
+        let chunks = stream::chunk_stream(
             body,
             decoder,
             StreamContext {
@@ -131,7 +131,8 @@ impl Provider for GeminiProvider {
                 idle_timeout: self.upstream.idle_timeout(),
                 byok: auth.byok,
             },
-        ))
+        );
+        Ok(crate::redact::sealed_stream(chunks, auth.key))
     }
 
     /// Not offered: legacy completions are mapped onto chat by the gateway.

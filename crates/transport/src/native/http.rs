@@ -167,10 +167,8 @@ impl Upstream {
     }
 
     fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(
-            http::send_error_kind(e),
-            format!("{}: {}", http::display_url(url), http::describe(e)),
-        )
+        self.error(http::send_error_kind(e), http::reason(e))
+            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
     }
 
     fn status_error(
@@ -212,8 +210,8 @@ impl Upstream {
         let bytes = http::read_body(response, self.client.config().max_response_bytes)
             .await
             .map_err(|e| {
-                let (kind, message) = e.describe(&url);
-                self.seal(self.error(kind, message), auth)
+                let (kind, message, detail) = e.describe(&url);
+                self.seal(self.error(kind, message).with_detail(detail), auth)
             })?;
         if !status.is_success() {
             return Err(self.status_error(status.as_u16(), &headers, &bytes, auth));
@@ -240,12 +238,11 @@ impl Upstream {
         let head_timeout = self.total_timeout(deadline);
         let response = match tokio::time::timeout(head_timeout, builder.send()).await {
             Err(_elapsed) => {
-                let message = format!(
-                    "{}: no response within {} s",
-                    http::display_url(&url),
-                    head_timeout.as_secs_f64()
-                );
-                return Err(self.seal(self.error(ErrorKind::Timeout, message), auth));
+                let message = format!("no response within {} s", head_timeout.as_secs_f64());
+                let err = self
+                    .error(ErrorKind::Timeout, message)
+                    .with_detail(http::display_url(&url));
+                return Err(self.seal(err, auth));
             }
             Ok(Err(e)) => return Err(self.seal(self.send_error(&e, &url), auth)),
             Ok(Ok(response)) => response,

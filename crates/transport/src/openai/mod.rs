@@ -137,10 +137,8 @@ impl OpenAiProvider {
     }
 
     fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(
-            http::send_error_kind(e),
-            format!("{}: {}", http::display_url(url), http::describe(e)),
-        )
+        self.error(http::send_error_kind(e), http::reason(e))
+            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
     }
 
     /// Sends a request and reads the whole answer within `timeout`; a
@@ -163,8 +161,8 @@ impl OpenAiProvider {
         let body = http::read_body(response, self.client.config().max_response_bytes)
             .await
             .map_err(|e| {
-                let (kind, message) = e.describe(url);
-                self.seal(self.error(kind, message), auth)
+                let (kind, message, detail) = e.describe(url);
+                self.seal(self.error(kind, message).with_detail(detail), auth)
             })?;
         if !status.is_success() {
             let err = translate::error_from_status(
@@ -261,12 +259,11 @@ impl Provider for OpenAiProvider {
         let head_timeout = self.total_timeout(call.deadline);
         let response = match tokio::time::timeout(head_timeout, builder.send()).await {
             Err(_elapsed) => {
-                let message = format!(
-                    "{}: no response within {} s",
-                    http::display_url(&url),
-                    head_timeout.as_secs_f64()
-                );
-                return Err(self.seal(self.error(ErrorKind::Timeout, message), &auth));
+                let message = format!("no response within {} s", head_timeout.as_secs_f64());
+                let err = self
+                    .error(ErrorKind::Timeout, message)
+                    .with_detail(http::display_url(&url));
+                return Err(self.seal(err, &auth));
             }
             Ok(Err(e)) => return Err(self.seal(self.send_error(&e, &url), &auth)),
             Ok(Ok(response)) => response,
@@ -319,7 +316,7 @@ impl Provider for OpenAiProvider {
                 }
             })
         });
-        Ok(stream::chunk_stream(
+        let chunks = stream::chunk_stream(
             body,
             StreamContext {
                 slug: self.settings.slug.clone(),
@@ -327,7 +324,8 @@ impl Provider for OpenAiProvider {
                 idle_timeout: idle,
                 byok: auth.byok,
             },
-        ))
+        );
+        Ok(crate::redact::sealed_stream(chunks, auth.key))
     }
 
     async fn completion(&self, call: CompletionCall) -> Result<TextCompletion, ProviderError> {

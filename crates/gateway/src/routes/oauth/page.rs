@@ -41,7 +41,11 @@ enum Slot<'a> {
 pub(super) fn approval(page: &Approval<'_>) -> String {
     let error = page
         .error
-        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
+        .map(|e| {
+            // Echoes of the request bounded, as in every error.
+            let e = crate::error::bound_echoes(e);
+            format!(r#"<p class="error" role="alert">{}</p>"#, escape(&e))
+        })
         .unwrap_or_default();
     let pkce = if page.challenge.is_empty() {
         "This application does not use PKCE: anyone who intercepts the code can exchange it."
@@ -64,7 +68,8 @@ pub(super) fn approval(page: &Approval<'_>) -> String {
 
 /// The page for a request that cannot be approved at all.
 pub(super) fn error(message: &str) -> String {
-    render(ERROR, &[("message", Slot::Text(message))])
+    let message = crate::error::bound_echoes(message);
+    render(ERROR, &[("message", Slot::Text(&message))])
 }
 
 /// An HTML answer with the headers every page of the flow carries: no

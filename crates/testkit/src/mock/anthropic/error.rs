@@ -22,6 +22,12 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
+    /// This error with another message.
+    pub(super) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub(super) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

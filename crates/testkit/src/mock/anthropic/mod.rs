@@ -52,6 +52,14 @@ impl Wire for Anthropic {
         ApiError::status(code).into_response()
     }
 
+    fn status_with_message(code: u16, message: &str) -> Response {
+        ApiError::status(code).with_message(message).into_response()
+    }
+
+    fn stream_error_message() -> &'static str {
+        "Overloaded"
+    }
+
     fn too_large() -> Response {
         ApiError::too_large().into_response()
     }

@@ -40,6 +40,13 @@ pub struct Directives {
     /// (`"x x x ..."`, one token per two bytes), streamed or not, whatever
     /// `max_tokens` and stop sequences say.
     pub reply_bytes: Option<usize>,
+    /// `[mock:echo_key]` or `[mock:echo_key=N]`: a careless upstream that
+    /// echoes the key it was called with (whole, or its first N
+    /// characters) in an error: `"key <key>... is invalid"`, with the
+    /// status of `[mock:status=N]` (400 without it), or, with
+    /// `[mock:stream_error]`, in the stream's error event. `usize::MAX`
+    /// stands for the whole key.
+    pub echo_key: Option<usize>,
 }
 
 /// The size of a non-streamed `[mock:endless]` answer without
@@ -53,8 +60,8 @@ impl Directives {
     /// A directive is `[mock:slow]`, `[mock:status=N]` (N in 400..=599),
     /// `[mock:drop_after=N]`, `[mock:sleep_ms=N]`, `[mock:stream_error]`,
     /// `[mock:stream_error=N]`, `[mock:usage_prompt=N]`,
-    /// `[mock:usage_completion=N]`, `[mock:no_usage]`, `[mock:endless]` or
-    /// `[mock:reply_bytes=N]`; anything else in `[mock:...]` form
+    /// `[mock:usage_completion=N]`, `[mock:no_usage]`, `[mock:endless]`,
+    /// `[mock:reply_bytes=N]`, `[mock:echo_key]` or `[mock:echo_key=N]`; anything else in `[mock:...]` form
     /// (including a number that does not parse) is left in the text. When a directive was found, the
     /// pieces of text around the directives are trimmed and joined with
     /// single spaces (`"hi [mock:slow] there"` gives `"hi there"`); a text
@@ -111,6 +118,10 @@ impl Directives {
                 self.endless = true;
                 return true;
             }
+            "echo_key" => {
+                self.echo_key = Some(usize::MAX);
+                return true;
+            }
             _ => {}
         }
         let Some((key, value)) = body.split_once('=') else {
@@ -143,6 +154,10 @@ impl Directives {
             },
             "reply_bytes" => match value.parse() {
                 Ok(n) => self.reply_bytes = Some(n),
+                Err(_) => return false,
+            },
+            "echo_key" => match value.parse() {
+                Ok(n) => self.echo_key = Some(n),
                 Err(_) => return false,
             },
             _ => return false,
@@ -250,6 +265,20 @@ mod tests {
             "[mock:reply_bytes=]",
             "[mock:usage_completion=99999999999]",
         ] {
+            assert_eq!(
+                Directives::parse(text),
+                (Directives::default(), text.into())
+            );
+        }
+    }
+
+    #[test]
+    fn echo_key_takes_an_optional_length() {
+        let (d, text) = Directives::parse("hi [mock:echo_key]");
+        assert_eq!((d.echo_key, text.as_str()), (Some(usize::MAX), "hi"));
+        let (d, _) = Directives::parse("[mock:echo_key=23] [mock:status=401]");
+        assert_eq!((d.echo_key, d.status), (Some(23), Some(401)));
+        for text in ["[mock:echo_key=]", "[mock:echo_key=-1]"] {
             assert_eq!(
                 Directives::parse(text),
                 (Directives::default(), text.into())

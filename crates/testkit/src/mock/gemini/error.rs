@@ -16,6 +16,12 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
+    /// This error with another message.
+    pub(super) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub(super) fn new(
         status: StatusCode,
         code_name: &'static str,

@@ -56,6 +56,14 @@ impl Wire for Gemini {
         ApiError::status(code).into_response()
     }
 
+    fn status_with_message(code: u16, message: &str) -> Response {
+        ApiError::status(code).with_message(message).into_response()
+    }
+
+    fn stream_error_message() -> &'static str {
+        "The model is overloaded. Please try again later."
+    }
+
     fn too_large() -> Response {
         ApiError::too_large().into_response()
     }

@@ -18,6 +18,12 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
+    /// This error with another message.
+    pub(super) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub(super) fn new(
         status: StatusCode,
         message: impl Into<String>,

@@ -56,6 +56,14 @@ impl Wire for OpenAi {
         ApiError::status(code).into_response()
     }
 
+    fn status_with_message(code: u16, message: &str) -> Response {
+        ApiError::status(code).with_message(message).into_response()
+    }
+
+    fn stream_error_message() -> &'static str {
+        "The server had an error while processing your request. Sorry about that!"
+    }
+
     fn too_large() -> Response {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
