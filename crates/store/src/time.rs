@@ -38,16 +38,30 @@ impl Timestamp {
         if !(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
             return t.format(SQLITE_FORMAT).to_string();
         }
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.nanosecond() / 1_000
-        )
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        // In range: the year is 0..=9999, checked above.
+        put_digits(&mut text[0..4], t.year().unsigned_abs());
+        put_digits(&mut text[5..7], t.month());
+        put_digits(&mut text[8..10], t.day());
+        put_digits(&mut text[11..13], t.hour());
+        put_digits(&mut text[14..16], t.minute());
+        put_digits(&mut text[17..19], t.second());
+        put_digits(&mut text[20..26], t.nanosecond() / 1_000);
+        match std::str::from_utf8(&text) {
+            Ok(text) => text.to_owned(),
+            // Only ASCII digits were written.
+            Err(_) => t.format(SQLITE_FORMAT).to_string(),
+        }
+    }
+}
+
+/// Writes `value` in decimal into all of `dst`, zero-padded on the left
+/// (`format!` costs some two thousand instructions a timestamp, and a
+/// request binds several).
+fn put_digits(dst: &mut [u8], mut value: u32) {
+    for digit in dst.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
