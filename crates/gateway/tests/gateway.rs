@@ -33,6 +33,8 @@ mod failover;
 mod lifecycle;
 #[path = "gateway/management/mod.rs"]
 mod management;
+#[path = "gateway/messages.rs"]
+mod messages;
 #[path = "gateway/models.rs"]
 mod models;
 #[path = "gateway/oauth.rs"]

@@ -36,13 +36,10 @@ use tollgate_transport::{ChunkStream, ProviderError};
 
 use super::finish::{Generation, Outcome, ServedBy};
 use super::meter::OutputMeter;
-use super::shape::{Shape, text_chunk};
 use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
+use crate::ingress::{StreamEncoder, StreamInfo, Wire};
 
-/// The keep-alive comment, as OpenRouter sends it.
-pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
-const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// A stream still opening (its first chunk not yet read).
 pub type Pending =
@@ -68,8 +65,9 @@ pub struct Meta {
     pub model: String,
     /// Estimated prompt tokens, used only if the provider reports no usage.
     pub prompt_estimate: u64,
-    /// Chat chunks, or legacy text-completion chunks.
-    pub shape: Shape,
+    /// The wire the client called (chat chunks, legacy text-completion
+    /// chunks, Anthropic events): its encoder writes the frames.
+    pub wire: Wire,
     /// The model family's tokenizer, for the output meter.
     pub tokenizer: Tokenizer,
     /// Whether the attempt that served had its tools described in the
@@ -77,27 +75,12 @@ pub struct Meta {
     pub tools_in_prompt: Arc<AtomicBool>,
 }
 
-/// One chunk in the client's shape.
-fn frame_chunk(chunk: ChatChunk, shape: Shape) -> Option<Bytes> {
-    match shape {
-        Shape::Chat => frame(&chunk),
-        Shape::Text => frame(&text_chunk(chunk)),
-    }
-}
-
-fn frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
-    let json = serde_json::to_vec(value).ok()?;
-    let mut out = Vec::with_capacity(json.len() + 8);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&json);
-    out.extend_from_slice(b"\n\n");
-    Some(Bytes::from(out))
-}
-
 /// Rewrites upstream chunks into ours, meters the output against its
 /// bound, and keeps what the final chunk needs.
 struct Rewriter {
     meta: Meta,
+    /// Writes the chunks in the client's wire.
+    encoder: Box<dyn StreamEncoder>,
     provider: String,
     usage: Option<Usage>,
     meter: OutputMeter,
@@ -116,8 +99,14 @@ impl Rewriter {
             .tools_in_prompt
             .load(Ordering::Relaxed)
             .then(String::new);
+        let encoder = meta.wire.encoder(StreamInfo {
+            id: meta.id.clone(),
+            model: meta.model.clone(),
+            prompt_estimate: meta.prompt_estimate,
+        });
         Rewriter {
             meter: OutputMeter::new(output_bound, meta.tokenizer),
+            encoder,
             meta,
             provider,
             usage: None,
@@ -174,7 +163,7 @@ impl Rewriter {
             }
         }
         self.identify(&mut c);
-        frame_chunk(c, self.meta.shape)
+        self.encoder.chunk(c)
     }
 
     fn identify(&self, c: &mut ChatChunk) {
@@ -252,7 +241,7 @@ impl Rewriter {
             choices: vec![Rewriter::choice(delta, self.finish_reason.clone())],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.chunk(chunk)
     }
 
     /// The chunk that ends a stream cut at its output bound.
@@ -268,7 +257,7 @@ impl Rewriter {
             )],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.chunk(chunk)
     }
 
     /// The generation's usage: the provider's, or an estimate when it
@@ -281,21 +270,18 @@ impl Rewriter {
         }
     }
 
-    /// The usage chunk (with the cost charged, when billed) and `[DONE]`.
-    fn finish(&self, usage: Usage) -> Bytes {
+    /// The usage chunk (with the cost charged, when billed) and the
+    /// wire's end (`[DONE]`, `message_stop`).
+    fn finish(&mut self, usage: Usage) -> Bytes {
         let chunk = ChatChunk {
             usage: Some(usage),
             ..self.base()
         };
-        let mut out = frame_chunk(chunk, self.meta.shape)
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
-        out.extend_from_slice(DONE);
-        Bytes::from(out)
+        self.encoder.finish(chunk)
     }
 
     /// The chunk that ends a stream with an error.
-    fn error(&self, body: ErrorBody) -> Option<Bytes> {
+    fn error(&mut self, body: ErrorBody) -> Option<Bytes> {
         let chunk = ChatChunk {
             error: Some(body),
             choices: vec![Rewriter::choice(
@@ -307,7 +293,7 @@ impl Rewriter {
             )],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.error(chunk)
     }
 }
 
@@ -407,11 +393,12 @@ async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<
         Start::Ready(s) => *s,
         Start::Pending(mut pending) => {
             let mut tick = tokio::time::interval(keepalive);
+            let ping = meta.wire.keepalive();
             let result = loop {
                 tokio::select! {
                     r = &mut pending => break r,
                     _ = tick.tick() => {
-                        if tx.send(Bytes::from_static(KEEPALIVE)).await.is_err() {
+                        if tx.send(Bytes::from_static(ping)).await.is_err() {
                             return failed(meta, Ending::Cancelled, Vec::new(), None);
                         }
                     }
@@ -420,7 +407,7 @@ async fn relay(start: Start, meta: Meta, keepalive: Duration, tx: &mpsc::Sender<
             match result {
                 Ok(s) => s,
                 Err((e, attempts)) => {
-                    let out = failed(meta, Ending::Failed, attempts, Some(e.to_string()));
+                    let mut out = failed(meta, Ending::Failed, attempts, Some(e.to_string()));
                     if let Some(b) = out.rw.error(e.body()) {
                         let _ = tx.send(b).await;
                     }
@@ -592,7 +579,7 @@ mod tests {
                 created: 7,
                 model: "mock/echo".into(),
                 prompt_estimate: 5,
-                shape: Shape::Chat,
+                wire: Wire::Chat,
                 tokenizer: Tokenizer::o200k(),
                 tools_in_prompt: Arc::new(AtomicBool::new(false)),
             },
@@ -735,7 +722,7 @@ mod tests {
 
     #[test]
     fn error_chunk_has_the_unified_shape() {
-        let r = rw();
+        let mut r = rw();
         let v = parse(
             &r.error(ErrorBody::new(502, "Provider disconnected"))
                 .unwrap(),

@@ -10,7 +10,7 @@
 //! | `system` / `developer` messages (anywhere) | `system`, in order: a string when there is exactly one text without `cache_control`, else text blocks (with `cache_control` kept) |
 //! | `user` messages | `user` turns; content always sent as blocks |
 //! | consecutive messages of the same Anthropic role | merged into one turn (Anthropic requires alternating roles); empty messages are skipped first |
-//! | `tool` messages | `tool_result` blocks (`tool_use_id` = `tool_call_id`) in a `user` turn; consecutive results (and a user message right after them) share that turn |
+//! | `tool` messages | `tool_result` blocks (`tool_use_id` = `tool_call_id`; `is_error` and `cache_control` from the message's extra keys) in a `user` turn; consecutive results (and a user message right after them) share that turn |
 //! | assistant `tool_calls` | `tool_use` blocks (`id` kept; `arguments` parsed: empty → `{}`, invalid JSON or not an object → HTTP 400 naming `messages[i].tool_calls[j]`) |
 //! | assistant `reasoning_details` (`reasoning.text` with a `signature`, `reasoning.encrypted`; format `anthropic-claude-v1` or none) | `thinking` / `redacted_thinking` blocks first in the turn, so signed thinking round-trips; fragments with the same `index` are joined first; unsigned text and other formats are dropped |
 //! | text parts | `text` blocks, `cache_control` kept; empty text is skipped (Anthropic rejects it) |

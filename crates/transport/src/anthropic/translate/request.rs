@@ -460,6 +460,13 @@ fn tool_result(m: &Message, at: &str) -> Result<Value, RequestError> {
         }
         _ => {}
     }
+    // Kept from an Anthropic-shaped request (the Messages ingress).
+    if m.extra.get("is_error") == Some(&Value::Bool(true)) {
+        block["is_error"] = Value::Bool(true);
+    }
+    if let Some(cc) = m.extra.get("cache_control").filter(|c| !c.is_null()) {
+        block["cache_control"] = cc.clone();
+    }
     Ok(block)
 }
 

@@ -1,0 +1,151 @@
+//! Ingresses: the wire APIs a client can call models through.
+//!
+//! Every ingress runs on the one generation lifecycle (`crate::pipeline`)
+//! by translating at its two edges, and nowhere else:
+//!
+//! * **decode**: the wire request → the internal [`ChatRequest`] (the
+//!   OpenAI-shaped request every adapter translates from), with the
+//!   routing options (`provider`, `models`, `transforms`, `plugins`) carried
+//!   over; the lifecycle then validates, plans, admits, holds and executes
+//!   it like any chat request;
+//! * **encode**: the finished answer (a [`ChatCompletion`] whose usage
+//!   carries the exact charge) → the wire answer; a relayed stream's
+//!   chunks → the wire's events, by a [`StreamEncoder`] that
+//!   `pipeline::sse` drives; errors → the wire's error shape.
+//!
+//! [`Wire`] names the ingress a request came through: `pipeline::sse` asks
+//! it for the stream encoder and the keep-alive, `routes::chat::serve_chat`
+//! for the generation's `api_type` and the JSON answer. Adding an ingress
+//! (say `/responses`) is a `Wire` variant, a module here with its decode,
+//! answer, stream encoder and error encoding, and a route.
+
+pub mod messages;
+
+use bytes::Bytes;
+use tollgate_schema::chat::{ChatChunk, ChatCompletion};
+use tollgate_store::ApiType;
+
+use crate::error::ApiError;
+use crate::pipeline::shape::{text_chunk, text_completion};
+
+/// The wire API a request came in through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `POST /chat/completions`.
+    Chat,
+    /// `POST /completions` (a single prompt mapped onto chat).
+    Text,
+    /// `POST /messages` (Anthropic Messages).
+    Messages,
+}
+
+/// What a stream encoder knows about its response.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The generation's id.
+    pub id: String,
+    /// The model as the client named it.
+    pub model: String,
+    /// The prompt's estimated tokens (for a wire that reports input usage
+    /// before the first token, as Anthropic's `message_start` does).
+    pub prompt_estimate: u64,
+}
+
+/// Turns the relayed stream of internal chunks into the wire's frames.
+/// Each call returns the bytes to write (SSE frames), if any.
+pub trait StreamEncoder: Send {
+    /// A content chunk, already identified (id, model, provider).
+    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes>;
+    /// The end of a served stream: `chunk` carries the final usage (with
+    /// the cost charged) and no choices.
+    fn finish(&mut self, chunk: ChatChunk) -> Bytes;
+    /// A failure that ends the stream: `chunk` carries the `error`.
+    fn error(&mut self, chunk: ChatChunk) -> Option<Bytes>;
+}
+
+impl Wire {
+    /// The generation's `api_type` in `/generation`.
+    pub fn api_type(self) -> ApiType {
+        match self {
+            Wire::Chat | Wire::Text => ApiType::Completions,
+            Wire::Messages => ApiType::Messages,
+        }
+    }
+
+    /// What is sent while waiting for the upstream's first chunk.
+    pub fn keepalive(self) -> &'static [u8] {
+        match self {
+            Wire::Chat | Wire::Text => b": OPENROUTER PROCESSING\n\n",
+            Wire::Messages => messages::PING,
+        }
+    }
+
+    /// A fresh encoder for one streamed response.
+    pub fn encoder(self, info: StreamInfo) -> Box<dyn StreamEncoder> {
+        match self {
+            Wire::Chat | Wire::Text => Box::new(OpenAiEncoder { wire: self }),
+            Wire::Messages => Box::new(messages::Encoder::new(info)),
+        }
+    }
+
+    /// The JSON answer of a finished, non-streamed generation.
+    pub fn answer(self, completion: ChatCompletion) -> Result<Vec<u8>, ApiError> {
+        let json = match self {
+            Wire::Chat => serde_json::to_vec(&completion),
+            Wire::Text => serde_json::to_vec(&text_completion(completion)),
+            Wire::Messages => serde_json::to_vec(&messages::answer(completion)),
+        };
+        json.map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
+/// OpenAI's SSE: `data: <chunk>` per chunk, `data: [DONE]` at the end.
+struct OpenAiEncoder {
+    wire: Wire,
+}
+
+impl OpenAiEncoder {
+    fn frame(&self, chunk: ChatChunk) -> Option<Bytes> {
+        match self.wire {
+            Wire::Text => data_frame(&text_chunk(chunk)),
+            _ => data_frame(&chunk),
+        }
+    }
+}
+
+impl StreamEncoder for OpenAiEncoder {
+    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes> {
+        self.frame(chunk)
+    }
+
+    fn finish(&mut self, chunk: ChatChunk) -> Bytes {
+        let mut out = self.frame(chunk).map(|b| b.to_vec()).unwrap_or_default();
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        Bytes::from(out)
+    }
+
+    fn error(&mut self, chunk: ChatChunk) -> Option<Bytes> {
+        self.frame(chunk)
+    }
+}
+
+/// `data: <json>\n\n`.
+pub(crate) fn data_frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
+    let json = serde_json::to_vec(value).ok()?;
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+    Some(Bytes::from(out))
+}
+
+/// `event: <name>\ndata: <json>\n\n` (Anthropic's framing).
+pub(crate) fn event_frame<T: serde::Serialize>(name: &str, value: &T, out: &mut Vec<u8>) {
+    if let Ok(json) = serde_json::to_vec(value) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(&json);
+        out.extend_from_slice(b"\n\n");
+    }
+}
