@@ -283,16 +283,12 @@ fn source_url(source: &Source, at: &str) -> Result<String, ApiError> {
             }
             Ok(format!("data:{media};base64,{data}"))
         }
-        "url" => source
-            .url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                ApiError::field(
-                    format!("{at}.source.url"),
-                    format!("{at}.source.url: Field required"),
-                )
-            }),
+        "url" => source.url.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+            ApiError::field(
+                format!("{at}.source.url"),
+                format!("{at}.source.url: Field required"),
+            )
+        }),
         other => Err(ApiError::field(
             format!("{at}.source.type"),
             format!("{at}.source.type: `{other}` sources are not supported here"),
@@ -972,14 +968,20 @@ mod tests {
     use tollgate_transport::{anthropic, gemini, openai};
 
     fn cases() -> Vec<(String, Value)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/ingress/messages");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/ingress/messages"
+        );
         let mut cases: Vec<(String, Value)> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .map(|p| {
                 let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                (name, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
+                (
+                    name,
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
+                )
             })
             .collect();
         cases.sort_by(|a, b| a.0.cmp(&b.0));

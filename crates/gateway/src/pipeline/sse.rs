@@ -6,7 +6,10 @@
 //! and dropping the upstream stream closes the upstream connection, which
 //! cancels the generation there.
 //!
-//! Framing rules (WIRE-NOTES §2, §5): every `data:` event is one JSON object
+//! The relay works in internal chat chunks; the client's wire
+//! ([`crate::ingress::Wire`]) frames them through its encoder. For the
+//! OpenAI wires the framing rules are (WIRE-NOTES §2, §5): every `data:`
+//! event is one JSON object
 //! or `[DONE]`; comments (`: OPENROUTER PROCESSING`) only while waiting for
 //! the first upstream chunk; usage always in a final chunk with
 //! `choices: []` before `[DONE]`; a mid-stream failure is a chunk with a
@@ -39,7 +42,6 @@ use super::meter::OutputMeter;
 use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
 use crate::ingress::{StreamEncoder, StreamInfo, Wire};
-
 
 /// A stream still opening (its first chunk not yet read).
 pub type Pending =

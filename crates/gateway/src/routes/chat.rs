@@ -13,12 +13,12 @@ use tollgate_schema::from_json_slice;
 use tollgate_store::ApiKey;
 
 use crate::error::ApiError;
+use crate::ingress::Wire;
 use crate::pipeline::finish::{self, Generation};
 use crate::pipeline::prepare::Prepared;
 use crate::pipeline::record::RequestContext;
 use crate::pipeline::{self, attempts_header, hold, prompt, sse};
 use crate::routes::{ATTEMPTS, GENERATION_ID, PROVIDER, failed, generation_body, set};
-use crate::ingress::Wire;
 use crate::state::AppState;
 use crate::{auth, ids};
 

@@ -22,12 +22,12 @@ use tollgate_transport::CompletionCall;
 
 use super::chat::serve_chat;
 use crate::error::ApiError;
+use crate::ingress::Wire;
 use crate::pipeline::finish::{Generation, Outcome, ServedBy};
 use crate::pipeline::hold::{self, Bound};
 use crate::pipeline::record::RequestContext;
 use crate::pipeline::{self, Served, first_success, resolve_model};
 use crate::routes::{failed, generation_json};
-use crate::ingress::Wire;
 use crate::state::AppState;
 use crate::{auth, ids};
 

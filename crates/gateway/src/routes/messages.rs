@@ -86,10 +86,9 @@ pub async fn count_tokens(
             .ok_or_else(|| ApiError::field("model", "model: Field required"))?;
         let id = ModelId::parse(&name).map_err(|e| ApiError::field("model", e.to_string()))?;
         let routes = state.routes();
-        let model = routes
-            .catalog
-            .resolve(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("model: `{name}` is not a valid model ID")))?;
+        let model = routes.catalog.resolve(&id).ok_or_else(|| {
+            ApiError::NotFound(format!("model: `{name}` is not a valid model ID"))
+        })?;
         let tokenizer = Tokenizer::for_family(model.tokenizer.as_deref());
         let input_tokens = count_request(&request, &tokenizer).total;
         Ok::<_, ApiError>(Json(TokenCount { input_tokens }).into_response())

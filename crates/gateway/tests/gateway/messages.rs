@@ -181,7 +181,9 @@ fn assert_anthropic_error(reply: &Reply, status: u16, kind: &str) -> Value {
     assert_eq!(v["type"], "error", "{v}");
     assert_eq!(v["error"]["type"], kind, "{v}");
     assert!(
-        v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{v}"
     );
     v
@@ -259,7 +261,10 @@ async fn streams_are_anthropic_events_through_every_dialect() {
             "echo: Stream me, please",
             "{model}"
         );
-        let delta = events.iter().find(|e| e["type"] == "message_delta").unwrap();
+        let delta = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
         assert_eq!(delta["delta"]["stop_reason"], "end_turn", "{model}");
         // "Stream me, please": 4 tokens + 6; the reply 6 tokens.
         assert_eq!(delta["usage"]["input_tokens"], 10, "{model}: {delta}");
@@ -303,7 +308,10 @@ async fn system_blocks_images_and_turns_reach_each_upstream() {
         });
         let reply = messages(&gw, &b).await;
         assert_eq!(reply.status, 200, "{model}: {:?}", reply.body);
-        let text = reply.json()["content"][0]["text"].as_str().unwrap().to_string();
+        let text = reply.json()["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(text.starts_with("echo: "), "{model}: {text}");
         assert!(text.contains("What is this?"), "{model}: {text}");
     }
@@ -423,10 +431,14 @@ async fn streamed_tool_calls_are_input_json_deltas_through_every_dialect() {
         assert_eq!(tool["name"], "get_weather", "{model}");
         assert_eq!(tool["input"], json!({}));
         assert!(!tool["id"].as_str().unwrap().is_empty());
-        let input: Value = serde_json::from_str(&joined(&events, "input_json_delta", "partial_json"))
-            .unwrap_or_else(|e| panic!("{model}: the input is JSON ({e}): {text}"));
+        let input: Value =
+            serde_json::from_str(&joined(&events, "input_json_delta", "partial_json"))
+                .unwrap_or_else(|e| panic!("{model}: the input is JSON ({e}): {text}"));
         assert_eq!(input, json!({"query": "use the tool for Paris"}), "{model}");
-        let delta = events.iter().find(|e| e["type"] == "message_delta").unwrap();
+        let delta = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
         assert_eq!(delta["delta"]["stop_reason"], "tool_use", "{model}: {text}");
     }
 }
@@ -513,7 +525,10 @@ async fn stop_sequences_and_max_tokens_end_the_answer() {
         let mut b = body(model, "one two three four five six");
         b["stop_sequences"] = json!(["four"]);
         let v = messages(&gw, &b).await.json();
-        assert_eq!(v["content"][0]["text"], "echo: one two three ", "{model}: {v}");
+        assert_eq!(
+            v["content"][0]["text"], "echo: one two three ",
+            "{model}: {v}"
+        );
         let expected = if model == "mock/echo-anthropic" {
             // Only Anthropic says a stop sequence ended it.
             "stop_sequence"
@@ -531,7 +546,10 @@ async fn errors_are_in_anthropics_shape() {
     b.as_object_mut().unwrap().remove("max_tokens");
     let v = assert_anthropic_error(&messages(&gw, &b).await, 400, "invalid_request_error");
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("max_tokens"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
         "{v}"
     );
 
@@ -557,7 +575,11 @@ async fn errors_are_in_anthropics_shape() {
     assert_eq!(reply.status, 200);
 
     assert_anthropic_error(
-        &messages(&gw, &json!({"model": "mock/echo", "max_tokens": 5, "messages": "x"})).await,
+        &messages(
+            &gw,
+            &json!({"model": "mock/echo", "max_tokens": 5, "messages": "x"}),
+        )
+        .await,
         400,
         "invalid_request_error",
     );
@@ -577,7 +599,11 @@ async fn errors_are_in_anthropics_shape() {
         assert_anthropic_error(&reply, 502, "api_error");
         assert_eq!(reply.header("x-should-retry"), Some("false"));
     }
-    let reply = messages(&gw, &body("mock/echo-anthropic", "[mock:status=429] slow down")).await;
+    let reply = messages(
+        &gw,
+        &body("mock/echo-anthropic", "[mock:status=429] slow down"),
+    )
+    .await;
     assert_anthropic_error(&reply, 429, "rate_limit_error");
 }
 
@@ -607,11 +633,7 @@ async fn a_failure_mid_stream_is_an_error_event_on_every_dialect() {
             let kinds = kinds(&events);
             assert_eq!(kinds[0], "message_start", "{model} {directive}: {text}");
             assert!(kinds.contains(&"content_block_delta"), "{model}: {text}");
-            assert_eq!(
-                kinds.last(),
-                Some(&"error"),
-                "{model} {directive}: {text}"
-            );
+            assert_eq!(kinds.last(), Some(&"error"), "{model} {directive}: {text}");
             assert!(!kinds.contains(&"message_stop"), "{model}: {text}");
             let error = &events.last().unwrap()["error"];
             assert!(
@@ -667,8 +689,15 @@ async fn a_client_that_goes_away_mid_stream_pays_for_what_it_got() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         balance = gw.gateway.balance(&gw.account_id).await.unwrap();
     }
-    assert_eq!(balance.held, Decimal::ZERO, "the rest of the hold was released");
-    assert_eq!(balance.total_usage, charged, "the charge is what was produced");
+    assert_eq!(
+        balance.held,
+        Decimal::ZERO,
+        "the rest of the hold was released"
+    );
+    assert_eq!(
+        balance.total_usage, charged,
+        "the charge is what was produced"
+    );
 }
 
 #[tokio::test]
@@ -704,7 +733,9 @@ async fn count_tokens_counts_what_the_gateway_would_send() {
     );
     let mut shorter = request.clone();
     shorter.as_object_mut().unwrap().remove("tools");
-    let fewer = post(&gw, "/api/v1/messages/count_tokens", &shorter).await.json()["input_tokens"]
+    let fewer = post(&gw, "/api/v1/messages/count_tokens", &shorter)
+        .await
+        .json()["input_tokens"]
         .as_u64()
         .unwrap();
     assert!(fewer < counted, "tools count: {fewer} < {counted}");
