@@ -749,3 +749,51 @@ async fn count_tokens_counts_what_the_gateway_would_send() {
     .await;
     assert_anthropic_error(&reply, 404, "not_found_error");
 }
+
+#[tokio::test]
+async fn pings_come_before_a_slow_first_chunk_and_a_late_failure_is_an_error_event() {
+    let parse = events;
+    let mut options = Options {
+        keepalive_secs: 0.1,
+        ..Options::default()
+    };
+    // Far above the keep-alive interval, so the response is committed
+    // before the first chunk even on a slow machine.
+    options.mocks[0].latency = Duration::from_millis(800);
+    let gw = start_with(options).await;
+    let mut b = body("mock/echo", "Hello, world!");
+    b["stream"] = json!(true);
+    let text = messages_http(&gw, &b).await.text().await.unwrap();
+    let events = parse(&text);
+    assert_eq!(events[0]["type"], "ping", "{text}");
+    let first = events.iter().position(|e| e["type"] != "ping").unwrap();
+    assert_eq!(events[first]["type"], "message_start", "{text}");
+    assert!(
+        events[first..].iter().all(|e| e["type"] != "ping"),
+        "pings only while waiting: {text}"
+    );
+    assert_eq!(joined(&events, "text_delta", "text"), "echo: Hello, world!");
+
+    // Every provider fails, after the stream was committed to 200.
+    let mut options = Options {
+        keepalive_secs: 0.1,
+        ..Options::default()
+    };
+    options.mocks[0].latency = Duration::from_millis(600);
+    for mock in &mut options.mocks {
+        mock.failure = Some(Failure::Status(503));
+    }
+    let gw = start_with(options).await;
+    let response = messages_http(&gw, &b).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let events = parse(&text);
+    assert_eq!(events[0]["type"], "ping", "{text}");
+    let last = events.last().unwrap();
+    assert_eq!(kinds(&events), ["error"], "{text}");
+    assert_eq!(last["error"]["type"], "api_error", "{last}");
+    assert_eq!(
+        last["error"]["metadata"]["provider_name"], "Mock Gamma",
+        "{last}"
+    );
+}
