@@ -15,6 +15,13 @@ use crate::chat::UsageRequest;
 use crate::decimal::{de_lenient_opt, ser_number_opt};
 use crate::provider::ProviderPreferences;
 
+/// The key of the internal chat request's `extra` that carries what an
+/// Anthropic Messages request says and the internal request cannot: its
+/// unknown top-level fields (`fields`, an object) and its server tools
+/// (`tools`, an array). The Anthropic adapter sends them as they came (a
+/// field the body already has wins); other dialects drop them.
+pub const ANTHROPIC_PASSTHROUGH: &str = "anthropic_passthrough";
+
 /// The body of `POST /messages` (and, without `max_tokens`, of
 /// `POST /messages/count_tokens`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

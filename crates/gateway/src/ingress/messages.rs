@@ -11,15 +11,17 @@
 //! | `assistant` turn: `text` | content (parts when a block has `cache_control`) |
 //! | `assistant` turn: `tool_use` | `tool_calls` (`input` serialised as `arguments`) |
 //! | `assistant` turn: `thinking` / `redacted_thinking` | `reasoning_details` `reasoning.text` (with its `signature`) / `reasoning.encrypted`, format `anthropic-claude-v1`, so an Anthropic upstream gets them back as they were |
-//! | `tools` (client tools) | function tools (`input_schema` → `parameters`, `cache_control` kept); server tools (a versioned `type`) are not sent |
+//! | `tools` (client tools) | function tools (`input_schema` → `parameters`, `cache_control` kept); server tools (a versioned `type`) only to Anthropic upstreams (below) |
 //! | `tool_choice` `auto` / `any` / `tool` / `none` | `auto` / `required` / the named function / `none`; `disable_parallel_tool_use` → `parallel_tool_calls: false` |
 //! | `thinking` `enabled` + `budget_tokens` / `adaptive` / `disabled` | `reasoning.max_tokens` / `reasoning.enabled: true` / `reasoning.enabled: false` |
 //! | `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `top_k`, `stream` | the same |
 //! | `metadata.user_id` (else `user`) | `user` |
 //! | `models`, `provider`, `transforms`, `plugins`, `route`, `usage`, `session_id` | the same (OpenRouter's routing options) |
 //!
-//! Other unknown top-level keys are kept by the wire type but not sent
-//! upstream: they are Anthropic's, and most upstreams are not.
+//! Other unknown top-level keys (but OpenRouter's `reasoning`, `debug`,
+//! ...) and server tools ride in the internal request's `extra` under
+//! [`ANTHROPIC_PASSTHROUGH`]: an Anthropic upstream gets them as they came;
+//! the other dialects, which would refuse them, do not.
 //!
 //! # Encoding (internal answer → Anthropic message)
 //!
@@ -55,9 +57,9 @@ use tollgate_schema::chat::{
     ReasoningConfig, Role, Stop, TextPart, Tool, ToolCall, ToolChoice,
 };
 use tollgate_schema::messages::{
-    BlockDelta, Content, ContentBlock, ErrorObject, ErrorResponse, Message as WireMessage,
-    MessageDelta, MessagesRequest, MessagesUsage, RedactedThinkingBlock, Source, StreamEvent,
-    TextBlock, ThinkingBlock, ToolUseBlock,
+    ANTHROPIC_PASSTHROUGH, BlockDelta, Content, ContentBlock, ErrorObject, ErrorResponse,
+    Message as WireMessage, MessageDelta, MessagesRequest, MessagesUsage, RedactedThinkingBlock,
+    Source, StreamEvent, TextBlock, ThinkingBlock, ToolDefinition, ToolUseBlock,
 };
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
@@ -67,6 +69,16 @@ use crate::error::ApiError;
 
 /// The keep-alive event while waiting for the upstream.
 pub const PING: &[u8] = b"event: ping\ndata: {\"type\":\"ping\"}\n\n";
+
+/// OpenRouter fields an Anthropic-shaped request may carry that are not
+/// Anthropic's: never passed through to an Anthropic upstream.
+const OPENROUTER_ONLY: &[&str] = &[
+    "reasoning",
+    "include_reasoning",
+    "stream_options",
+    "debug",
+    "trace",
+];
 
 /// `format` of the reasoning details Anthropic thinking travels in.
 const REASONING_FORMAT: &str = "anthropic-claude-v1";
@@ -101,11 +113,13 @@ pub fn decode(r: MessagesRequest, require_max_tokens: bool) -> Result<ChatReques
             }
         }
     }
-    let tools: Vec<Tool> = r
+    let (client_tools, server_tools): (Vec<_>, Vec<_>) = r
         .tools
         .into_iter()
         .flatten()
-        .filter(|t| t.is_client_tool())
+        .partition(ToolDefinition::is_client_tool);
+    let tools: Vec<Tool> = client_tools
+        .into_iter()
         .map(|t| {
             let mut extra = Extra::new();
             if let Some(cc) = t.cache_control {
@@ -197,6 +211,29 @@ pub fn decode(r: MessagesRequest, require_max_tokens: bool) -> Result<ChatReques
             }
         }),
     };
+    // What only an Anthropic upstream can take: unknown top-level fields
+    // (minus OpenRouter's own) and server tools.
+    let mut passthrough = Extra::new();
+    let fields: Extra = r
+        .extra
+        .into_iter()
+        .filter(|(k, _)| !OPENROUTER_ONLY.contains(&k.as_str()))
+        .collect();
+    if !fields.is_empty() {
+        passthrough.insert("fields".into(), Value::Object(fields));
+    }
+    if !server_tools.is_empty() {
+        let tools = server_tools
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        passthrough.insert("tools".into(), Value::Array(tools));
+    }
+    let mut extra = Extra::new();
+    if !passthrough.is_empty() {
+        extra.insert(ANTHROPIC_PASSTHROUGH.into(), Value::Object(passthrough));
+    }
     let user = r
         .metadata
         .and_then(|m| m.user_id)
@@ -223,6 +260,7 @@ pub fn decode(r: MessagesRequest, require_max_tokens: bool) -> Result<ChatReques
         transforms: r.transforms,
         provider: r.provider,
         plugins: r.plugins,
+        extra,
         ..ChatRequest::default()
     })
 }
