@@ -22,6 +22,12 @@ use crate::provider::ProviderPreferences;
 /// field the body already has wins); other dialects drop them.
 pub const ANTHROPIC_PASSTHROUGH: &str = "anthropic_passthrough";
 
+/// The key of an internal answer message's `extra` that carries an
+/// Anthropic upstream's content blocks as they came, when translating them
+/// lost something (citations, server tool blocks, block types without an
+/// OpenAI equivalent), so the Messages ingress can answer with them.
+pub const ANTHROPIC_CONTENT: &str = "anthropic_content";
+
 /// The body of `POST /messages` (and, without `max_tokens`, of
 /// `POST /messages/count_tokens`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -34,7 +34,10 @@
 //! `refusal`); `usage.input_tokens` is the prompt without its cached part
 //! (Anthropic's convention), `cache_read_input_tokens` the cached tokens,
 //! `cache_creation_input_tokens` the tokens written to the cache, and
-//! `cost` the exact charge, as in `/generation`. The `id` is the
+//! `cost` the exact charge, as in `/generation`. When an Anthropic
+//! upstream's answer had what the internal answer cannot hold (citations,
+//! server tool blocks), its own blocks are the content (see
+//! [`ANTHROPIC_CONTENT`]). The `id` is the
 //! generation's (`gen-...`, also in `X-Generation-Id`).
 //!
 //! A stream is `message_start` (input usage estimated), then one block at
@@ -57,9 +60,10 @@ use tollgate_schema::chat::{
     ReasoningConfig, Role, Stop, TextPart, Tool, ToolCall, ToolChoice,
 };
 use tollgate_schema::messages::{
-    ANTHROPIC_PASSTHROUGH, BlockDelta, Content, ContentBlock, ErrorObject, ErrorResponse,
-    Message as WireMessage, MessageDelta, MessagesRequest, MessagesUsage, RedactedThinkingBlock,
-    Source, StreamEvent, TextBlock, ThinkingBlock, ToolDefinition, ToolUseBlock,
+    ANTHROPIC_CONTENT, ANTHROPIC_PASSTHROUGH, BlockDelta, Content, ContentBlock, ErrorObject,
+    ErrorResponse, Message as WireMessage, MessageDelta, MessagesRequest, MessagesUsage,
+    RedactedThinkingBlock, Source, StreamEvent, TextBlock, ThinkingBlock, ToolDefinition,
+    ToolUseBlock,
 };
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
@@ -608,40 +612,44 @@ fn thinking_blocks(details: &[Value]) -> Vec<ContentBlock> {
     out.into_iter().map(|(_, b)| b).collect()
 }
 
+/// An Anthropic upstream's own content blocks, kept by its adapter when
+/// the translation lost something (citations, server tool blocks): used
+/// as they came when they still say what the finished answer says (its
+/// text was not cut at the output bound meanwhile).
+fn upstream_blocks(m: &mut tollgate_schema::chat::ResponseMessage) -> Option<Vec<ContentBlock>> {
+    let raw = m.extra.remove(ANTHROPIC_CONTENT)?;
+    let blocks: Vec<ContentBlock> = serde_json::from_value(raw).ok()?;
+    let text: String = blocks
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Text(t) => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let calls = blocks
+        .iter()
+        .filter(|b| matches!(b, ContentBlock::ToolUse(_)))
+        .count();
+    let same = text == m.content.as_deref().unwrap_or_default()
+        && calls == m.tool_calls.as_ref().map_or(0, Vec::len);
+    same.then_some(blocks)
+}
+
 /// A finished chat completion as an Anthropic message.
 pub fn answer(c: ChatCompletion) -> WireMessage {
     let usage = c.usage.as_ref().map(usage).unwrap_or_default();
-    let mut content = Vec::new();
     let mut stop = "end_turn";
+    let mut content = Vec::new();
     if let Some(choice) = c.choices.into_iter().next() {
         stop = stop_reason(
             choice.finish_reason.as_deref(),
             choice.native_finish_reason.as_deref(),
         );
-        let m = choice.message;
-        let thinking = thinking_blocks(m.reasoning_details.as_deref().unwrap_or(&[]));
-        if thinking.is_empty() {
-            if let Some(r) = m.reasoning.filter(|r| !r.is_empty()) {
-                content.push(ContentBlock::Thinking(ThinkingBlock {
-                    thinking: r,
-                    ..ThinkingBlock::default()
-                }));
-            }
-        } else {
-            content.extend(thinking);
-        }
-        if let Some(text) = m.content.filter(|t| !t.is_empty()) {
-            content.push(ContentBlock::Text(TextBlock::new(text)));
-        }
-        for call in m.tool_calls.into_iter().flatten() {
-            content.push(ContentBlock::ToolUse(ToolUseBlock {
-                input: tool_input(&call.function.arguments),
-                id: call.id,
-                name: call.function.name,
-                cache_control: None,
-                extra: Extra::new(),
-            }));
-        }
+        let mut m = choice.message;
+        content = match upstream_blocks(&mut m) {
+            Some(blocks) => blocks,
+            None => blocks_of(m),
+        };
     }
     WireMessage {
         id: c.id,
@@ -654,6 +662,35 @@ pub fn answer(c: ChatCompletion) -> WireMessage {
         usage,
         extra: Extra::new(),
     }
+}
+
+/// An answer message's thinking, text and tool calls as content blocks.
+fn blocks_of(m: tollgate_schema::chat::ResponseMessage) -> Vec<ContentBlock> {
+    let mut content = Vec::new();
+    let thinking = thinking_blocks(m.reasoning_details.as_deref().unwrap_or(&[]));
+    if thinking.is_empty() {
+        if let Some(r) = m.reasoning.filter(|r| !r.is_empty()) {
+            content.push(ContentBlock::Thinking(ThinkingBlock {
+                thinking: r,
+                ..ThinkingBlock::default()
+            }));
+        }
+    } else {
+        content.extend(thinking);
+    }
+    if let Some(text) = m.content.filter(|t| !t.is_empty()) {
+        content.push(ContentBlock::Text(TextBlock::new(text)));
+    }
+    for call in m.tool_calls.into_iter().flatten() {
+        content.push(ContentBlock::ToolUse(ToolUseBlock {
+            input: tool_input(&call.function.arguments),
+            id: call.id,
+            name: call.function.name,
+            cache_control: None,
+            extra: Extra::new(),
+        }));
+    }
+    content
 }
 
 /// Anthropic's error `type` for a status.

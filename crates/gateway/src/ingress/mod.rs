@@ -23,6 +23,7 @@ pub mod messages;
 
 use bytes::Bytes;
 use tollgate_schema::chat::{ChatChunk, ChatCompletion};
+use tollgate_schema::messages::ANTHROPIC_CONTENT;
 use tollgate_store::ApiType;
 
 use crate::error::ApiError;
@@ -89,7 +90,13 @@ impl Wire {
     }
 
     /// The JSON answer of a finished, non-streamed generation.
-    pub fn answer(self, completion: ChatCompletion) -> Result<Vec<u8>, ApiError> {
+    pub fn answer(self, mut completion: ChatCompletion) -> Result<Vec<u8>, ApiError> {
+        if self != Wire::Messages {
+            // An Anthropic upstream's own blocks are for the Messages wire.
+            for choice in &mut completion.choices {
+                choice.message.extra.remove(ANTHROPIC_CONTENT);
+            }
+        }
         let json = match self {
             Wire::Chat => serde_json::to_vec(&completion),
             Wire::Text => serde_json::to_vec(&text_completion(completion)),
@@ -147,5 +154,37 @@ pub(crate) fn event_frame<T: serde::Serialize>(name: &str, value: &T, out: &mut 
         out.extend_from_slice(b"\ndata: ");
         out.extend_from_slice(&json);
         out.extend_from_slice(b"\n\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_schema::from_json_slice;
+
+    #[test]
+    fn an_anthropic_upstreams_own_blocks_reach_only_the_messages_wire() {
+        let completion: ChatCompletion = from_json_slice(
+            br#"{"id":"gen-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,
+                "message":{"role":"assistant","content":"Paris.","anthropic_content":[
+                    {"type":"text","text":"Paris.","citations":[{"type":"char_location","cited_text":"Paris"}]}]},
+                "finish_reason":"stop"}]}"#,
+        )
+        .unwrap();
+        for wire in [Wire::Chat, Wire::Text] {
+            let v: serde_json::Value =
+                serde_json::from_slice(&wire.answer(completion.clone()).unwrap()).unwrap();
+            assert!(
+                !v.to_string().contains("anthropic_content"),
+                "{wire:?}: {v}"
+            );
+            assert!(!v.to_string().contains("citations"), "{wire:?}: {v}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&Wire::Messages.answer(completion).unwrap()).unwrap();
+        assert_eq!(
+            v["content"][0]["citations"][0]["cited_text"], "Paris",
+            "{v}"
+        );
     }
 }
