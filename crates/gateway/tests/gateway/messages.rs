@@ -797,3 +797,46 @@ async fn pings_come_before_a_slow_first_chunk_and_a_late_failure_is_an_error_eve
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn prompt_caching_through_anthropic_is_in_anthropics_usage_and_billed_so() {
+    let gw = start().await;
+    let b = json!({
+        "model": "mock/echo-anthropic",
+        "max_tokens": 100,
+        "system": [{
+            "type": "text",
+            "text": "You are a careful assistant. ".repeat(40),
+            "cache_control": {"type": "ephemeral"}
+        }],
+        "messages": [{"role": "user", "content": "Hello there"}]
+    });
+    let first = messages(&gw, &b).await.json();
+    let second = messages(&gw, &b).await.json();
+    let (u1, u2) = (&first["usage"], &second["usage"]);
+    let written = u1["cache_creation_input_tokens"].as_u64().unwrap();
+    assert!(written > 200, "the system prompt was written: {u1}");
+    assert_eq!(u1["cache_read_input_tokens"], 0, "{u1}");
+    assert_eq!(u2["cache_read_input_tokens"], written, "then read: {u2}");
+    assert_eq!(u2["cache_creation_input_tokens"], 0, "{u2}");
+    // `input_tokens` is the uncached rest, the same both times.
+    assert_eq!(u1["input_tokens"], u2["input_tokens"]);
+    assert!(u1["input_tokens"].as_u64().unwrap() < written);
+    // The catalog's prices: input $3/M, cache reads $0.30/M, cache
+    // writes $3.75/M, output $15/M.
+    for (v, u) in [(&first, u1), (&second, u2)] {
+        let n = |k: &str| Decimal::from(u[k].as_u64().unwrap());
+        let expected = n("input_tokens") * dec("0.000003")
+            + n("cache_read_input_tokens") * dec("0.0000003")
+            + n("cache_creation_input_tokens") * dec("0.00000375")
+            + n("output_tokens") * dec("0.000015");
+        assert_eq!(number(&u["cost"]), expected, "{u}");
+        let g = generation(&gw, v["id"].as_str().unwrap()).await;
+        assert_eq!(number(&g["total_cost"]), expected, "{g}");
+    }
+    let sent = gw.anthropic.last_request().unwrap().body;
+    assert_eq!(
+        sent["system"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+}
