@@ -10,7 +10,7 @@
 //! | `user` turn: `tool_result` blocks | one `tool` message each (`tool_call_id` = `tool_use_id`; string or text/image blocks; `is_error` kept in the message's extra keys, which the Anthropic adapter sends back), before the turn's other blocks |
 //! | `assistant` turn: `text` | content (parts when a block has `cache_control`) |
 //! | `assistant` turn: `tool_use` | `tool_calls` (`input` serialised as `arguments`) |
-//! | `assistant` turn: `thinking` / `redacted_thinking` | `reasoning_details` `reasoning.text` (with its `signature`) / `reasoning.encrypted`, format `anthropic-claude-v1`, so an Anthropic upstream gets them back as they were |
+//! | `assistant` turn: `thinking` / `redacted_thinking` | `reasoning_details` `reasoning.text` (with its `signature`) / `reasoning.encrypted`, format `anthropic-claude-v1`, so an Anthropic upstream gets them back as they were; a `redacted_thinking` that wraps another dialect's detail (`tollgate-reasoning:` + JSON, as answers write them) becomes that detail again |
 //! | `tools` (client tools) | function tools (`input_schema` → `parameters`, `cache_control` kept); server tools (a versioned `type`) only to Anthropic upstreams (below) |
 //! | `tool_choice` `auto` / `any` / `tool` / `none` | `auto` / `required` / the named function / `none`; `disable_parallel_tool_use` → `parallel_tool_calls: false` |
 //! | `thinking` `enabled` + `budget_tokens` / `adaptive` / `disabled` | `reasoning.max_tokens` / `reasoning.enabled: true` / `reasoning.enabled: false` |
@@ -26,7 +26,9 @@
 //! # Encoding (internal answer → Anthropic message)
 //!
 //! `content` is the thinking (`reasoning_details`, or the plain
-//! `reasoning` with an empty signature), then the text, then one
+//! `reasoning` with an empty signature; another dialect's encrypted
+//! reasoning, such as a Gemini thought signature, as a `redacted_thinking`
+//! block wrapping the detail), then the text, then one
 //! `tool_use` per tool call (`arguments` parsed into `input`);
 //! `stop_reason` from the finish reason (`stop` → `end_turn`, or
 //! `stop_sequence` / `pause_turn` when the upstream said so; `length` →
@@ -86,6 +88,34 @@ const OPENROUTER_ONLY: &[&str] = &[
 
 /// `format` of the reasoning details Anthropic thinking travels in.
 const REASONING_FORMAT: &str = "anthropic-claude-v1";
+
+/// What a `redacted_thinking` block's `data` starts with when it carries
+/// another dialect's encrypted reasoning (a Gemini thought signature, say)
+/// rather than Anthropic's: the whole reasoning detail follows as JSON, so
+/// the client can send it back and that upstream gets it as it gave it
+/// (an Anthropic upstream never sees it).
+const FOREIGN_REASONING: &str = "tollgate-reasoning:";
+
+/// The `data` of the `redacted_thinking` block for an encrypted reasoning
+/// detail: Anthropic's own data, or another dialect's detail wrapped.
+fn redacted_data(detail: &Value) -> String {
+    let format = detail.get("format").and_then(Value::as_str);
+    if format.is_none_or(|f| f == REASONING_FORMAT) {
+        detail
+            .get("data")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        format!("{FOREIGN_REASONING}{detail}")
+    }
+}
+
+/// The reasoning detail a wrapped `redacted_thinking` block carries.
+fn unwrap_foreign(data: &str) -> Option<Value> {
+    let detail: Value = serde_json::from_str(data.strip_prefix(FOREIGN_REASONING)?).ok()?;
+    detail.is_object().then_some(detail)
+}
 
 /// Decodes a Messages request into the internal chat request. With
 /// `require_max_tokens` (`/messages`, not `count_tokens`), a missing
@@ -483,12 +513,16 @@ fn assistant_turn(content: Content, at: &str) -> Result<Message, ApiError> {
                 "format": REASONING_FORMAT,
                 "index": details.len(),
             })),
-            ContentBlock::RedactedThinking(t) => details.push(json!({
-                "type": "reasoning.encrypted",
-                "data": t.data,
-                "format": REASONING_FORMAT,
-                "index": details.len(),
-            })),
+            ContentBlock::RedactedThinking(t) => {
+                details.push(unwrap_foreign(&t.data).unwrap_or_else(|| {
+                    json!({
+                        "type": "reasoning.encrypted",
+                        "data": t.data,
+                        "format": REASONING_FORMAT,
+                        "index": details.len(),
+                    })
+                }))
+            }
             other => {
                 return Err(ApiError::field(
                     format!("{at}.content[{j}]"),
@@ -602,7 +636,7 @@ fn thinking_blocks(details: &[Value]) -> Vec<ContentBlock> {
             Some("reasoning.encrypted") => out.push((
                 index,
                 ContentBlock::RedactedThinking(RedactedThinkingBlock {
-                    data: text_of("data"),
+                    data: redacted_data(d),
                     extra: Extra::new(),
                 }),
             )),
@@ -928,7 +962,7 @@ impl Encoder {
                         &StreamEvent::ContentBlockStart {
                             index: self.index,
                             content_block: ContentBlock::RedactedThinking(RedactedThinkingBlock {
-                                data: text("data").to_string(),
+                                data: redacted_data(d),
                                 extra: Extra::new(),
                             }),
                         },
