@@ -840,3 +840,46 @@ async fn prompt_caching_through_anthropic_is_in_anthropics_usage_and_billed_so()
         json!({"type": "ephemeral"})
     );
 }
+
+#[tokio::test]
+async fn tools_described_in_the_prompt_come_back_as_tool_use_blocks() {
+    let gw = start().await;
+    // mock/no-tools has no native tool calling: the tools are described in
+    // the prompt and the reply parsed back. The echo mock repeats the
+    // user's text, so a text that is a call in the documented format comes
+    // back as the model's reply.
+    let call = r#"{"tool_calls": [{"name": "get_weather", "arguments": {"query": "Paris"}}]}"#;
+    let mut b = body("mock/no-tools", call);
+    b["tools"] = weather_tool();
+    let reply = messages(&gw, &b).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["stop_reason"], "tool_use", "{v}");
+    let tool = v["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("a tool_use block: {v}"));
+    assert_eq!(tool["name"], "get_weather");
+    assert_eq!(tool["input"], json!({"query": "Paris"}));
+    assert!(gw.beta.last_request().unwrap().body.get("tools").is_none());
+
+    b["stream"] = json!(true);
+    let text = messages_http(&gw, &b).await.text().await.unwrap();
+    let events = events(&text);
+    let blocks = blocks(&events);
+    let tool = blocks
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("a tool_use block: {text}"));
+    assert_eq!(tool["name"], "get_weather");
+    let input: Value =
+        serde_json::from_str(&joined(&events, "input_json_delta", "partial_json")).unwrap();
+    assert_eq!(input, json!({"query": "Paris"}));
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use", "{text}");
+}
