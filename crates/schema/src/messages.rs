@@ -28,6 +28,11 @@ pub const ANTHROPIC_PASSTHROUGH: &str = "anthropic_passthrough";
 /// OpenAI equivalent), so the Messages ingress can answer with them.
 pub const ANTHROPIC_CONTENT: &str = "anthropic_content";
 
+/// The key of an internal answer choice's `extra` (or a stream's finish
+/// chunk choice's) that carries the stop sequence which ended an Anthropic
+/// upstream's answer (its `stop_sequence`), for the Messages ingress.
+pub const ANTHROPIC_STOP_SEQUENCE: &str = "stop_sequence";
+
 /// The body of `POST /messages` (and, without `max_tokens`, of
 /// `POST /messages/count_tokens`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ pub mod messages;
 
 use bytes::Bytes;
 use tollgate_schema::chat::{ChatChunk, ChatCompletion};
-use tollgate_schema::messages::ANTHROPIC_CONTENT;
+use tollgate_schema::messages::{ANTHROPIC_CONTENT, ANTHROPIC_STOP_SEQUENCE};
 use tollgate_store::ApiType;
 
 use crate::error::ApiError;
@@ -95,6 +95,7 @@ impl Wire {
             // An Anthropic upstream's own blocks are for the Messages wire.
             for choice in &mut completion.choices {
                 choice.message.extra.remove(ANTHROPIC_CONTENT);
+                choice.extra.remove(ANTHROPIC_STOP_SEQUENCE);
             }
         }
         let json = match self {
@@ -112,7 +113,13 @@ struct OpenAiEncoder {
 }
 
 impl OpenAiEncoder {
-    fn frame(&self, chunk: ChatChunk) -> Option<Bytes> {
+    fn frame(&self, mut chunk: ChatChunk) -> Option<Bytes> {
+        // An Anthropic upstream's stop sequence is for the Messages wire.
+        for choice in &mut chunk.choices {
+            if !choice.extra.is_empty() {
+                choice.extra.remove(ANTHROPIC_STOP_SEQUENCE);
+            }
+        }
         match self.wire {
             Wire::Text => data_frame(&text_chunk(chunk)),
             _ => data_frame(&chunk),

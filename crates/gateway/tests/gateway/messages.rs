@@ -536,6 +536,31 @@ async fn stop_sequences_and_max_tokens_end_the_answer() {
             "end_turn"
         };
         assert_eq!(v["stop_reason"], expected, "{model}: {v}");
+        if model == "mock/echo-anthropic" {
+            assert_eq!(v["stop_sequence"], "four", "{v}");
+            b["stream"] = json!(true);
+            let text = messages_http(&gw, &b).await.text().await.unwrap();
+            let events = events(&text);
+            let delta = events
+                .iter()
+                .find(|e| e["type"] == "message_delta")
+                .unwrap();
+            assert_eq!(
+                delta["delta"],
+                json!({"stop_reason": "stop_sequence", "stop_sequence": "four"}),
+                "{text}"
+            );
+            // The chat wire does not carry it.
+            let mut chat = chat_body(model, "one two three four five six");
+            chat["stop"] = json!(["four"]);
+            let reply = gw.chat(&chat).await.json();
+            assert!(
+                reply["choices"][0].get("stop_sequence").is_none(),
+                "{reply}"
+            );
+        } else {
+            assert_eq!(v["stop_sequence"], Value::Null, "{model}: {v}");
+        }
     }
 }
 

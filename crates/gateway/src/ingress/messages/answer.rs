@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use tollgate_schema::Extra;
 use tollgate_schema::chat::{ChatCompletion, ResponseMessage};
 use tollgate_schema::messages::{
-    ANTHROPIC_CONTENT, ContentBlock, Message as WireMessage, MessagesUsage, RedactedThinkingBlock,
-    TextBlock, ThinkingBlock, ToolUseBlock,
+    ANTHROPIC_CONTENT, ANTHROPIC_STOP_SEQUENCE, ContentBlock, Message as WireMessage,
+    MessagesUsage, RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolUseBlock,
 };
 use tollgate_schema::usage::Usage;
 
@@ -25,6 +25,17 @@ pub fn stop_reason(finish: Option<&str>, native: Option<&str>) -> &'static str {
             _ => "end_turn",
         },
     }
+}
+
+/// The stop sequence that ended the answer, as an Anthropic upstream said
+/// (kept in the choice's extra keys), when the stop reason is still
+/// `stop_sequence`.
+pub(super) fn sequence_of(stop: &str, extra: &Extra) -> Option<String> {
+    extra
+        .get(ANTHROPIC_STOP_SEQUENCE)
+        .and_then(Value::as_str)
+        .filter(|_| stop == "stop_sequence")
+        .map(str::to_owned)
 }
 
 /// Internal usage in Anthropic's terms: `input_tokens` excludes what was
@@ -132,12 +143,14 @@ fn upstream_blocks(m: &mut ResponseMessage) -> Option<Vec<ContentBlock>> {
 pub fn answer(c: ChatCompletion) -> WireMessage {
     let usage = c.usage.as_ref().map(usage).unwrap_or_default();
     let mut stop = "end_turn";
+    let mut stop_sequence = None;
     let mut content = Vec::new();
     if let Some(choice) = c.choices.into_iter().next() {
         stop = stop_reason(
             choice.finish_reason.as_deref(),
             choice.native_finish_reason.as_deref(),
         );
+        stop_sequence = sequence_of(stop, &choice.extra);
         let mut m = choice.message;
         content = match upstream_blocks(&mut m) {
             Some(blocks) => blocks,
@@ -151,7 +164,7 @@ pub fn answer(c: ChatCompletion) -> WireMessage {
         model: c.model,
         content,
         stop_reason: Some(stop.to_string()),
-        stop_sequence: None,
+        stop_sequence,
         usage,
         extra: Extra::new(),
     }

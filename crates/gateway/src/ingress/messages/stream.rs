@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use tollgate_schema::Extra;
 use tollgate_schema::chat::ChatChunk;
 use tollgate_schema::messages::{
-    BlockDelta, ContentBlock, Message as WireMessage, MessageDelta, MessagesUsage,
-    RedactedThinkingBlock, StreamEvent, TextBlock, ThinkingBlock, ToolUseBlock,
+    ANTHROPIC_STOP_SEQUENCE, BlockDelta, ContentBlock, Message as WireMessage, MessageDelta,
+    MessagesUsage, RedactedThinkingBlock, StreamEvent, TextBlock, ThinkingBlock, ToolUseBlock,
 };
 use tollgate_schema::usage::Usage;
 
@@ -45,6 +45,8 @@ pub struct Encoder {
     /// whole `reasoning_details` entry at its end (how adapters deliver
     /// the signature) adds only the signature.
     thinking_streamed: bool,
+    /// The stop sequence an Anthropic upstream said ended the answer.
+    stop_sequence: Option<String>,
 }
 
 impl Encoder {
@@ -59,6 +61,7 @@ impl Encoder {
             native_finish_reason: None,
             tools: Vec::new(),
             thinking_streamed: false,
+            stop_sequence: None,
         }
     }
 
@@ -205,7 +208,10 @@ impl Encoder {
             &StreamEvent::MessageDelta {
                 delta: MessageDelta {
                     stop_reason: Some(stop.to_string()),
-                    stop_sequence: None,
+                    stop_sequence: self
+                        .stop_sequence
+                        .clone()
+                        .filter(|_| stop == "stop_sequence"),
                 },
                 usage: usage.map(self::usage).unwrap_or_default(),
             },
@@ -259,6 +265,11 @@ impl StreamEncoder for Encoder {
             if choice.finish_reason.is_some() {
                 self.finish_reason = choice.finish_reason;
                 self.native_finish_reason = choice.native_finish_reason;
+                self.stop_sequence = choice
+                    .extra
+                    .get(ANTHROPIC_STOP_SEQUENCE)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
             }
         }
         (!out.is_empty()).then(|| Bytes::from(out))

@@ -40,6 +40,7 @@
 //! | `redacted_thinking` blocks | `reasoning_details` `{type: "reasoning.encrypted", data, format, index}` |
 //! | `tool_use` blocks | `tool_calls` (`id` kept, `input` serialised as `arguments`) |
 //! | text `citations`, server tool blocks (`server_tool_use`, `web_search_tool_result`, ...), other block types | no OpenAI equivalent: the whole `content`, as it came, in the message's extra key `anthropic_content` (outside JSON mode), which the Messages ingress answers with and the chat ingresses leave out |
+//! | `stop_sequence` (when one ended the answer) | the choice's extra key `stop_sequence` (also on the stream's finish chunk), for the Messages ingress; the chat ingresses leave it out |
 //! | `stop_reason` | `finish_reason`: `end_turn` → `stop`, `stop_sequence` → `stop`, `max_tokens` → `length`, `model_context_window_exceeded` → `length`, `tool_use` → `tool_calls`, `pause_turn` → `stop`, `refusal` → `content_filter`; the raw value is `native_finish_reason` |
 //! | `usage` | `prompt_tokens` = `input_tokens` + `cache_read_input_tokens` + `cache_creation_input_tokens` (Anthropic's `input_tokens` counts only the uncached part, OpenAI's `prompt_tokens` everything); `cached_tokens` = cache reads; `cache_write_tokens` = cache writes; `completion_tokens` = `output_tokens` (thinking included; Anthropic does not count it apart, so `reasoning_tokens` is 0) |
 //!
