@@ -163,7 +163,7 @@ def test_thinking_round_trip_through_anthropic(client):
     assert follow.content[-1].text == "echo: And now?"
 
 
-def test_streamed_thinking_and_tools_from_gemini(client):
+def test_streamed_thinking_from_gemini(client):
     with client.messages.stream(
         model="mock/echo-gemini",
         max_tokens=4000,
