@@ -24,6 +24,7 @@ pub mod dev;
 pub mod error;
 pub mod health_sync;
 mod ids;
+mod ingress;
 pub mod limits;
 pub mod observe;
 mod pipeline;

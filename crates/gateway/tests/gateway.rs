@@ -37,6 +37,8 @@ mod hardening;
 mod lifecycle;
 #[path = "gateway/management/mod.rs"]
 mod management;
+#[path = "gateway/messages.rs"]
+mod messages;
 #[path = "gateway/models.rs"]
 mod models;
 #[path = "gateway/oauth.rs"]

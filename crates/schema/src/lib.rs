@@ -2,7 +2,8 @@
 //!
 //! This crate owns every JSON shape that crosses Tollgate's public API: the
 //! chat-completions request, response and stream chunk (with usage), the
-//! legacy completions and embeddings bodies, the error envelope
+//! legacy completions and embeddings bodies, the Anthropic Messages
+//! ingress (`messages`), the error envelope
 //! `{"error":{"code","message","metadata"}}`, the Models API
 //! (`models-api.txt`) and the provider listing format
 //! (`provider-integration.txt`).
@@ -34,6 +35,7 @@ pub mod embeddings;
 mod error;
 mod keyed;
 pub mod listing;
+pub mod messages;
 pub mod models;
 mod parse;
 pub mod provider;

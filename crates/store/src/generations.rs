@@ -40,14 +40,21 @@ pub enum ApiType {
     Completions,
     /// Embeddings.
     Embeddings,
+    /// The Anthropic Messages API (`/messages`).
+    Messages,
+    /// The OpenAI Responses API (`/responses`).
+    Responses,
 }
 
 impl ApiType {
-    /// The stored and wire form: `completions` or `embeddings`.
+    /// The stored and wire form: `completions`, `embeddings`, `messages`
+    /// or `responses`.
     pub fn as_str(self) -> &'static str {
         match self {
             ApiType::Completions => "completions",
             ApiType::Embeddings => "embeddings",
+            ApiType::Messages => "messages",
+            ApiType::Responses => "responses",
         }
     }
 }
@@ -65,6 +72,8 @@ impl FromStr for ApiType {
         match s {
             "completions" => Ok(ApiType::Completions),
             "embeddings" => Ok(ApiType::Embeddings),
+            "messages" => Ok(ApiType::Messages),
+            "responses" => Ok(ApiType::Responses),
             other => Err(Error::Corrupt {
                 table: "generations",
                 column: "api_type",

@@ -291,6 +291,11 @@ async fn prefill_returns_only_the_continuation() {
 }
 
 #[tokio::test]
+async fn citations_and_server_tool_blocks_are_kept_whole() {
+    golden("citations_and_server_tools").await;
+}
+
+#[tokio::test]
 async fn reasoning_becomes_thinking() {
     golden("thinking").await;
 }

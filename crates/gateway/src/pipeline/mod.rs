@@ -1,5 +1,5 @@
 //! The generation lifecycle: every model-calling request (chat, legacy
-//! completions, embeddings) goes through the same named stages.
+//! completions, Anthropic messages, embeddings) goes through the same named stages.
 //!
 //! 1. [`prepare`]: validate, normalise, measure and plan, from one catalog
 //!    snapshot; each planned endpoint gets its [`hold::Bound`] (the prompt
@@ -10,9 +10,10 @@
 //! 4. [`execute`]: the attempt loop, failing over on retryable errors.
 //! 5. [`finish`]: one finisher for every answer shape: usage clamped to
 //!    the bound, the hold settled, metrics, the generation record. The
-//!    ingress (routes) encodes the finished answer in its wire shape; a
-//!    stream is relayed by [`sse`], cut at its output bound by
-//!    [`meter`], and finished by the same finisher.
+//!    ingress (`crate::ingress`) encodes the finished answer in its wire
+//!    shape; a stream is relayed by [`sse`] (framed by the ingress's
+//!    encoder), cut at its output bound by [`meter`], and finished by the
+//!    same finisher.
 
 pub mod byok;
 pub mod execute;

@@ -1,19 +1,9 @@
-//! The two answer shapes the chat pipeline can write: chat completions, and
-//! legacy text completions (`object: "text_completion"`, `choices[].text`),
+//! Legacy text completions (`object: "text_completion"`, `choices[].text`),
 //! which are served by mapping the prompt onto chat.
 
 use tollgate_schema::Extra;
 use tollgate_schema::chat::{ChatChunk, ChatCompletion};
 use tollgate_schema::completions::{TextChoice, TextCompletion};
-
-/// Which API the client called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// `POST /chat/completions`.
-    Chat,
-    /// `POST /completions`.
-    Text,
-}
 
 /// A chat completion as a text completion.
 pub fn text_completion(c: ChatCompletion) -> TextCompletion {

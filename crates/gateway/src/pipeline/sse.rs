@@ -6,7 +6,10 @@
 //! and dropping the upstream stream closes the upstream connection, which
 //! cancels the generation there.
 //!
-//! Framing rules (WIRE-NOTES §2, §5): every `data:` event is one JSON object
+//! The relay works in internal chat chunks; the client's wire
+//! ([`crate::ingress::Wire`]) frames them through its encoder. For the
+//! OpenAI wires the framing rules are (WIRE-NOTES §2, §5): every `data:`
+//! event is one JSON object
 //! or `[DONE]`; comments (`: OPENROUTER PROCESSING`) only while waiting for
 //! the first upstream chunk; usage always in a final chunk with
 //! `choices: []` before `[DONE]`; a mid-stream failure is a chunk with a
@@ -36,14 +39,10 @@ use tollgate_transport::{ChunkStream, ProviderError};
 
 use super::finish::{Generation, Outcome, ServedBy};
 use super::meter::OutputMeter;
-use super::shape::{Shape, text_chunk};
 use super::{Attempt, OpenStream, Served};
 use crate::error::ApiError;
+use crate::ingress::{StreamEncoder, StreamInfo, Wire};
 use crate::state::AppState;
-
-/// The keep-alive comment, as OpenRouter sends it.
-pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
-const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// A stream still opening (its first chunk not yet read).
 pub type Pending =
@@ -69,8 +68,9 @@ pub struct Meta {
     pub model: String,
     /// Estimated prompt tokens, used only if the provider reports no usage.
     pub prompt_estimate: u64,
-    /// Chat chunks, or legacy text-completion chunks.
-    pub shape: Shape,
+    /// The wire the client called (chat chunks, legacy text-completion
+    /// chunks, Anthropic events): its encoder writes the frames.
+    pub wire: Wire,
     /// The model family's tokenizer, for the output meter.
     pub tokenizer: Tokenizer,
     /// Whether the attempt that served had its tools described in the
@@ -78,57 +78,12 @@ pub struct Meta {
     pub tools_in_prompt: Arc<AtomicBool>,
 }
 
-/// One chunk in the client's shape.
-fn frame_chunk(chunk: ChatChunk, shape: Shape) -> Option<Bytes> {
-    match shape {
-        Shape::Chat => frame(&chunk),
-        Shape::Text => frame(&text_chunk(chunk)),
-    }
-}
-
-/// The fields of a chat chunk after those every chunk of a response
-/// shares (see [`Rewriter::frame`]), in [`ChatChunk`]'s order.
-#[derive(serde::Serialize)]
-struct ChunkTail<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system_fingerprint: &'a Option<String>,
-    choices: &'a [ChunkChoice],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: &'a Option<Usage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: &'a Option<ErrorBody>,
-    #[serde(flatten)]
-    extra: &'a Extra,
-}
-
-/// `data: {"id":…,"object":…,"created":…,"model":…,"provider":…`: the
-/// start every chat chunk of one response shares, rendered once.
-fn chunk_head(meta: &Meta, provider: &str) -> Option<Vec<u8>> {
-    let mut head = Vec::with_capacity(128);
-    head.extend_from_slice(b"data: {\"id\":");
-    serde_json::to_writer(&mut head, &meta.id).ok()?;
-    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-    head.extend_from_slice(meta.created.to_string().as_bytes());
-    head.extend_from_slice(b",\"model\":");
-    serde_json::to_writer(&mut head, &meta.model).ok()?;
-    head.extend_from_slice(b",\"provider\":");
-    serde_json::to_writer(&mut head, provider).ok()?;
-    Some(head)
-}
-
-fn frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
-    let json = serde_json::to_vec(value).ok()?;
-    let mut out = Vec::with_capacity(json.len() + 8);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&json);
-    out.extend_from_slice(b"\n\n");
-    Some(Bytes::from(out))
-}
-
 /// Rewrites upstream chunks into ours, meters the output against its
 /// bound, and keeps what the final chunk needs.
 struct Rewriter {
     meta: Meta,
+    /// Writes the chunks in the client's wire.
+    encoder: Box<dyn StreamEncoder>,
     provider: String,
     usage: Option<Usage>,
     meter: OutputMeter,
@@ -139,8 +94,6 @@ struct Rewriter {
     held_text: Option<String>,
     /// The output passed its bound; the stream is cut.
     cut: bool,
-    /// The start every chat chunk shares (see [`Rewriter::frame`]).
-    head: Option<Vec<u8>>,
 }
 
 impl Rewriter {
@@ -149,8 +102,14 @@ impl Rewriter {
             .tools_in_prompt
             .load(Ordering::Relaxed)
             .then(String::new);
+        let encoder = meta.wire.encoder(StreamInfo {
+            id: meta.id.clone(),
+            model: meta.model.clone(),
+            prompt_estimate: meta.prompt_estimate,
+        });
         Rewriter {
             meter: OutputMeter::new(output_bound, meta.tokenizer),
+            encoder,
             meta,
             provider,
             usage: None,
@@ -158,7 +117,6 @@ impl Rewriter {
             native_finish_reason: None,
             held_text,
             cut: false,
-            head: None,
         }
     }
 
@@ -207,41 +165,8 @@ impl Rewriter {
                 return None;
             }
         }
-        self.frame(c)
-    }
-
-    /// A relayed chunk in the client's shape, as our own: our id, model,
-    /// creation time and the provider's name. Chat chunks start with a
-    /// head rendered once per response; only the rest is serialised per
-    /// chunk (the same bytes as serialising the whole rewritten chunk).
-    fn frame(&mut self, mut c: ChatChunk) -> Option<Bytes> {
-        if self.meta.shape != Shape::Chat || self.provider.is_empty() {
-            self.identify(&mut c);
-            return frame_chunk(c, self.meta.shape);
-        }
-        if self.head.is_none() {
-            self.head = chunk_head(&self.meta, &self.provider);
-        }
-        let head = self.head.as_deref()?;
-        let tail = serde_json::to_vec(&ChunkTail {
-            system_fingerprint: &c.system_fingerprint,
-            choices: &c.choices,
-            usage: &c.usage,
-            error: &c.error,
-            extra: &c.extra,
-        })
-        .ok()?;
-        let mut out = Vec::with_capacity(head.len() + tail.len() + 3);
-        out.extend_from_slice(head);
-        match tail.strip_prefix(b"{") {
-            Some(rest) if rest != b"}" => {
-                out.push(b',');
-                out.extend_from_slice(rest);
-            }
-            _ => out.push(b'}'),
-        }
-        out.extend_from_slice(b"\n\n");
-        Some(Bytes::from(out))
+        self.identify(&mut c);
+        self.encoder.chunk(c)
     }
 
     fn identify(&self, c: &mut ChatChunk) {
@@ -319,7 +244,7 @@ impl Rewriter {
             choices: vec![Rewriter::choice(delta, self.finish_reason.clone())],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.chunk(chunk)
     }
 
     /// The chunk that ends a stream cut at its output bound.
@@ -335,7 +260,7 @@ impl Rewriter {
             )],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.chunk(chunk)
     }
 
     /// The generation's usage: the provider's, or an estimate when it
@@ -348,21 +273,18 @@ impl Rewriter {
         }
     }
 
-    /// The usage chunk (with the cost charged, when billed) and `[DONE]`.
-    fn finish(&self, usage: Usage) -> Bytes {
+    /// The usage chunk (with the cost charged, when billed) and the
+    /// wire's end (`[DONE]`, `message_stop`).
+    fn finish(&mut self, usage: Usage) -> Bytes {
         let chunk = ChatChunk {
             usage: Some(usage),
             ..self.base()
         };
-        let mut out = frame_chunk(chunk, self.meta.shape)
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
-        out.extend_from_slice(DONE);
-        Bytes::from(out)
+        self.encoder.finish(chunk)
     }
 
     /// The chunk that ends a stream with an error.
-    fn error(&self, body: ErrorBody) -> Option<Bytes> {
+    fn error(&mut self, body: ErrorBody) -> Option<Bytes> {
         let chunk = ChatChunk {
             error: Some(body),
             choices: vec![Rewriter::choice(
@@ -374,7 +296,7 @@ impl Rewriter {
             )],
             ..self.base()
         };
-        frame_chunk(chunk, self.meta.shape)
+        self.encoder.error(chunk)
     }
 }
 
@@ -480,11 +402,12 @@ async fn relay(
         Start::Ready(s) => *s,
         Start::Pending(mut pending) => {
             let mut tick = tokio::time::interval(keepalive);
+            let ping = meta.wire.keepalive();
             let result = loop {
                 tokio::select! {
                     r = &mut pending => break r,
                     _ = tick.tick() => {
-                        if tx.send(Bytes::from_static(KEEPALIVE)).await.is_err() {
+                        if tx.send(Bytes::from_static(ping)).await.is_err() {
                             return failed(meta, Ending::Cancelled, Vec::new(), None);
                         }
                     }
@@ -493,7 +416,7 @@ async fn relay(
             match result {
                 Ok(s) => s,
                 Err((e, attempts)) => {
-                    let out = failed(meta, Ending::Failed, attempts, Some(e.to_string()));
+                    let mut out = failed(meta, Ending::Failed, attempts, Some(e.to_string()));
                     if let Some(b) = out.rw.error(e.body()) {
                         let _ = tx.send(b).await;
                     }
@@ -671,38 +594,13 @@ mod tests {
                 created: 7,
                 model: "mock/echo".into(),
                 prompt_estimate: 5,
-                shape: Shape::Chat,
+                wire: Wire::Chat,
                 tokenizer: Tokenizer::o200k(),
                 tools_in_prompt: Arc::new(AtomicBool::new(false)),
             },
             "Mock Alpha".into(),
             1_000,
         )
-    }
-
-    #[test]
-    fn a_chunk_framed_from_its_head_is_the_rewritten_chunk_serialised() {
-        let upstream = [
-            r#"{"id":"up-1","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"index":0,"delta":{"role":"assistant","content":"h\u00e9 \"q\"","obfuscation":"zz"},"finish_reason":null}],"service_tier":"default"}"#,
-            r#"{"id":"up-1","created":1,"model":"up","system_fingerprint":"fp","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
-            r#"{"id":"up-1","model":"up","choices":[{"index":0,"delta":{}}]}"#,
-        ];
-        for text in upstream {
-            let chunk: ChatChunk = serde_json::from_str(text).unwrap();
-            let mut r = rw();
-            let mut expected = chunk.clone();
-            r.identify(&mut expected);
-            let expected = frame_chunk(expected, Shape::Chat).unwrap();
-            let got = r.frame(chunk).unwrap();
-            assert_eq!(
-                std::str::from_utf8(&got).unwrap(),
-                std::str::from_utf8(&expected).unwrap()
-            );
-            // Our id and model, not the upstream's.
-            assert_eq!(parse(&got)["id"], "gen-1-x");
-            assert_eq!(parse(&got)["model"], "mock/echo");
-            assert_eq!(parse(&got)["provider"], "Mock Alpha");
-        }
     }
 
     fn parse(b: &Bytes) -> serde_json::Value {
@@ -839,7 +737,7 @@ mod tests {
 
     #[test]
     fn error_chunk_has_the_unified_shape() {
-        let r = rw();
+        let mut r = rw();
         let v = parse(
             &r.error(ErrorBody::new(502, "Provider disconnected"))
                 .unwrap(),

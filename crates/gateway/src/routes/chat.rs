@@ -10,15 +10,15 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use tollgate_schema::chat::ChatRequest;
 use tollgate_schema::from_json_slice;
-use tollgate_store::{ApiKey, ApiType};
+use tollgate_store::ApiKey;
 
 use crate::error::ApiError;
+use crate::ingress::Wire;
 use crate::pipeline::finish::{self, Generation};
 use crate::pipeline::prepare::Prepared;
 use crate::pipeline::record::RequestContext;
-use crate::pipeline::shape::{Shape, text_completion};
 use crate::pipeline::{self, attempts_header, hold, prompt, sse};
-use crate::routes::{ATTEMPTS, GENERATION_ID, PROVIDER, failed, generation_json, set};
+use crate::routes::{ATTEMPTS, GENERATION_ID, PROVIDER, failed, generation_body, set};
 use crate::state::AppState;
 use crate::{auth, ids};
 
@@ -32,18 +32,19 @@ pub async fn chat_completions(
     let body = body.map_err(|e| ApiError::from_body_rejection(e, state.server.max_body_bytes))?;
     let request: ChatRequest = from_json_slice(&body)?;
     let ctx = RequestContext::new(&key, &headers);
-    serve_chat(state, key, ctx, request, Shape::Chat).await
+    serve_chat(state, key, ctx, request, Wire::Chat).await
 }
 
-/// Runs a validated-or-not chat request and answers in `shape`: the one
-/// pipeline behind `/chat/completions` and the legacy `/completions`, as
-/// the lifecycle's stages (see [`crate::pipeline`]).
+/// Runs a validated-or-not chat request and answers in `wire`: the one
+/// pipeline behind `/chat/completions`, the legacy `/completions` and the
+/// Anthropic `/messages`, as the lifecycle's stages (see
+/// [`crate::pipeline`]; the wire's encoding is [`crate::ingress`]'s).
 pub async fn serve_chat(
     state: Arc<AppState>,
     key: ApiKey,
     ctx: RequestContext,
     request: ChatRequest,
-    shape: Shape,
+    wire: Wire,
 ) -> Result<Response, ApiError> {
     let prepared = pipeline::prepare(&state, request)?;
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
@@ -66,7 +67,7 @@ pub async fn serve_chat(
         hold,
         id: id.clone(),
         ctx,
-        api_type: ApiType::Completions,
+        api_type: wire.api_type(),
         external_user: request.user.clone(),
         images,
         measured: Some(measured.clone()),
@@ -78,7 +79,7 @@ pub async fn serve_chat(
             created,
             model: target.model.clone(),
             prompt_estimate,
-            shape,
+            wire,
             tokenizer: measured.tokenizer,
             tools_in_prompt: measured.tools_in_prompt.clone(),
         };
@@ -104,10 +105,7 @@ pub async fn serve_chat(
     )
     .await;
     let id = completion.id.clone();
-    let mut resp = match shape {
-        Shape::Chat => generation_json(&completion, &id, &provider, &attempts)?,
-        Shape::Text => generation_json(&text_completion(completion), &id, &provider, &attempts)?,
-    };
+    let mut resp = generation_body(wire.answer(completion)?, &id, &provider, &attempts);
     set(resp.headers_mut(), QUANTIZATION, &quantization);
     set_middle_out(resp.headers_mut(), &measured);
     Ok(resp)

@@ -22,10 +22,10 @@ use tollgate_transport::CompletionCall;
 
 use super::chat::serve_chat;
 use crate::error::ApiError;
+use crate::ingress::Wire;
 use crate::pipeline::finish::{Generation, Outcome, ServedBy};
 use crate::pipeline::hold::{self, Bound};
 use crate::pipeline::record::RequestContext;
-use crate::pipeline::shape::Shape;
 use crate::pipeline::{self, Served, first_success, resolve_model};
 use crate::routes::{failed, generation_json};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ pub async fn completions(
     let request: CompletionRequest = from_json_slice(&body)?;
     let ctx = RequestContext::new(&key, &headers);
     match single_prompt(&request.prompt) {
-        Some(prompt) => serve_chat(state, key, ctx, as_chat(&request, prompt), Shape::Text).await,
+        Some(prompt) => serve_chat(state, key, ctx, as_chat(&request, prompt), Wire::Text).await,
         None => passthrough(state, key, ctx, request).await,
     }
 }

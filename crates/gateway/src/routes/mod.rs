@@ -3,6 +3,7 @@
 pub(crate) mod chat;
 mod completions;
 mod embeddings;
+mod messages;
 mod models;
 
 pub mod access;
@@ -34,6 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(chat::chat_completions))
         .route("/completions", post(completions::completions))
         .route("/embeddings", post(embeddings::embeddings))
+        .route("/messages", post(messages::messages))
+        .route("/messages/count_tokens", post(messages::count_tokens))
         .route("/models", get(models::list))
         .route("/providers", get(models::providers))
         .route("/credits", get(account::credits))
@@ -128,6 +131,16 @@ pub(crate) fn generation_json<T: serde::Serialize>(
     attempts: &[Attempt],
 ) -> Result<Response, ApiError> {
     let json = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(generation_body(json, id, provider, attempts))
+}
+
+/// [`generation_json`] of an answer already encoded.
+pub(crate) fn generation_body(
+    json: Vec<u8>,
+    id: &str,
+    provider: &str,
+    attempts: &[Attempt],
+) -> Response {
     let mut resp = (StatusCode::OK, json).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -137,5 +150,5 @@ pub(crate) fn generation_json<T: serde::Serialize>(
     set(h, GENERATION_ID, id);
     set(h, PROVIDER, provider);
     set(h, ATTEMPTS, &attempts_header(attempts));
-    Ok(resp)
+    resp
 }

@@ -1,6 +1,6 @@
 //! The non-streaming chat completion response.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::keyed::with_extra;
 

@@ -7,7 +7,7 @@
 //! | request field | upstream |
 //! |---|---|
 //! | `model` | replaced by the endpoint's upstream model id |
-//! | `messages` | kept; OpenRouter-only `reasoning` / `reasoning_details` on messages and `cache_control` / `prompt_cache_breakpoint` on content parts and tools are removed (OpenAI rejects unknown message keys). A request with only `prompt` becomes one user message |
+//! | `messages` | kept; OpenRouter-only `reasoning` / `reasoning_details` and Anthropic-only `is_error` / `cache_control` on messages and `cache_control` / `prompt_cache_breakpoint` on content parts and tools are removed (OpenAI rejects unknown message keys). A request with only `prompt` becomes one user message |
 //! | `temperature`, `top_p`, `frequency_penalty`, `presence_penalty`, `seed`, `logit_bias`, `logprobs`, `top_logprobs`, `max_tokens`, `max_completion_tokens`, `stop`, `response_format`, `user`, `reasoning_effort` | kept |
 //! | `tools`, `tool_choice`, `parallel_tool_calls` | kept; OpenRouter server tools (`type: "openrouter:*"`) are removed, and `tool_choice` / `parallel_tool_calls` go too when no tool is left (OpenAI rejects them alone) |
 //! | `n`, `prediction`, `modalities`, `audio`, `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier` (untyped, from `extra`) | kept |
@@ -241,6 +241,10 @@ fn strip_message_extensions(messages: &mut Value) {
         };
         message.remove("reasoning");
         message.remove("reasoning_details");
+        // Anthropic's tool-result flags, kept for Anthropic upstreams (the
+        // Messages ingress); OpenAI rejects unknown message keys.
+        message.remove("is_error");
+        message.remove("cache_control");
         if let Some(Value::Array(parts)) = message.get_mut("content") {
             for part in parts {
                 if let Value::Object(part) = part {

@@ -10,7 +10,7 @@
 //! | `system` / `developer` messages (anywhere) | `system`, in order: a string when there is exactly one text without `cache_control`, else text blocks (with `cache_control` kept) |
 //! | `user` messages | `user` turns; content always sent as blocks |
 //! | consecutive messages of the same Anthropic role | merged into one turn (Anthropic requires alternating roles); empty messages are skipped first |
-//! | `tool` messages | `tool_result` blocks (`tool_use_id` = `tool_call_id`) in a `user` turn; consecutive results (and a user message right after them) share that turn |
+//! | `tool` messages | `tool_result` blocks (`tool_use_id` = `tool_call_id`; `is_error` and `cache_control` from the message's extra keys) in a `user` turn; consecutive results (and a user message right after them) share that turn |
 //! | assistant `tool_calls` | `tool_use` blocks (`id` kept; `arguments` parsed: empty → `{}`, invalid JSON or not an object → HTTP 400 naming `messages[i].tool_calls[j]`) |
 //! | assistant `reasoning_details` (`reasoning.text` with a `signature`, `reasoning.encrypted`; format `anthropic-claude-v1` or none) | `thinking` / `redacted_thinking` blocks first in the turn, so signed thinking round-trips; fragments with the same `index` are joined first; unsigned text and other formats are dropped |
 //! | text parts | `text` blocks, `cache_control` kept; empty text is skipped (Anthropic rejects it) |
@@ -28,6 +28,7 @@
 //! | `reasoning` / `reasoning_effort` / `include_reasoning` | `thinking: {type: enabled, budget_tokens}`: `reasoning.max_tokens` is the budget; an effort is a share of `max_tokens` (minimal 10 %, low 20 %, medium 50 %, high 80 %, xhigh 90 %, max 95 %; `enabled: true` alone is medium), never under 1024 (Anthropic's minimum). When the budget does not fit under `max_tokens`, `max_tokens` becomes budget + `max_tokens` (then the endpoint cap applies). Effort `none` / `enabled: false` sends no `thinking`. With thinking on, `temperature` and `top_k` are not sent and `top_p` only when ≥ 0.95 (Anthropic rejects other values) |
 //! | `response_format` `json_object` / `json_schema` | without tools and without thinking: a forced tool (`tool_choice: {type: tool}`) named after the schema (`json_response` for `json_object`) whose `input_schema` is the schema; its input becomes the answer's `content` (a JSON text) and `finish_reason` is `stop`. With tools or thinking (where a forced tool is impossible or ambiguous), or a schema whose top level is not an object: an instruction appended to `system` |
 //! | `user` | `metadata.user_id` |
+//! | `anthropic_passthrough` (kept in `extra` by the Messages ingress) | its `tools` (server tools) appended to `tools`; its `fields` (an Anthropic request's other top-level fields) added to the body as they are, where the body has no such key |
 //! | `frequency_penalty`, `presence_penalty`, `repetition_penalty`, `seed`, `logit_bias`, `logprobs`, `top_logprobs`, `min_p`, `top_a`, `n`, `prediction`, and everything OpenRouter-only | dropped: Anthropic has no equivalent |
 //!
 //! # The answer
@@ -38,6 +39,8 @@
 //! | `thinking` blocks | `message.reasoning` (joined) and `reasoning_details` `{type: "reasoning.text", text, signature, format: "anthropic-claude-v1", index}` |
 //! | `redacted_thinking` blocks | `reasoning_details` `{type: "reasoning.encrypted", data, format, index}` |
 //! | `tool_use` blocks | `tool_calls` (`id` kept, `input` serialised as `arguments`) |
+//! | text `citations`, server tool blocks (`server_tool_use`, `web_search_tool_result`, ...), other block types | no OpenAI equivalent: the whole `content`, as it came, in the message's extra key `anthropic_content` (outside JSON mode), which the Messages ingress answers with and the chat ingresses leave out |
+//! | `stop_sequence` (when one ended the answer) | the choice's extra key `stop_sequence` (also on the stream's finish chunk), for the Messages ingress; the chat ingresses leave it out |
 //! | `stop_reason` | `finish_reason`: `end_turn` → `stop`, `stop_sequence` → `stop`, `max_tokens` → `length`, `model_context_window_exceeded` → `length`, `tool_use` → `tool_calls`, `pause_turn` → `stop`, `refusal` → `content_filter`; the raw value is `native_finish_reason` |
 //! | `usage` | `prompt_tokens` = `input_tokens` + `cache_read_input_tokens` + `cache_creation_input_tokens` (Anthropic's `input_tokens` counts only the uncached part, OpenAI's `prompt_tokens` everything); `cached_tokens` = cache reads; `cache_write_tokens` = cache writes; `completion_tokens` = `output_tokens` (thinking included; Anthropic does not count it apart, so `reasoning_tokens` is 0) |
 //!

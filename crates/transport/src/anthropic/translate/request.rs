@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use tollgate_schema::chat::{
     ChatRequest, ContentPart, FilePart, Message, MessageContent, ResponseFormat, Role, ToolChoice,
 };
+use tollgate_schema::messages::ANTHROPIC_PASSTHROUGH;
 
 use super::{REASONING_FORMAT, ResponseMode};
 use crate::native::convert::{
@@ -114,7 +115,19 @@ pub fn messages_body(
     }
 
     // Tools, and JSON mode (a forced tool when nothing else needs tools).
+    let passthrough = request
+        .extra
+        .get(ANTHROPIC_PASSTHROUGH)
+        .and_then(Value::as_object);
     let mut tools = tools(request);
+    tools.extend(
+        passthrough
+            .and_then(|p| p.get("tools"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
     let mut tool_choice = if tools.is_empty() {
         None
     } else {
@@ -158,6 +171,15 @@ pub fn messages_body(
     }
     if stream {
         out.insert("stream".into(), Value::Bool(true));
+    }
+    // An Anthropic request's own fields (the Messages ingress), as sent.
+    for (k, v) in passthrough
+        .and_then(|p| p.get("fields"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        out.entry(k.clone()).or_insert_with(|| v.clone());
     }
     Ok(Translated {
         body: Value::Object(out),
@@ -459,6 +481,13 @@ fn tool_result(m: &Message, at: &str) -> Result<Value, RequestError> {
             }
         }
         _ => {}
+    }
+    // Kept from an Anthropic-shaped request (the Messages ingress).
+    if m.extra.get("is_error") == Some(&Value::Bool(true)) {
+        block["is_error"] = Value::Bool(true);
+    }
+    if let Some(cc) = m.extra.get("cache_control").filter(|c| !c.is_null()) {
+        block["cache_control"] = cc.clone();
     }
     Ok(block)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tollgate_schema::Extra;
 use tollgate_schema::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};
+use tollgate_schema::messages::{ANTHROPIC_CONTENT, ANTHROPIC_STOP_SEQUENCE};
 use tollgate_schema::usage::{CompletionTokensDetails, PromptTokensDetails, Usage};
 
 use super::{REASONING_FORMAT, ResponseMode};
@@ -205,6 +206,21 @@ pub fn chat_completion(
         message.reasoning_details = (!details.is_empty()).then_some(details);
     }
     message.tool_calls = (!tool_calls.is_empty()).then_some(tool_calls);
+    let lossy = blocks.iter().any(|b| match str_field(b, "type") {
+        Some("text") => b.get("citations").is_some_and(|c| !c.is_null()),
+        Some("thinking" | "redacted_thinking" | "tool_use") => false,
+        _ => true,
+    });
+    if lossy && mode.json_tool.is_none() {
+        message
+            .extra
+            .insert(ANTHROPIC_CONTENT.into(), Value::Array(blocks.clone()));
+    }
+
+    let mut choice_extra = Extra::new();
+    if let Some(sequence) = str_field(&v, "stop_sequence") {
+        choice_extra.insert(ANTHROPIC_STOP_SEQUENCE.into(), sequence.into());
+    }
 
     Ok(ChatCompletion {
         id: str_field(&v, "id").unwrap_or("").to_string(),
@@ -220,7 +236,7 @@ pub fn chat_completion(
             native_finish_reason: stop_reason.map(str::to_owned),
             logprobs: None,
             error: None,
-            extra: Extra::new(),
+            extra: choice_extra,
         }],
         usage: Some(usage(v.get("usage").unwrap_or(&Value::Null))),
         extra: Extra::new(),

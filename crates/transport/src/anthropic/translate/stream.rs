@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use tollgate_schema::chat::{ChatChunk, Delta, FunctionCallDelta, ToolCallDelta};
+use tollgate_schema::messages::ANTHROPIC_STOP_SEQUENCE;
 
 use super::ResponseMode;
 use super::response::{error_object, finish_reason, redacted_detail, thinking_detail, usage};
@@ -266,7 +267,14 @@ impl AnthropicDecoder {
                 content: (!self.content_sent && self.tool_calls == 0).then(String::new),
                 ..Delta::default()
             };
-            out.push(self.chunk_with(delta, Some((reason.to_string(), native.to_string()))));
+            let mut finish = self.chunk_with(delta, Some((reason.to_string(), native.to_string())));
+            let sequence = v.get("delta").and_then(|d| str_field(d, "stop_sequence"));
+            if let (Some(sequence), Some(choice)) = (sequence, finish.choices.first_mut()) {
+                choice
+                    .extra
+                    .insert(ANTHROPIC_STOP_SEQUENCE.into(), sequence.into());
+            }
+            out.push(finish);
         }
         out.push(self.usage_chunk());
         out
