@@ -467,7 +467,7 @@ fn an_unreachable_url_is_one_clear_line() {
 }
 
 #[test]
-fn config_and_usage_errors_exit_2_before_any_request() {
+fn config_and_usage_errors_exit_2_and_io_errors_1_before_any_request() {
     let url = "http://127.0.0.1:9/never";
     let fails = |args: &[&str], cfg: Option<&Path>| -> String {
         let mut cmd = tollgate();
@@ -482,7 +482,14 @@ fn config_and_usage_errors_exit_2_before_any_request() {
 
     let line = fails(&[], None);
     assert!(line.contains("--config"), "{line}");
-    let line = fails(&[], Some(Path::new("/nonexistent/tollgate.toml")));
+    // A file that cannot be read is an I/O error: exit 1, not 2.
+    let out = tollgate()
+        .args(["catalog", "sync", "--config", "/nonexistent/tollgate.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let line = final_error(&out.stderr);
     assert!(
         line.contains("cannot read config file /nonexistent/tollgate.toml"),
         "{line}"

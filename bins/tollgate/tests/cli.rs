@@ -964,10 +964,16 @@ fn catalog_validate_reports_every_problem_with_its_location() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["problems"][0]["model"], "acme/widget");
     assert_eq!(report["problems"][0]["field"], "pricing.completion");
-    tollgate()
+    // A file that cannot be read is an I/O error (1), not usage (2).
+    let out = tollgate()
         .args(["catalog", "validate", "/nonexistent/listing.json"])
         .assert()
-        .code(2);
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let line = one_line_error(&out);
+    assert!(line.contains("/nonexistent/listing.json"), "{line}");
 }
 
 #[test]

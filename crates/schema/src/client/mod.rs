@@ -45,7 +45,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub use error::ClientError;
+pub use error::{ClientError, excerpt};
 pub use retry::MAX_RETRY_AFTER;
 pub use stream::{ChunkStream, CompletionStream, StreamChunk, TypedStream};
 
@@ -74,6 +74,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     backoff: Backoff,
+    /// The bound on each call, retries included.
+    timeout: Option<Duration>,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -133,8 +135,9 @@ impl ClientBuilder {
         self
     }
 
-    /// A bound on each whole request (for a stream: until its last byte).
-    /// Default: none.
+    /// A bound on each call as a whole: every attempt, the waits between
+    /// them and, for a stream, until its last byte. No retry is started
+    /// that could not finish in time. Default: none.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -199,13 +202,10 @@ impl ClientBuilder {
             headers.insert(HeaderName::from_static("x-title"), v.clone());
             headers.insert(HeaderName::from_static("x-openrouter-title"), v);
         }
-        let mut http = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("tollgate-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout);
-        if let Some(t) = self.timeout {
-            http = http.timeout(t);
-        }
         let http = http
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
@@ -213,6 +213,7 @@ impl ClientBuilder {
             http,
             base,
             backoff: self.backoff,
+            timeout: self.timeout,
         })
     }
 }
@@ -307,33 +308,49 @@ impl Client {
             url: url.clone(),
             cause,
         })?;
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retry = 0;
         loop {
-            let attempt = req.try_clone().ok_or_else(|| {
+            let mut attempt = req.try_clone().ok_or_else(|| {
                 ClientError::Config(String::from("request body cannot be retried"))
             })?;
+            if let Some(deadline) = deadline {
+                // What is left of the call's time; at least a moment, so
+                // that an expired deadline is reported as a timeout.
+                let left = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(Duration::from_millis(1));
+                *attempt.timeout_mut() = Some(left);
+            }
             let outcome = self.http.execute(attempt).await;
+            // A retry that would start after the deadline cannot succeed:
+            // then the last error is the answer.
+            let fits = |wait: Duration| {
+                deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d)
+            };
             let wait = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, url)),
                 Ok(resp) => {
                     let verdict = retry::verdict(resp.status().as_u16(), resp.headers());
-                    if retry >= max_retries || verdict == Verdict::GiveUp {
-                        return Err(api_error(resp).await);
-                    }
-                    match verdict {
+                    let wait = match verdict {
                         Verdict::After(d) => d,
                         _ => self.backoff.delay(retry),
+                    };
+                    if retry >= max_retries || verdict == Verdict::GiveUp || !fits(wait) {
+                        return Err(api_error(resp).await);
                     }
+                    wait
                 }
                 Err(cause) => {
                     let e = ClientError::Http {
                         url: url.clone(),
                         cause,
                     };
-                    if retry >= max_retries || !e.is_retryable() {
+                    let wait = self.backoff.delay(retry);
+                    if retry >= max_retries || !e.is_retryable() || !fits(wait) {
                         return Err(e);
                     }
-                    self.backoff.delay(retry)
+                    wait
                 }
             };
             retry += 1;
@@ -612,7 +629,7 @@ async fn api_error(resp: reqwest::Response) -> ClientError {
                     .unwrap_or("error")
                     .to_string()
             } else {
-                text.chars().take(500).collect()
+                excerpt(text, 200)
             };
             ErrorBody::new(status, message)
         }
