@@ -572,7 +572,7 @@ async fn an_unreachable_server_is_an_http_error() {
     assert!(matches!(e, ClientError::Http { .. }), "{e:?}");
     assert!(e.is_retryable());
     assert!(
-        e.to_string().starts_with("cannot reach http://127.0.0.1:"),
+        e.to_string().starts_with("could not connect to http://127.0.0.1:"),
         "{e}"
     );
 }

@@ -31,25 +31,24 @@ pub async fn run(settings: &Settings, args: ChatArgs, json: bool) -> anyhow::Res
         ))
         .into());
     }
-    let client = settings.keyed_client()?;
     let template = request(&args, &models);
     let mut history = Vec::new();
     if let Some(system) = &args.system {
         history.push(Message::text(Role::System, system.clone()));
     }
     let terminal = std::io::stdin().is_terminal();
-    match prompt {
-        Some(p) => one_shot(&client, template, history, p, json).await,
+    let prompt = match prompt {
+        Some(p) => p,
         None if terminal || args.interactive => {
-            Session {
-                client,
+            return Session {
+                client: settings.keyed_client()?,
                 template,
                 system: history.clone(),
                 history,
                 json,
             }
             .run(terminal)
-            .await
+            .await;
         }
         None => {
             let mut text = String::new();
@@ -60,9 +59,11 @@ pub async fn run(settings: &Settings, args: ChatArgs, json: bool) -> anyhow::Res
                 ))
                 .into());
             }
-            one_shot(&client, template, history, text.trim().to_string(), json).await
+            text.trim().to_string()
         }
-    }
+    };
+    let client = settings.keyed_client()?;
+    one_shot(&client, template, history, prompt, json).await
 }
 
 /// The request without its messages.
