@@ -159,12 +159,12 @@ impl Settings {
         let given = nonempty(global.base_url.clone()).or_else(|| nonempty(file.base_url.clone()));
         let base_url_given = given.is_some();
         let base_url = given.unwrap_or_else(|| {
-                if from_openrouter {
-                    OPENROUTER_BASE_URL.to_string()
-                } else {
-                    LOCAL_BASE_URL.to_string()
-                }
-            });
+            if from_openrouter {
+                OPENROUTER_BASE_URL.to_string()
+            } else {
+                LOCAL_BASE_URL.to_string()
+            }
+        });
         if from_openrouter && !base_url_given {
             eprintln!(
                 "warning: only OPENROUTER_API_KEY is set, so requests go to {OPENROUTER_BASE_URL}; set --base-url or TOLLGATE_BASE_URL (and TOLLGATE_API_KEY) for a Tollgate gateway"

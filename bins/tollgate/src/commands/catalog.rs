@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
+use crate::Reported;
 use crate::cli::{CatalogCommand, Global};
 use crate::output;
-use crate::Reported;
 
 /// Runs `tollgate catalog ...`.
 pub async fn run(command: &CatalogCommand, global: &Global) -> anyhow::Result<()> {

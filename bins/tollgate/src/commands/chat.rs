@@ -353,10 +353,7 @@ impl Session {
                     .map_err(std::io::Error::other)
                     .and_then(|bytes| std::fs::write(arg, bytes));
                 match written {
-                    Ok(()) => note(&format!(
-                        "(saved {} messages to {arg})",
-                        self.history.len()
-                    )),
+                    Ok(()) => note(&format!("(saved {} messages to {arg})", self.history.len())),
                     Err(e) => eprintln!("error: cannot write {arg}: {e}"),
                 }
             }
@@ -399,7 +396,10 @@ mod tests {
     fn lines_are_prompts_commands_or_escaped() {
         assert!(matches!(parse("  "), Line::Nothing));
         assert!(matches!(parse("hello"), Line::Prompt("hello")));
-        assert!(matches!(parse("/model a/b "), Line::Command("model", "a/b")));
+        assert!(matches!(
+            parse("/model a/b "),
+            Line::Command("model", "a/b")
+        ));
         assert!(matches!(parse("/reset"), Line::Command("reset", "")));
         assert!(matches!(parse("//etc/hosts"), Line::Prompt("/etc/hosts")));
     }

@@ -127,11 +127,9 @@ fn store(path: &Path, profile: Option<&str>, base_url: &str, key: &str) -> anyho
     table.insert("api_key".into(), toml::Value::String(key.into()));
     let text = toml::to_string_pretty(&doc)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    write_private(path, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
+    write_private(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `bytes` to `path` with mode 0600 (also when it existed with a

@@ -33,7 +33,15 @@ fn a_closed_stdout_is_a_quiet_success() {
     for args in [
         vec!["models", "--json", "--base-url", &gw.api],
         vec!["models", "--base-url", &gw.api],
-        vec!["chat", "mock/echo", "hi", "--base-url", &gw.api, "--api-key", &gw.key],
+        vec![
+            "chat",
+            "mock/echo",
+            "hi",
+            "--base-url",
+            &gw.api,
+            "--api-key",
+            &gw.key,
+        ],
         vec!["completions", "bash"],
     ] {
         let (code, stderr) = with_closed_stdout(&args);
@@ -87,7 +95,10 @@ async fn timeout_is_the_total_time_retries_included() {
     // whole call, no retry is started.
     let server = answering(503, &[("retry-after", "3")]).await;
     let line = models_fails(&server, &["--timeout", "2", "--retries", "3"]).await;
-    assert!(line.contains("503") && line.contains("overloaded"), "{line}");
+    assert!(
+        line.contains("503") && line.contains("overloaded"),
+        "{line}"
+    );
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
@@ -115,8 +126,7 @@ async fn a_slow_answer_is_a_timeout_not_a_connection_failure() {
         .await;
     let line = models_fails(&server, &["--timeout", "1", "--retries", "0"]).await;
     assert!(
-        line.contains("timed out waiting for the answer from")
-            && line.contains(&server.uri()),
+        line.contains("timed out waiting for the answer from") && line.contains(&server.uri()),
         "{line}"
     );
     assert!(!line.contains("could not connect"), "{line}");
@@ -124,10 +134,23 @@ async fn a_slow_answer_is_a_timeout_not_a_connection_failure() {
 
 #[test]
 fn retries_and_timeout_are_documented() {
-    let help = tollgate().arg("--help").assert().success().get_output().stdout.clone();
+    let help = tollgate()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     // Words, not lines: the help is wrapped.
-    let help = String::from_utf8(help).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(help.contains("--retries <N>") && help.contains("[default: 2]"), "{help}");
+    let help = String::from_utf8(help)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("--retries <N>") && help.contains("[default: 2]"),
+        "{help}"
+    );
     assert!(help.contains("retries and (for chat)"), "{help}");
 }
 
@@ -222,7 +245,10 @@ fn only_openrouter_api_key_warns_that_requests_go_to_openrouter() {
             .get_output()
             .stderr
             .clone();
-        assert!(!String::from_utf8(out).unwrap().contains("warning"), "{var}");
+        assert!(
+            !String::from_utf8(out).unwrap().contains("warning"),
+            "{var}"
+        );
     }
 }
 
@@ -251,7 +277,10 @@ fn a_piped_interactive_session_runs_slash_commands_locally() {
         stdout,
         "echo: first question\necho: second question\necho: /slash prompt\n"
     );
-    assert!(stderr.contains("/model NAME") && stderr.contains("/save FILE"), "{stderr}");
+    assert!(
+        stderr.contains("/model NAME") && stderr.contains("/save FILE"),
+        "{stderr}"
+    );
     assert!(stderr.contains("unknown command /bogus"), "{stderr}");
     // After each answer: tokens, cost and provider.
     let summaries: Vec<&str> = stderr
@@ -260,7 +289,10 @@ fn a_piped_interactive_session_runs_slash_commands_locally() {
         .collect();
     assert_eq!(summaries.len(), 3, "{stderr}");
     for s in &summaries {
-        assert!(s.contains(" prompt + ") && s.contains('$') && s.contains("gen-"), "{s}");
+        assert!(
+            s.contains(" prompt + ") && s.contains('$') && s.contains("gen-"),
+            "{s}"
+        );
         assert!(s.contains("Mock"), "no provider: {s}");
     }
     // No colour on a pipe.
@@ -321,7 +353,10 @@ async fn slash_model_switches_the_model_for_the_next_turns() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("now talking to b/two"), "{stderr}");
     // Without usage cost, the summary says what it has.
-    assert!(stderr.contains("1 prompt + 1 completion tokens"), "{stderr}");
+    assert!(
+        stderr.contains("1 prompt + 1 completion tokens"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -366,8 +401,14 @@ async fn reasoning_is_asked_for_and_shown_apart_from_the_answer() {
     assert!(stderr.contains("Rayleigh scattering.\n"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
     let summary = stderr.lines().find(|l| l.contains("tokens")).unwrap();
-    assert!(summary.contains("7 prompt + 4 completion tokens"), "{summary}");
-    assert!(summary.contains("$0.000012") && summary.contains("Acme"), "{summary}");
+    assert!(
+        summary.contains("7 prompt + 4 completion tokens"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("$0.000012") && summary.contains("Acme"),
+        "{summary}"
+    );
     assert!(summary.contains("gen-r"), "{summary}");
 
     // An effort that does not exist is a usage error.
@@ -387,7 +428,10 @@ fn keys_are_found_by_hash_prefix_or_name_and_deletion_is_confirmed() {
     let keys = |args: &[&str]| -> Value {
         gw.json(&[&["keys"], args, &["--provisioning-key", &prov]].concat())
     };
-    let a = keys(&["create", "alpha"])["data"]["hash"].as_str().unwrap().to_string();
+    let a = keys(&["create", "alpha"])["data"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     keys(&["create", "twin"]);
     keys(&["create", "twin"]);
 
@@ -419,7 +463,10 @@ fn keys_are_found_by_hash_prefix_or_name_and_deletion_is_confirmed() {
         .stderr
         .clone();
     let line = one_line_error(&out);
-    assert!(line.contains("--yes") && line.contains("not a terminal"), "{line}");
+    assert!(
+        line.contains("--yes") && line.contains("not a terminal"),
+        "{line}"
+    );
     assert_eq!(keys(&["get", &a])["data"]["hash"], a.as_str());
     assert_eq!(keys(&["delete", &a[..12], "--yes"])["deleted"], true);
     let line = gw.fails(&["keys", "get", &a, "--provisioning-key", &prov], 1);
@@ -473,14 +520,29 @@ fn login_stores_the_key_privately_in_named_profiles() {
 
     // A named profile, beside the default one.
     tollgate()
-        .args(["login", "--profile", "work", "--base-url", "http://127.0.0.1:9/api/v1"])
-        .args(["--api-key", "sk-tg-v1-work", "--no-verify", "--config", file_arg])
+        .args([
+            "login",
+            "--profile",
+            "work",
+            "--base-url",
+            "http://127.0.0.1:9/api/v1",
+        ])
+        .args([
+            "--api-key",
+            "sk-tg-v1-work",
+            "--no-verify",
+            "--config",
+            file_arg,
+        ])
         .assert()
         .success();
     let text = std::fs::read_to_string(&file).unwrap();
     let doc: toml::Table = text.parse().unwrap();
     assert_eq!(doc["api_key"].as_str(), Some(gw.key.as_str()));
-    assert_eq!(doc["profiles"]["work"]["api_key"].as_str(), Some("sk-tg-v1-work"));
+    assert_eq!(
+        doc["profiles"]["work"]["api_key"].as_str(),
+        Some("sk-tg-v1-work")
+    );
     // The profile is chosen by flag or variable: its base URL is used.
     for via_env in [false, true] {
         let mut cmd = tollgate();
@@ -516,7 +578,10 @@ fn enumerated_options_are_validated() {
         .stderr
         .clone();
     let stderr = String::from_utf8(out).unwrap();
-    assert!(stderr.contains("smell") && stderr.contains("embeddings"), "{stderr}");
+    assert!(
+        stderr.contains("smell") && stderr.contains("embeddings"),
+        "{stderr}"
+    );
     let gw = Gateway::start();
     let embed = gw.json(&["models", "--modality", "embeddings"]);
     let ids: Vec<&str> = embed["data"]
@@ -540,6 +605,9 @@ async fn an_html_error_page_is_cut_to_its_title() {
         .mount(&server)
         .await;
     let line = models_fails(&server, &["--retries", "0"]).await;
-    assert!(line.contains("502") && line.contains("Bad Gateway"), "{line}");
+    assert!(
+        line.contains("502") && line.contains("Bad Gateway"),
+        "{line}"
+    );
     assert!(!line.contains('<') && line.len() < 300, "{line}");
 }

@@ -179,7 +179,11 @@ fn strip_tags(text: &str) -> String {
         let tag = &rest[lt..];
         let lower = tag.get(..7).unwrap_or(tag).to_ascii_lowercase();
         let end = if lower.starts_with("<script") || lower.starts_with("<style") {
-            let close = if lower.starts_with("<script") { "</script" } else { "</style" };
+            let close = if lower.starts_with("<script") {
+                "</script"
+            } else {
+                "</style"
+            };
             tag.to_ascii_lowercase()
                 .find(close)
                 .and_then(|c| tag[c..].find('>').map(|g| c + g + 1))

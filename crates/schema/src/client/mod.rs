@@ -325,9 +325,8 @@ impl Client {
             let outcome = self.http.execute(attempt).await;
             // A retry that would start after the deadline cannot succeed:
             // then the last error is the answer.
-            let fits = |wait: Duration| {
-                deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d)
-            };
+            let fits =
+                |wait: Duration| deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d);
             let wait = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, url)),
                 Ok(resp) => {
