@@ -105,8 +105,12 @@ fn with_hint(e: anyhow::Error, settings: &Settings) -> anyhow::Error {
     );
     let base = settings.base_url.trim_end_matches('/');
     if not_found && !base.ends_with("/api/v1") {
+        let suggested = match base.strip_suffix("/api") {
+            Some(root) => format!("{root}/api/v1"),
+            None => format!("{base}/api/v1"),
+        };
         let msg = format!(
-            "{e:#} (hint: the base URL {base} does not end in /api/v1; did you mean --base-url {base}/api/v1?)"
+            "{e:#} (hint: the base URL {base} does not end in /api/v1; did you mean --base-url {suggested}?)"
         );
         return anyhow::Error::new(Hinted(msg));
     }

@@ -53,18 +53,30 @@ fn show(k: &KeyInfo) -> anyhow::Result<()> {
     ])
 }
 
-/// The hash of the key `given` names: a full hash as it is, else the one
+/// The most pages of keys `resolve` reads.
+const MAX_PAGES: usize = 100;
+
+/// The key `given` names: a full hash as it is, else the one
 /// key whose hash starts with it or whose name is it. None matching is an
 /// error (exit 1); more than one is a usage error listing them.
 async fn resolve(client: &Client, given: &str) -> anyhow::Result<KeyInfo> {
-    let keys = client
-        .keys_list(&ListKeys {
-            include_disabled: Some(true),
-            ..ListKeys::default()
-        })
-        .await?;
-    if let Some(k) = keys.iter().find(|k| k.hash == given) {
-        return Ok(k.clone());
+    // A whole hash is asked for directly (the server's 404 if unknown).
+    if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(client.keys_get(given).await?);
+    }
+    let mut keys = Vec::new();
+    // Every page (a bounded number: 100 keys each on Tollgate).
+    for _ in 0..MAX_PAGES {
+        let page = client
+            .keys_list(&ListKeys {
+                offset: Some(keys.len() as u64),
+                include_disabled: Some(true),
+            })
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        keys.extend(page);
     }
     let by_name: Vec<&KeyInfo> = keys.iter().filter(|k| k.name == given).collect();
     let by_prefix: Vec<&KeyInfo> = keys

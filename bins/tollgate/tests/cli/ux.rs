@@ -177,6 +177,24 @@ async fn a_404_from_a_base_url_without_api_v1_gets_a_hint() {
         line.contains(&format!("--base-url {}/api/v1", server.uri())),
         "{line}"
     );
+    // A base URL ending in /api is completed, not doubled.
+    let base = format!("{}/api", server.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        tollgate()
+            .args(["models", "--base-url", &base])
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone()
+    })
+    .await
+    .unwrap();
+    let line = one_line_error(&out);
+    assert!(
+        line.contains(&format!("--base-url {}/api/v1?", server.uri())),
+        "{line}"
+    );
     // With /api/v1, a 404 is only a 404.
     let line = models_fails(&server, &[]).await;
     assert!(line.contains("404") && !line.contains("hint"), "{line}");
@@ -470,7 +488,10 @@ fn keys_are_found_by_hash_prefix_or_name_and_deletion_is_confirmed() {
     assert_eq!(keys(&["get", &a])["data"]["hash"], a.as_str());
     assert_eq!(keys(&["delete", &a[..12], "--yes"])["deleted"], true);
     let line = gw.fails(&["keys", "get", &a, "--provisioning-key", &prov], 1);
-    assert!(line.contains("no key"), "{line}");
+    assert!(line.contains("404"), "{line}");
+    // A prefix of a deleted key matches nothing.
+    let line = gw.fails(&["keys", "get", &a[..12], "--provisioning-key", &prov], 1);
+    assert!(line.contains("no key") && line.contains(&a[..12]), "{line}");
 }
 
 // --- login and profiles ------------------------------------------------------
