@@ -2,7 +2,10 @@
 //! defaults.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -71,6 +74,8 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// Retries after a failed attempt.
     pub retries: u32,
+    /// Retries made so far (for the final error message).
+    pub retried: Arc<AtomicU32>,
 }
 
 /// `$XDG_CONFIG_HOME/tollgate/config.toml`, else
@@ -176,6 +181,7 @@ impl Settings {
             file,
             timeout: global.timeout.map(Duration::from_secs),
             retries: global.retries,
+            retried: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -187,7 +193,24 @@ impl Settings {
         if let Some(key) = key {
             b = b.api_key(key);
         }
-        b = b.max_retries(self.retries);
+        let retried = Arc::clone(&self.retried);
+        let tell = std::io::stderr().is_terminal();
+        b = b.max_retries(self.retries).on_retry(move |n| {
+            retried.fetch_add(1, Ordering::Relaxed);
+            // A person waiting is told; a script's stderr stays one line.
+            if tell {
+                eprintln!(
+                    "{}",
+                    crate::output::dim_err(&format!(
+                        "{}; retrying in {:.1} s (retry {} of {})",
+                        n.reason,
+                        n.wait.as_secs_f64(),
+                        n.retry,
+                        n.max_retries
+                    ))
+                );
+            }
+        });
         if let Some(t) = self.timeout {
             // Connecting gets most of the time, so that a server that
             // cannot be reached is told apart from one that is slow.

@@ -96,25 +96,40 @@ pub(crate) fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// A 404 from a base URL without `/api/v1` is most likely a wrong base
-/// URL: say so.
-fn with_hint(e: anyhow::Error, settings: &Settings) -> anyhow::Error {
-    let not_found = matches!(
-        e.downcast_ref::<ClientError>(),
-        Some(ClientError::Api { status: 404, .. })
-    );
+/// Adds what the error alone does not say: how many retries were made
+/// before it, and, for a 404 from a base URL without `/api/v1`, that the
+/// base URL is most likely wrong.
+fn explain(e: anyhow::Error, settings: &Settings) -> anyhow::Error {
+    let Some(client_error) = e.downcast_ref::<ClientError>() else {
+        return e;
+    };
+    let mut notes = Vec::new();
+    let retried = settings.retried.load(std::sync::atomic::Ordering::Relaxed);
+    if retried > 0
+        && matches!(
+            client_error,
+            ClientError::Api { .. } | ClientError::Http { .. }
+        )
+    {
+        notes.push(format!(
+            "after {retried} {}",
+            if retried == 1 { "retry" } else { "retries" }
+        ));
+    }
     let base = settings.base_url.trim_end_matches('/');
-    if not_found && !base.ends_with("/api/v1") {
+    if matches!(client_error, ClientError::Api { status: 404, .. }) && !base.ends_with("/api/v1") {
         let suggested = match base.strip_suffix("/api") {
             Some(root) => format!("{root}/api/v1"),
             None => format!("{base}/api/v1"),
         };
-        let msg = format!(
-            "{e:#} (hint: the base URL {base} does not end in /api/v1; did you mean --base-url {suggested}?)"
-        );
-        return anyhow::Error::new(Hinted(msg));
+        notes.push(format!(
+            "hint: the base URL {base} does not end in /api/v1; did you mean --base-url {suggested}?"
+        ));
     }
-    e
+    if notes.is_empty() {
+        return e;
+    }
+    anyhow::Error::new(Hinted(format!("{e:#} ({})", notes.join("; "))))
 }
 
 /// An error message with a hint added (exit 1).
@@ -148,7 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::resolve(&cli.global)?;
     let result = dispatch(cli, &settings, json).await;
-    result.map_err(|e| with_hint(e, &settings))
+    result.map_err(|e| explain(e, &settings))
 }
 
 async fn dispatch(cli: Cli, settings: &Settings, json: bool) -> anyhow::Result<()> {

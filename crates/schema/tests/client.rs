@@ -834,3 +834,34 @@ fn an_html_error_page_becomes_its_title() {
         "Oops try later"
     );
 }
+
+#[tokio::test]
+async fn each_retry_is_reported_with_its_reason() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"code": 503, "message": "busy"}})),
+        )
+        .mount(&server)
+        .await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let c = Client::builder()
+        .base_url(format!("{}/api/v1", server.uri()))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2))
+        .max_retries(2)
+        .on_retry(move |n| {
+            log.lock()
+                .unwrap()
+                .push((n.retry, n.max_retries, n.reason.clone()))
+        })
+        .build()
+        .unwrap();
+    c.models().await.unwrap_err();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (1, 2));
+    assert_eq!(seen[1].0, 2);
+    assert!(seen[0].2.contains("503"), "{seen:?}");
+}

@@ -105,12 +105,18 @@ async fn timeout_is_the_total_time_retries_included() {
 #[tokio::test]
 async fn retries_counts_the_attempts_after_the_first() {
     let server = answering(503, &[("retry-after-ms", "1")]).await;
-    models_fails(&server, &["--retries", "2"]).await;
+    let line = models_fails(&server, &["--retries", "2"]).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    // The retries are not silent: the error says how many were made.
+    assert!(
+        line.contains("503") && line.ends_with("(after 2 retries)"),
+        "{line}"
+    );
 
     let server = answering(503, &[("retry-after-ms", "1")]).await;
-    models_fails(&server, &["--retries", "0"]).await;
+    let line = models_fails(&server, &["--retries", "0"]).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert!(!line.contains("retr"), "{line}");
 }
 
 #[tokio::test]

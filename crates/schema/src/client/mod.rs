@@ -68,6 +68,29 @@ pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 /// Retries after the first attempt, by default.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
+/// A retry about to happen, for [`ClientBuilder::on_retry`].
+#[derive(Debug, Clone)]
+pub struct RetryNotice {
+    /// Which retry this is (1 for the first).
+    pub retry: u32,
+    /// The most retries this call makes.
+    pub max_retries: u32,
+    /// How long the client waits before it.
+    pub wait: Duration,
+    /// Why: the failed attempt's HTTP status, or its transport error.
+    pub reason: String,
+}
+
+/// A function told of each retry.
+#[derive(Clone)]
+struct OnRetry(std::sync::Arc<dyn Fn(&RetryNotice) + Send + Sync>);
+
+impl std::fmt::Debug for OnRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnRetry")
+    }
+}
+
 /// The client. Cheap to clone (it shares one connection pool).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -76,6 +99,7 @@ pub struct Client {
     backoff: Backoff,
     /// The bound on each call, retries included.
     timeout: Option<Duration>,
+    on_retry: Option<OnRetry>,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -88,6 +112,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     connect_timeout: Duration,
     backoff: Backoff,
+    on_retry: Option<OnRetry>,
 }
 
 impl Default for ClientBuilder {
@@ -104,6 +129,7 @@ impl Default for ClientBuilder {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(8),
             },
+            on_retry: None,
         }
     }
 }
@@ -152,6 +178,13 @@ impl ClientBuilder {
     /// Retries after the first attempt (default 2; 0 disables retries).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.backoff.max_retries = retries;
+        self
+    }
+
+    /// Calls `f` before each retry (e.g. to tell a person waiting, or to
+    /// count them for an error message).
+    pub fn on_retry(mut self, f: impl Fn(&RetryNotice) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(OnRetry(std::sync::Arc::new(f)));
         self
     }
 
@@ -214,6 +247,7 @@ impl ClientBuilder {
             base,
             backoff: self.backoff,
             timeout: self.timeout,
+            on_retry: self.on_retry,
         })
     }
 }
@@ -327,7 +361,7 @@ impl Client {
             // then the last error is the answer.
             let fits =
                 |wait: Duration| deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d);
-            let wait = match outcome {
+            let (wait, reason) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, url)),
                 Ok(resp) => {
                     let verdict = retry::verdict(resp.status().as_u16(), resp.headers());
@@ -338,7 +372,7 @@ impl Client {
                     if retry >= max_retries || verdict == Verdict::GiveUp || !fits(wait) {
                         return Err(api_error(resp).await);
                     }
-                    wait
+                    (wait, format!("HTTP {}", resp.status()))
                 }
                 Err(cause) => {
                     let e = ClientError::Http {
@@ -349,9 +383,17 @@ impl Client {
                     if retry >= max_retries || !e.is_retryable() || !fits(wait) {
                         return Err(e);
                     }
-                    wait
+                    (wait, e.to_string())
                 }
             };
+            if let Some(OnRetry(f)) = &self.on_retry {
+                f(&RetryNotice {
+                    retry: retry + 1,
+                    max_retries,
+                    wait,
+                    reason,
+                });
+            }
             retry += 1;
             tokio::time::sleep(wait).await;
         }
