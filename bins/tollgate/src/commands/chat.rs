@@ -262,6 +262,19 @@ const HELP: &str = "\
 /exit         leave (also /quit or Ctrl-D)
 A line starting with // is sent with one / removed.";
 
+/// `$XDG_STATE_HOME/tollgate/chat_history`, else
+/// `~/.local/state/tollgate/chat_history`: the prompts typed in sessions
+/// on a terminal.
+fn history_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state"))
+        })?;
+    Some(base.join("tollgate").join("chat_history"))
+}
+
 /// An interactive session.
 struct Session {
     client: Client,
@@ -305,11 +318,30 @@ impl Session {
                 "Chatting with {model}. /help lists the commands, /exit or Ctrl-D leaves."
             ))
         );
+        let history_file = history_path();
         let mut input = if terminal {
-            Input::Editor(Box::new(rustyline::DefaultEditor::new()?))
+            let mut editor = rustyline::DefaultEditor::new()?;
+            if let Some(path) = &history_file {
+                // No history yet (or an unreadable one) is a fresh start.
+                let _ = editor.load_history(path);
+            }
+            Input::Editor(Box::new(editor))
         } else {
             Input::Lines(std::io::stdin().lock().lines())
         };
+        let result = self.lines(&mut input).await;
+        if let (Input::Editor(editor), Some(path)) = (&mut input, &history_file) {
+            // Kept for the next session (readable by its owner only); a
+            // history that cannot be written is not worth failing for.
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = editor.save_history(path);
+        }
+        result
+    }
+
+    async fn lines(&mut self, input: &mut Input) -> anyhow::Result<()> {
         while let Some(line) = input.next()? {
             match parse(&line) {
                 Line::Nothing => {}

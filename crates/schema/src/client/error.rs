@@ -129,7 +129,12 @@ fn innermost(e: &reqwest::Error) -> String {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    cause.to_string()
+    // "Connection refused (os error 111)": the number says nothing more.
+    let text = cause.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// A short, single-line excerpt of an error body that is not JSON: an
