@@ -143,17 +143,10 @@ mod tests {
     #[test]
     fn missing_required_and_duplicate_keys_are_errors() {
         let missing = serde_json::from_str::<ChatChunk>(r#"{"choices":[]}"#).unwrap_err();
-        assert!(
-            missing.to_string().contains("missing field `id`"),
-            "{missing}"
-        );
+        assert!(missing.to_string().contains("missing field `id`"), "{missing}");
         let dup = serde_json::from_str::<Delta>(r#"{"content":"a","content":"b"}"#).unwrap_err();
-        assert!(
-            dup.to_string().contains("duplicate field `content`"),
-            "{dup}"
-        );
-        let wrong =
-            serde_json::from_str::<ChatChunk>(r#"{"id":"c","created":"soon"}"#).unwrap_err();
+        assert!(dup.to_string().contains("duplicate field `content`"), "{dup}");
+        let wrong = serde_json::from_str::<ChatChunk>(r#"{"id":"c","created":"soon"}"#).unwrap_err();
         assert!(wrong.to_string().contains("invalid type"), "{wrong}");
         assert!(serde_json::from_str::<ChatChunk>("[1]").is_err());
     }
