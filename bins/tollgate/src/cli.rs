@@ -11,12 +11,15 @@ use rust_decimal::Decimal;
 /// flags (--base-url, --api-key, ...), the environment (TOLLGATE_BASE_URL,
 /// TOLLGATE_API_KEY, then OPENROUTER_API_KEY, TOLLGATE_PROVISIONING_KEY,
 /// TOLLGATE_ADMIN_KEY), then the config file ~/.config/tollgate/config.toml
-/// (keys base_url, api_key, provisioning_key, admin_key). Without any base
-/// URL, a local gateway (http://127.0.0.1:8080/api/v1) is assumed, or
-/// OpenRouter when the key came from OPENROUTER_API_KEY.
+/// (keys base_url, api_key, provisioning_key, admin_key; `tollgate login`
+/// writes them), whose [profiles.NAME] tables are chosen with --profile or
+/// TOLLGATE_PROFILE. Without any base URL, a local gateway
+/// (http://127.0.0.1:8080/api/v1) is assumed, or OpenRouter when the key
+/// came from OPENROUTER_API_KEY.
 ///
-/// Output is for humans (tables) unless --json is given. Exit codes: 0 ok,
-/// 1 API or network error, 2 usage error.
+/// Output is for humans (tables) unless --json is given. Exit codes: 0 ok
+/// (also when the reader of stdout went away, e.g. `| head`), 1 API,
+/// network or file error, 2 usage error.
 ///
 /// Examples:
 ///   tollgate models --search gpt --max-prompt-price 1
@@ -57,9 +60,18 @@ pub struct Global {
     /// Print JSON (the API's shapes) instead of human output.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Request timeout in seconds.
-    #[arg(long, global = true, value_name = "SECS")]
+    /// Total time for each request in seconds, retries and (for chat) the
+    /// whole streamed answer included [default: none].
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
+    /// Retries after a failed attempt (connection failure, timeout, 408,
+    /// 429, 5xx; never once an answer has started). 0 disables them.
+    #[arg(long, global = true, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+    /// The config file's profile to use ([profiles.NAME]) [default: its
+    /// top-level keys].
+    #[arg(long, global = true, env = "TOLLGATE_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// The subcommands.
@@ -69,12 +81,23 @@ pub enum Command {
     ///
     /// With a PROMPT, the answer is streamed to the terminal. Without one,
     /// the prompt is read from stdin when it is piped, and an interactive
-    /// session (with the conversation's history) starts when stdin is a
-    /// terminal: type /reset to forget the history, /exit or Ctrl-D to
-    /// leave.
+    /// session (with the conversation's history, line editing and input
+    /// history) starts when stdin is a terminal or with --interactive
+    /// (then each line of stdin is one turn). After each answer its
+    /// tokens, cost and provider are shown on stderr. Lines starting with
+    /// / are commands, never sent to the model:
+    ///   /help         list the commands
+    ///   /model NAME   talk to another model from now on
+    ///   /reset        forget the conversation
+    ///   /save FILE    write the conversation (JSON messages) to FILE
+    ///   /exit         leave (also /quit or Ctrl-D)
+    ///
+    /// With --reasoning, the model's reasoning is shown on stderr (dimmed
+    /// on a terminal, unless NO_COLOR is set) before its answer.
     ///
     /// Examples:
     ///   tollgate chat mock/echo "Hello"
+    ///   tollgate chat mock/reasoner --reasoning high "Why is the sky blue?"
     ///   echo "Summarise this" | tollgate chat openai/gpt-4o
     ///   tollgate chat --model a/x --model b/y --provider-order openai,azure "Hi"
     #[command(verbatim_doc_comment)]
@@ -114,6 +137,25 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Operator commands: accounts and credits (needs the admin key).
     Admin(AdminArgs),
+    /// Store a base URL and API key in the config file
+    ///
+    /// Writes base_url and api_key to the config file (created with mode
+    /// 0600), at the top level or, with --profile NAME, in
+    /// [profiles.NAME]. The key comes from --api-key (or
+    /// TOLLGATE_API_KEY), else it is read from stdin (one line). It is
+    /// checked against the server first (GET /key) unless --no-verify is
+    /// given.
+    ///
+    /// Examples:
+    ///   tollgate login --base-url https://gw.example.com/api/v1
+    ///   tollgate login --profile work --base-url https://gw.example.com/api/v1
+    ///   tollgate --profile work models
+    #[command(verbatim_doc_comment)]
+    Login {
+        /// Store the key without checking it against the server.
+        #[arg(long)]
+        no_verify: bool,
+    },
     /// Print a shell completion script.
     ///
     /// Example: tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate
@@ -156,6 +198,13 @@ pub struct ChatArgs {
     /// Completion token cap.
     #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Ask the model to reason with this effort, and show its reasoning.
+    #[arg(long, value_name = "EFFORT", value_parser = ["none", "minimal", "low", "medium", "high", "xhigh", "max"])]
+    pub reasoning: Option<String>,
+    /// An interactive session even when stdin is not a terminal (one
+    /// line per turn; slash commands work).
+    #[arg(long, short = 'i', conflicts_with = "prompt")]
+    pub interactive: bool,
 }
 
 /// `tollgate models`.
@@ -175,10 +224,9 @@ pub struct ModelsArgs {
     /// Only models with at least this context length (tokens).
     #[arg(long, value_name = "TOKENS")]
     pub min_context: Option<u64>,
-    /// Only models taking (or producing) this modality: text, image,
-    /// audio, file, video, embeddings.
-    #[arg(long, value_name = "MODALITY")]
-    pub modality: Option<String>,
+    /// Only models taking (or producing) this modality.
+    #[arg(long, value_enum, value_name = "MODALITY")]
+    pub modality: Option<Modality>,
     /// Only models one of whose endpoints is served by this provider
     /// (slug or name; asks for every model's endpoints).
     #[arg(long, value_name = "PROVIDER")]
@@ -187,6 +235,37 @@ pub struct ModelsArgs {
     /// id.
     #[arg(long, value_enum, default_value = "id")]
     pub sort: ModelSort,
+}
+
+/// `models --modality`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Modality {
+    /// Text.
+    Text,
+    /// Images.
+    Image,
+    /// Audio.
+    Audio,
+    /// Files (PDF and the like).
+    File,
+    /// Video.
+    Video,
+    /// Embeddings.
+    Embeddings,
+}
+
+impl Modality {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Text => "text",
+            Modality::Image => "image",
+            Modality::Audio => "audio",
+            Modality::File => "file",
+            Modality::Video => "video",
+            Modality::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// `models --sort`.
@@ -241,12 +320,15 @@ pub enum KeysCommand {
     },
     /// Show one key.
     Get {
-        /// The key's hash (from `keys list`).
+        /// The key: its hash, a prefix of it, or its name (from `keys
+        /// list`).
+        #[arg(value_name = "KEY")]
         hash: String,
     },
     /// Change a key.
     Update {
-        /// The key's hash.
+        /// The key: its hash, a prefix of it, or its name.
+        #[arg(value_name = "KEY")]
         hash: String,
         /// A new name.
         #[arg(long)]
@@ -267,10 +349,17 @@ pub enum KeysCommand {
         #[arg(long, value_parser = ["daily", "weekly", "monthly", "never"])]
         limit_reset: Option<String>,
     },
-    /// Delete a key (it stops working at once).
+    /// Delete a key (it stops working at once)
+    ///
+    /// Asks for confirmation on a terminal; without a terminal, --yes is
+    /// required.
     Delete {
-        /// The key's hash.
+        /// The key: its hash, a prefix of it, or its name.
+        #[arg(value_name = "KEY")]
         hash: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 

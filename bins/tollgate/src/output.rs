@@ -16,6 +16,32 @@ pub fn colour() -> bool {
     })
 }
 
+/// Whether stderr gets colour (reasoning, notes in a chat session).
+pub fn colour_err() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    })
+}
+
+/// Dim text for stderr.
+pub fn dim_err(s: &str) -> String {
+    paint_if(colour_err(), "2", s)
+}
+
+/// Bold text for stderr.
+pub fn bold_err(s: &str) -> String {
+    paint_if(colour_err(), "1", s)
+}
+
+fn paint_if(on: bool, code: &str, s: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
 fn paint(code: &str, s: &str) -> String {
     if colour() {
         format!("\x1b[{code}m{s}\x1b[0m")
@@ -41,9 +67,11 @@ pub fn green(s: &str) -> String {
 
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    // Rendered first, so that a failed write is an `io::Error` (a closed
+    // pipe is recognised as one), not a serde_json error.
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    std::io::stdout().lock().write_all(&text)?;
     Ok(())
 }
 

@@ -429,6 +429,42 @@ async fn an_error_status_fails_that_provider_only() {
     );
 }
 
+#[tokio::test]
+async fn an_html_error_page_is_reported_by_its_title_not_dumped() {
+    let server = MockServer::start().await;
+    let page = format!(
+        "<!doctype html>\n<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503</h1></center>{}</body></html>",
+        "<!-- padding to look like a real error page -->\n".repeat(100)
+    );
+    Mock::given(method("GET"))
+        .and(path("/down/models"))
+        .respond_with(ResponseTemplate::new(503).set_body_string(page))
+        .mount(&server)
+        .await;
+    let (_dir, cfg) = config(&[provider(
+        "down",
+        &format!("{}/down/models", server.uri()),
+        "",
+    )]);
+    let out = tollgate()
+        .args(["catalog", "sync", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        !stderr.contains("<html") && !stderr.contains("padding"),
+        "{stderr}"
+    );
+    let line = final_error(&out.stderr);
+    assert!(
+        line.contains("HTTP 503") && line.contains("503 Service Temporarily Unavailable"),
+        "{line}"
+    );
+}
+
 #[test]
 fn an_unreachable_url_is_one_clear_line() {
     // A port that was free a moment ago and is closed now.
@@ -467,7 +503,7 @@ fn an_unreachable_url_is_one_clear_line() {
 }
 
 #[test]
-fn config_and_usage_errors_exit_2_before_any_request() {
+fn config_and_usage_errors_exit_2_and_io_errors_1_before_any_request() {
     let url = "http://127.0.0.1:9/never";
     let fails = |args: &[&str], cfg: Option<&Path>| -> String {
         let mut cmd = tollgate();
@@ -482,7 +518,14 @@ fn config_and_usage_errors_exit_2_before_any_request() {
 
     let line = fails(&[], None);
     assert!(line.contains("--config"), "{line}");
-    let line = fails(&[], Some(Path::new("/nonexistent/tollgate.toml")));
+    // A file that cannot be read is an I/O error: exit 1, not 2.
+    let out = tollgate()
+        .args(["catalog", "sync", "--config", "/nonexistent/tollgate.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let line = final_error(&out.stderr);
     assert!(
         line.contains("cannot read config file /nonexistent/tollgate.toml"),
         "{line}"

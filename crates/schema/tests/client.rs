@@ -572,7 +572,8 @@ async fn an_unreachable_server_is_an_http_error() {
     assert!(matches!(e, ClientError::Http { .. }), "{e:?}");
     assert!(e.is_retryable());
     assert!(
-        e.to_string().starts_with("cannot reach http://127.0.0.1:"),
+        e.to_string()
+            .starts_with("could not connect to http://127.0.0.1:"),
         "{e}"
     );
 }
@@ -772,4 +773,95 @@ fn env_probe() {
         Err(ClientError::Config(_)) => println!("PROBE config error"),
         Err(e) => println!("PROBE {e}"),
     }
+}
+
+#[tokio::test]
+async fn the_timeout_bounds_the_whole_call_so_no_retry_starts_past_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after", "5")
+                .set_body_json(json!({"error": {"code": 503, "message": "busy"}})),
+        )
+        .mount(&server)
+        .await;
+    let c = Client::builder()
+        .base_url(format!("{}/api/v1", server.uri()))
+        .timeout(Duration::from_secs(2))
+        .max_retries(3)
+        .build()
+        .unwrap();
+    let e = c.models().await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    // The 5 s wait would end past the 2 s budget: one attempt only.
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_is_a_timeout_not_a_connection_failure() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": []}))
+                .set_delay(Duration::from_secs(30)),
+        )
+        .mount(&server)
+        .await;
+    let c = Client::builder()
+        .base_url(format!("{}/api/v1", server.uri()))
+        .timeout(Duration::from_millis(300))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let e = c.models().await.unwrap_err();
+    assert!(matches!(e, ClientError::Http { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("timed out waiting for the answer from http://127.0.0.1:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_html_error_page_becomes_its_title() {
+    let page = "<html><head><script>var x = '<b>';</script><title>\n  Bad   Gateway </title></head><body>x</body></html>";
+    assert_eq!(tollgate_schema::client::excerpt(page, 200), "Bad Gateway");
+    let untitled = "<!DOCTYPE html><html><style>p { }</style><body><h1>Oops</h1> <p>try later</p></body></html>";
+    assert_eq!(
+        tollgate_schema::client::excerpt(untitled, 200),
+        "Oops try later"
+    );
+}
+
+#[tokio::test]
+async fn each_retry_is_reported_with_its_reason() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"code": 503, "message": "busy"}})),
+        )
+        .mount(&server)
+        .await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let c = Client::builder()
+        .base_url(format!("{}/api/v1", server.uri()))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2))
+        .max_retries(2)
+        .on_retry(move |n| {
+            log.lock()
+                .unwrap()
+                .push((n.retry, n.max_retries, n.reason.clone()))
+        })
+        .build()
+        .unwrap();
+    c.models().await.unwrap_err();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (1, 2));
+    assert_eq!(seen[1].0, 2);
+    assert!(seen[0].2.contains("503"), "{seen:?}");
 }

@@ -12,7 +12,7 @@ use crate::output::{self, usd, usd_opt};
 
 /// `tollgate credits`.
 pub async fn credits(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let c = settings.client()?.credits().await?;
+    let c = settings.keyed_client()?.credits().await?;
     if json {
         return output::json_data(&c);
     }
@@ -25,7 +25,7 @@ pub async fn credits(settings: &Settings, json: bool) -> anyhow::Result<()> {
 
 /// `tollgate key`.
 pub async fn key(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let k = settings.client()?.key().await?;
+    let k = settings.keyed_client()?.key().await?;
     if json {
         return output::json_data(&k);
     }
@@ -61,7 +61,7 @@ pub async fn key(settings: &Settings, json: bool) -> anyhow::Result<()> {
 
 /// `tollgate generation ID`.
 pub async fn generation(settings: &Settings, id: &str, json: bool) -> anyhow::Result<()> {
-    let g = settings.client()?.generation(id).await?;
+    let g = settings.keyed_client()?.generation(id).await?;
     if json {
         return output::json_data(&g);
     }
@@ -106,7 +106,7 @@ struct Day {
 /// spend.
 pub async fn activity(settings: &Settings, args: &ActivityArgs, json: bool) -> anyhow::Result<()> {
     let rows = settings
-        .client()?
+        .keyed_client()?
         .activity(&ActivityQuery {
             date: args.date.clone(),
             api_key_hash: args.key_hash.clone(),
@@ -170,10 +170,10 @@ pub async fn activity(settings: &Settings, args: &ActivityArgs, json: bool) -> a
         )?;
     }
     if !days.is_empty() {
-        println!(
+        outln!(
             "{}",
             output::dim(&format!("total: {requests} requests, {}", usd(total)))
-        );
+        )?;
     }
     Ok(())
 }

@@ -69,13 +69,13 @@ pub async fn run(settings: &Settings, args: AdminArgs, json: bool) -> anyhow::Re
             if json {
                 return output::json_data(&top_up);
             }
-            println!(
+            outln!(
                 "added {} to {account}: {} available ({} bought, {} used)",
                 usd(top_up.entry.amount),
                 usd(top_up.balance.available),
                 usd(top_up.balance.total_credits),
                 usd(top_up.balance.total_usage),
-            );
+            )?;
             Ok(())
         }
     }

@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
+use crate::Reported;
 use crate::cli::{CatalogCommand, Global};
 use crate::output;
-use crate::{Reported, UsageError};
 
 /// Runs `tollgate catalog ...`.
 pub async fn run(command: &CatalogCommand, global: &Global) -> anyhow::Result<()> {
@@ -13,8 +13,10 @@ pub async fn run(command: &CatalogCommand, global: &Global) -> anyhow::Result<()
     match command {
         CatalogCommand::Sync(args) => super::catalog_sync::run(args, global).await,
         CatalogCommand::Validate { file, provider } => {
+            // A file that cannot be read is an I/O error (exit 1), not a
+            // usage one.
             let bytes = std::fs::read(file)
-                .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let provider = provider.clone().unwrap_or_else(|| {
                 file.file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
@@ -32,11 +34,11 @@ pub async fn run(command: &CatalogCommand, global: &Global) -> anyhow::Result<()
                             "problems": [],
                         }));
                     }
-                    println!(
+                    outln!(
                         "{} {source}: {} models, no problems",
                         output::green("ok"),
                         listing.data.len()
-                    );
+                    )?;
                     Ok(())
                 }
                 Err(errors) => {
@@ -50,7 +52,7 @@ pub async fn run(command: &CatalogCommand, global: &Global) -> anyhow::Result<()
                         }))?;
                     } else {
                         for p in &errors {
-                            println!("{p}");
+                            outln!("{p}")?;
                         }
                         eprintln!(
                             "error: {source}: {} problem{}",

@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_catalog::{ListingErrors, ProviderConfig, validate_providers};
+use tollgate_schema::client::excerpt;
 use tollgate_schema::listing::ProviderListing;
 
 use crate::cli::{Global, SyncArgs};
@@ -212,12 +213,13 @@ pub async fn run(args: &SyncArgs, global: &Global) -> anyhow::Result<()> {
 /// them. A syntax or type error names the line, column and key; every
 /// problem of the tables is printed (one `error:` line each).
 fn load_providers(path: &Path) -> anyhow::Result<Vec<ProviderConfig>> {
+    // Unreadable is an I/O error (exit 1); malformed a usage one (2).
     let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError(format!(
+        anyhow::anyhow!(
             "cannot read config file {}: {}",
             path.display(),
             io_reason(&e)
-        ))
+        )
     })?;
     let file: GatewayFile = serde_path_to_error::deserialize(toml::Deserializer::new(&text))
         .map_err(|e| {
@@ -449,17 +451,9 @@ fn error_detail(body: &[u8], key: Option<&str>) -> Option<String> {
     if let Some(key) = key {
         detail = detail.replace(key, "***");
     }
-    let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
-    if detail.is_empty() {
-        return None;
-    }
-    const MAX: usize = 200;
-    Some(if detail.chars().count() > MAX {
-        let head: String = detail.chars().take(MAX).collect();
-        format!("{head}…")
-    } else {
-        detail
-    })
+    // An HTML page becomes its title (or its text), one short line.
+    let detail = excerpt(&detail, 200);
+    (!detail.is_empty()).then_some(detail)
 }
 
 /// Checks a fetched body and, unless `dry_run`, writes it.

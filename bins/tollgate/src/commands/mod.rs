@@ -6,4 +6,5 @@ pub mod catalog;
 pub mod catalog_sync;
 pub mod chat;
 pub mod keys;
+pub mod login;
 pub mod models;

@@ -36,12 +36,12 @@ fn matches(m: &Model, args: &ModelsArgs) -> bool {
     }
     if let Some(modality) = &args.modality {
         let a = &m.architecture;
-        let want = modality.to_lowercase();
+        let want = modality.as_str();
         let has = a
             .input_modalities
             .iter()
             .chain(&a.output_modalities)
-            .any(|x| x.eq_ignore_ascii_case(&want));
+            .any(|x| x.eq_ignore_ascii_case(want));
         if !has {
             return false;
         }
@@ -147,10 +147,10 @@ pub async fn endpoints(settings: &Settings, model: &str, json: bool) -> anyhow::
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         output::bold(&format!("{} ({})", list.data.name, list.data.id))
-    );
+    )?;
     output::print_table(
         &[
             "PROVIDER",

@@ -29,8 +29,9 @@ pub enum ClientError {
     /// The stream ended with an error chunk.
     #[error("stream error: {}", .0.message)]
     Stream(ErrorBody),
-    /// The server could not be reached or the connection broke.
-    #[error("cannot reach {url}: {}", innermost(cause))]
+    /// The server could not be reached, did not answer in time, or the
+    /// connection broke.
+    #[error("{}", transport_message(url, cause))]
     Http {
         /// What was called.
         url: String,
@@ -106,6 +107,18 @@ pub(crate) fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
+/// What happened, in words: could not connect, timed out waiting for the
+/// answer (the server was reached), or the connection broke.
+fn transport_message(url: &str, e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("could not connect to {url}: {}", innermost(e))
+    } else if e.is_timeout() {
+        format!("timed out waiting for the answer from {url}")
+    } else {
+        format!("connection to {url} failed: {}", innermost(e))
+    }
+}
+
 /// The most specific cause of a transport error ("Connection refused"),
 /// rather than reqwest's outer "error sending request for url (...)".
 fn innermost(e: &reqwest::Error) -> String {
@@ -116,5 +129,79 @@ fn innermost(e: &reqwest::Error) -> String {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    cause.to_string()
+    // "Connection refused (os error 111)": the number says nothing more.
+    let text = cause.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// A short, single-line excerpt of an error body that is not JSON: an
+/// HTML page's `<title>` (else its text without tags), whitespace
+/// collapsed, cut at `max` characters with an ellipsis. Proxies and load
+/// balancers answer errors with whole pages; a message needs a line.
+///
+/// ```
+/// # use tollgate_schema::client::excerpt;
+/// let page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>...</body></html>";
+/// assert_eq!(excerpt(page, 200), "502 Bad Gateway");
+/// assert_eq!(excerpt("a  b\n c", 200), "a b c");
+/// assert_eq!(excerpt("abcdef", 3), "abc…");
+/// ```
+pub fn excerpt(text: &str, max: usize) -> String {
+    let lower = text.to_ascii_lowercase();
+    let html = lower.contains("<html") || lower.contains("<!doctype html");
+    let mut plain = text.to_string();
+    if html {
+        let title = lower.find("<title").and_then(|start| {
+            let open = start + lower[start..].find('>')? + 1;
+            let close = open + lower[open..].find("</title")?;
+            text.get(open..close)
+        });
+        plain = match title.filter(|t| !t.trim().is_empty()) {
+            Some(t) => t.to_string(),
+            None => strip_tags(text),
+        };
+    }
+    let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    if plain.chars().count() > max {
+        let head: String = plain.chars().take(max).collect();
+        format!("{head}…")
+    } else {
+        plain
+    }
+}
+
+/// `text` without `<...>` tags (and without what `<script>` and `<style>`
+/// hold, roughly: their content is dropped up to the closing tag).
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        out.push(' ');
+        let tag = &rest[lt..];
+        let lower = tag.get(..7).unwrap_or(tag).to_ascii_lowercase();
+        let end = if lower.starts_with("<script") || lower.starts_with("<style") {
+            let close = if lower.starts_with("<script") {
+                "</script"
+            } else {
+                "</style"
+            };
+            tag.to_ascii_lowercase()
+                .find(close)
+                .and_then(|c| tag[c..].find('>').map(|g| c + g + 1))
+        } else {
+            tag.find('>').map(|g| g + 1)
+        };
+        match end {
+            Some(end) => rest = &tag[end..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -45,7 +45,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub use error::ClientError;
+pub use error::{ClientError, excerpt};
 pub use retry::MAX_RETRY_AFTER;
 pub use stream::{ChunkStream, CompletionStream, StreamChunk, TypedStream};
 
@@ -68,12 +68,38 @@ pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 /// Retries after the first attempt, by default.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
+/// A retry about to happen, for [`ClientBuilder::on_retry`].
+#[derive(Debug, Clone)]
+pub struct RetryNotice {
+    /// Which retry this is (1 for the first).
+    pub retry: u32,
+    /// The most retries this call makes.
+    pub max_retries: u32,
+    /// How long the client waits before it.
+    pub wait: Duration,
+    /// Why: the failed attempt's HTTP status, or its transport error.
+    pub reason: String,
+}
+
+/// A function told of each retry.
+#[derive(Clone)]
+struct OnRetry(std::sync::Arc<dyn Fn(&RetryNotice) + Send + Sync>);
+
+impl std::fmt::Debug for OnRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnRetry")
+    }
+}
+
 /// The client. Cheap to clone (it shares one connection pool).
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     backoff: Backoff,
+    /// The bound on each call, retries included.
+    timeout: Option<Duration>,
+    on_retry: Option<OnRetry>,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -86,6 +112,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     connect_timeout: Duration,
     backoff: Backoff,
+    on_retry: Option<OnRetry>,
 }
 
 impl Default for ClientBuilder {
@@ -102,6 +129,7 @@ impl Default for ClientBuilder {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(8),
             },
+            on_retry: None,
         }
     }
 }
@@ -133,8 +161,9 @@ impl ClientBuilder {
         self
     }
 
-    /// A bound on each whole request (for a stream: until its last byte).
-    /// Default: none.
+    /// A bound on each call as a whole: every attempt, the waits between
+    /// them and, for a stream, until its last byte. No retry is started
+    /// that could not finish in time. Default: none.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -149,6 +178,13 @@ impl ClientBuilder {
     /// Retries after the first attempt (default 2; 0 disables retries).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.backoff.max_retries = retries;
+        self
+    }
+
+    /// Calls `f` before each retry (e.g. to tell a person waiting, or to
+    /// count them for an error message).
+    pub fn on_retry(mut self, f: impl Fn(&RetryNotice) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(OnRetry(std::sync::Arc::new(f)));
         self
     }
 
@@ -199,13 +235,10 @@ impl ClientBuilder {
             headers.insert(HeaderName::from_static("x-title"), v.clone());
             headers.insert(HeaderName::from_static("x-openrouter-title"), v);
         }
-        let mut http = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("tollgate-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout);
-        if let Some(t) = self.timeout {
-            http = http.timeout(t);
-        }
         let http = http
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
@@ -213,6 +246,8 @@ impl ClientBuilder {
             http,
             base,
             backoff: self.backoff,
+            timeout: self.timeout,
+            on_retry: self.on_retry,
         })
     }
 }
@@ -307,35 +342,58 @@ impl Client {
             url: url.clone(),
             cause,
         })?;
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retry = 0;
         loop {
-            let attempt = req.try_clone().ok_or_else(|| {
+            let mut attempt = req.try_clone().ok_or_else(|| {
                 ClientError::Config(String::from("request body cannot be retried"))
             })?;
+            if let Some(deadline) = deadline {
+                // What is left of the call's time; at least a moment, so
+                // that an expired deadline is reported as a timeout.
+                let left = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(Duration::from_millis(1));
+                *attempt.timeout_mut() = Some(left);
+            }
             let outcome = self.http.execute(attempt).await;
-            let wait = match outcome {
+            // A retry that would start after the deadline cannot succeed:
+            // then the last error is the answer.
+            let fits =
+                |wait: Duration| deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d);
+            let (wait, reason) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, url)),
                 Ok(resp) => {
                     let verdict = retry::verdict(resp.status().as_u16(), resp.headers());
-                    if retry >= max_retries || verdict == Verdict::GiveUp {
-                        return Err(api_error(resp).await);
-                    }
-                    match verdict {
+                    let wait = match verdict {
                         Verdict::After(d) => d,
                         _ => self.backoff.delay(retry),
+                    };
+                    if retry >= max_retries || verdict == Verdict::GiveUp || !fits(wait) {
+                        return Err(api_error(resp).await);
                     }
+                    (wait, format!("HTTP {}", resp.status()))
                 }
                 Err(cause) => {
                     let e = ClientError::Http {
                         url: url.clone(),
                         cause,
                     };
-                    if retry >= max_retries || !e.is_retryable() {
+                    let wait = self.backoff.delay(retry);
+                    if retry >= max_retries || !e.is_retryable() || !fits(wait) {
                         return Err(e);
                     }
-                    self.backoff.delay(retry)
+                    (wait, e.to_string())
                 }
             };
+            if let Some(OnRetry(f)) = &self.on_retry {
+                f(&RetryNotice {
+                    retry: retry + 1,
+                    max_retries,
+                    wait,
+                    reason,
+                });
+            }
             retry += 1;
             tokio::time::sleep(wait).await;
         }
@@ -612,7 +670,7 @@ async fn api_error(resp: reqwest::Response) -> ClientError {
                     .unwrap_or("error")
                     .to_string()
             } else {
-                text.chars().take(500).collect()
+                excerpt(text, 200)
             };
             ErrorBody::new(status, message)
         }
