@@ -387,6 +387,26 @@ fn shrink(target: &dyn Fn(&[u8]), mut input: Vec<u8>, crash: &Crash) -> Vec<u8> 
     let same = |candidate: &[u8]| {
         run_one(target, candidate).is_err_and(|c| c.location == crash.location)
     };
+    // Whole lines first: text formats (TOML, SSE) rarely survive losing
+    // part of a line, so byte ranges alone leave lines that could go.
+    let mut line = 0;
+    while Instant::now() < deadline {
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(input.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        if line >= starts.len() {
+            break;
+        }
+        let start = starts[line];
+        let end = starts.get(line + 1).copied().unwrap_or(input.len());
+        let mut candidate = input[..start].to_vec();
+        candidate.extend_from_slice(&input[end..]);
+        if end > start && same(&candidate) {
+            input = candidate;
+        } else {
+            line += 1;
+        }
+    }
     let mut chunk = input.len().div_ceil(2).max(1);
     while Instant::now() < deadline {
         let mut i = 0;

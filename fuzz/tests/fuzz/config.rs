@@ -70,31 +70,72 @@ fn value(rng: &mut Rand, key: &str) -> Value {
     }
 }
 
+/// Seconds at the edges: zero, tiny (rounds to a zero duration), huge
+/// (no `Duration` holds it), infinite, not a number.
+fn seconds(rng: &mut Rand) -> Value {
+    Value::Float(pick(rng, &[0.0, 0.001, 0.5, 2.0, 30.0, 86_400.0, 86_400.5, 1e-10, 1e-300, 5e-324, 1.8e19, 1e20, 1e300, f64::MAX, f64::INFINITY, f64::NAN, -1.0]))
+}
+
+/// A valid-looking value of `key`, so that the other keys do not fail a
+/// config before the interesting one is read.
+fn valid(rng: &mut Rand, key: &str) -> Value {
+    let int = |rng: &mut Rand, lo: i64, hi: i64| Value::Integer(rng.random_range(lo..=hi));
+    match key {
+        k if k.ends_with("_secs") && k != "oauth_code_ttl_secs" && k != "timeout_secs" && k != "outage_window_secs" && k != "stats_half_life_secs" => {
+            if maybe(rng, 0.5) { seconds(rng) } else { Value::Float(rng.random_range(0.5..100.0)) }
+        }
+        "oauth_code_ttl_secs" | "timeout_secs" | "outage_window_secs" | "stats_half_life_secs" => int(rng, 1, 86_400),
+        "max_body_bytes" | "max_upstream_response_bytes" => int(rng, 1024, 1 << 30),
+        "worker_threads" | "outage_min_failures" | "outage_min_requests" | "router_fallback_models" | "max_messages" => int(rng, 1, 64),
+        "free_per_minute" | "free_per_day" | "free_per_day_with_credits" | "surge_per_second" | "redis_timeout_ms" | "default_completion_reserve" | "expected_completion_tokens" => int(rng, 0, 100_000),
+        "price_exponent" | "free_price_floor" | "outage_failure_ratio" | "sample_ratio" => Value::Float(pick(rng, &[0.0, 0.5, 1.0, 2.0, -1.0, 1e300, f64::NAN, f64::INFINITY])),
+        "durable_replies" | "headers_on_success" | "exclude_outages" | "zdr" => Value::Boolean(rng.random()),
+        "exacto_providers" | "auto_models" => Value::Array(vec![string(rng, "slug")]),
+        "headers" => {
+            let mut t = Table::new();
+            t.insert("x-key".into(), Value::String(unicode(rng, 6)));
+            Value::Table(t)
+        }
+        "holds" => Value::String(pick(rng, &["auto", "memory", "lease", "database"]).to_owned()),
+        "replica_id" => Value::String(pick(rng, &["gw-1", "a:b.c", ""]).to_owned()),
+        "name" | "service_name" | "health_key_prefix" | "redis_key_prefix" | "api_key_env" => Value::String(unicode(rng, 8)),
+        "models" => Value::String("providers/x.json".into()),
+        _ => string(rng, key),
+    }
+}
+
 fn config(rng: &mut Rand) -> Table {
     let mut root = Table::new();
+    let field = |rng: &mut Rand, key: &str| {
+        if maybe(rng, 0.1) { value(rng, key) } else { valid(rng, key) }
+    };
     for (section, keys) in SECTIONS {
-        if !maybe(rng, 0.5) {
+        if !maybe(rng, 0.6) {
             continue;
         }
         let mut t = Table::new();
         for key in *keys {
             if maybe(rng, 0.3) {
-                t.insert((*key).to_owned(), value(rng, key));
+                t.insert((*key).to_owned(), field(rng, key));
             }
         }
-        if maybe(rng, 0.05) {
+        if maybe(rng, 0.03) {
             t.insert(unicode(rng, 6), value(rng, "x"));
         }
         root.insert((*section).to_owned(), Value::Table(t));
     }
     if maybe(rng, 0.5) {
         let providers: Vec<Value> = (0..rng.random_range(0..4))
-            .map(|_| {
+            .map(|i| {
                 let mut t = Table::new();
                 for key in PROVIDER_KEYS {
                     let required = matches!(*key, "slug" | "name" | "dialect" | "base_url");
-                    if maybe(rng, if required { 0.9 } else { 0.2 }) {
-                        let v = if maybe(rng, 0.8) { string(rng, key) } else { value(rng, key) };
+                    if maybe(rng, if required { 0.95 } else { 0.2 }) {
+                        let v = if *key == "slug" && maybe(rng, 0.8) {
+                            Value::String(format!("p{i}"))
+                        } else {
+                            field(rng, key)
+                        };
                         t.insert((*key).to_owned(), v);
                     }
                 }
