@@ -18,8 +18,8 @@ fn char_of_class(rng: &mut Rand) -> char {
         8 => pick(rng, 0x20, 0x7e),
         9 => pick(rng, 0x00, 0x1f),
         10 => pick(rng, 0xa0, 0x2ff),
-        11 => pick(rng, 0x300, 0x36f), // combining marks
-        12 => pick(rng, 0x4e00, 0x9fff), // CJK
+        11 => pick(rng, 0x300, 0x36f),     // combining marks
+        12 => pick(rng, 0x4e00, 0x9fff),   // CJK
         13 => pick(rng, 0x1f300, 0x1faff), // emoji
         14 => ['\u{200d}', '\u{200c}', '\u{fe0f}', '\u{fe0e}', '\u{200b}'][rng.random_range(0..5)],
         15 => ['\u{202e}', '\u{202d}', '\u{200f}', '\u{2066}', '\u{feff}'][rng.random_range(0..5)],
@@ -61,8 +61,8 @@ pub fn unicode(rng: &mut Rand, max_chars: usize) -> String {
 /// Mostly plain words with some Unicode: text that looks like a prompt.
 pub fn prose(rng: &mut Rand, max_words: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "model", "answer", "tool", "weather", "Paris", "json", "a", "of", "and", "to",
-        "is", "système", "東京", "🙂", "can't", "1001", "x", "\n", "```", "{", "}",
+        "the", "model", "answer", "tool", "weather", "Paris", "json", "a", "of", "and", "to", "is",
+        "système", "東京", "🙂", "can't", "1001", "x", "\n", "```", "{", "}",
     ];
     let n = rng.random_range(0..=max_words);
     let mut s = String::new();
@@ -83,19 +83,49 @@ pub fn prose(rng: &mut Rand, max_words: usize) -> String {
 /// `i64`, `u64` and `f64`, fractions, exponents, negative zero.
 pub fn number_text(rng: &mut Rand) -> String {
     const EDGES: &[&str] = &[
-        "0", "-0", "1", "-1", "2", "0.5", "-0.5", "1.0", "1e3", "1E-7", "255", "256", "65535",
-        "4294967295", "4294967296", "-2147483649", "9223372036854775807",
-        "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-        "18446744073709551615", "18446744073709551616", "1.7976931348623157e308", "5e-324",
-        "1e308", "1e309", "-1e309", "123456789012345678901234567890", "0.1", "2.5", "100000",
-        "1e-400", "3.0000000000000004",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "2",
+        "0.5",
+        "-0.5",
+        "1.0",
+        "1e3",
+        "1E-7",
+        "255",
+        "256",
+        "65535",
+        "4294967295",
+        "4294967296",
+        "-2147483649",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1.7976931348623157e308",
+        "5e-324",
+        "1e308",
+        "1e309",
+        "-1e309",
+        "123456789012345678901234567890",
+        "0.1",
+        "2.5",
+        "100000",
+        "1e-400",
+        "3.0000000000000004",
     ];
     if rng.random_bool(0.6) {
         EDGES[rng.random_range(0..EDGES.len())].to_owned()
     } else if rng.random_bool(0.5) {
         rng.random_range(-1000i64..=100_000).to_string()
     } else {
-        format!("{}", rng.random::<f64>() * 10f64.powi(rng.random_range(-5..=12)))
+        format!(
+            "{}",
+            rng.random::<f64>() * 10f64.powi(rng.random_range(-5..=12))
+        )
     }
 }
 

@@ -384,15 +384,20 @@ fn fail(message: &str) -> ! {
 /// still panics at the same place, then simplifies bytes.
 fn shrink(target: &dyn Fn(&[u8]), mut input: Vec<u8>, crash: &Crash) -> Vec<u8> {
     let deadline = Instant::now() + SHRINK_TIME;
-    let same = |candidate: &[u8]| {
-        run_one(target, candidate).is_err_and(|c| c.location == crash.location)
-    };
+    let same =
+        |candidate: &[u8]| run_one(target, candidate).is_err_and(|c| c.location == crash.location);
     // Whole lines first: text formats (TOML, SSE) rarely survive losing
     // part of a line, so byte ranges alone leave lines that could go.
     let mut line = 0;
     while Instant::now() < deadline {
         let starts: Vec<usize> = std::iter::once(0)
-            .chain(input.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+            .chain(
+                input
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
             .collect();
         if line >= starts.len() {
             break;

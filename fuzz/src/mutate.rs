@@ -9,20 +9,76 @@ use crate::generate;
 /// Words every target's mutations may insert: JSON, TOML and SSE syntax,
 /// numbers at the edges of their types, escapes and odd characters.
 pub(crate) const BASE_DICTIONARY: &[&str] = &[
-    "{", "}", "[", "]", ":", ",", "\"", "\\", "\\u0000", "\\ud800", "\\udfff", "\\n", "null",
-    "true", "false", "0", "-0", "1", "-1", "1e309", "-1e309", "1e-400", "0.1", "4294967295",
-    "4294967296", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
-    "18446744073709551615", "18446744073709551616", "1.7976931348623157e308", "NaN",
-    "Infinity", "\n", "\r", "\r\n", "\n\n", "data:", "data: ", "event:", "id:", "retry:", ": ",
-    "[DONE]", "\u{feff}", "\u{0}", "=", "[[", "]]", "\"\"\"", "'''", "#", "inf", "nan",
-    "1979-05-27T07:32:00Z", "\u{301}", "\u{200d}", "\u{1f469}\u{200d}\u{1f4bb}", "\u{fe0f}",
-    "\u{202e}", "\u{ffff}", "\u{10ffff}", "中文", "\u{1f600}",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ",",
+    "\"",
+    "\\",
+    "\\u0000",
+    "\\ud800",
+    "\\udfff",
+    "\\n",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "1e309",
+    "-1e309",
+    "1e-400",
+    "0.1",
+    "4294967295",
+    "4294967296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "1.7976931348623157e308",
+    "NaN",
+    "Infinity",
+    "\n",
+    "\r",
+    "\r\n",
+    "\n\n",
+    "data:",
+    "data: ",
+    "event:",
+    "id:",
+    "retry:",
+    ": ",
+    "[DONE]",
+    "\u{feff}",
+    "\u{0}",
+    "=",
+    "[[",
+    "]]",
+    "\"\"\"",
+    "'''",
+    "#",
+    "inf",
+    "nan",
+    "1979-05-27T07:32:00Z",
+    "\u{301}",
+    "\u{200d}",
+    "\u{1f469}\u{200d}\u{1f4bb}",
+    "\u{fe0f}",
+    "\u{202e}",
+    "\u{ffff}",
+    "\u{10ffff}",
+    "中文",
+    "\u{1f600}",
 ];
 
 /// Bytes worth putting anywhere.
 const INTERESTING_BYTES: &[u8] = &[
-    0, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xef, 0xf0, 0xf4, 0xf5, 0xff, b'"', b'\\', b'{',
-    b'}', b'[', b']', b':', b',', b'\n', b'\r', b' ', b'\t', b'=', b'.', b'-', b'e',
+    0, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xef, 0xf0, 0xf4, 0xf5, 0xff, b'"', b'\\', b'{', b'}',
+    b'[', b']', b':', b',', b'\n', b'\r', b' ', b'\t', b'=', b'.', b'-', b'e',
 ];
 
 /// Random bytes: sometimes any byte, mostly syntax and dictionary words.
@@ -84,7 +140,11 @@ fn range(rng: &mut Rand, len: usize) -> (usize, usize) {
 
 fn mutate_bytes(rng: &mut Rand, input: &mut Vec<u8>, pool: &[Vec<u8>], dict: &[Vec<u8>]) {
     let len = input.len();
-    let at = if len == 0 { 0 } else { rng.random_range(0..=len) };
+    let at = if len == 0 {
+        0
+    } else {
+        rng.random_range(0..=len)
+    };
     match rng.random_range(0..13) {
         0 if len > 0 => {
             let i = rng.random_range(0..len);

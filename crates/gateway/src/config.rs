@@ -694,7 +694,10 @@ mod tests {
             let e = parse(&format!("[server]\n{key} = {value}\n"))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains(key) && e.contains("86400"), "{key} = {value}: {e}");
+            assert!(
+                e.contains(key) && e.contains("86400"),
+                "{key} = {value}: {e}"
+            );
         }
         let c = parse(
             "[server]\nstream_keepalive_secs = 0.001\nfailover_budget_secs = 86400\n\

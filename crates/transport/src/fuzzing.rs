@@ -49,7 +49,10 @@ pub fn anthropic_stream(
     model: &str,
 ) -> ChunkStream {
     let decoder = crate::anthropic::translate::stream::AnthropicDecoder::new(
-        "Fuzz", mode, 1_700_000_000, model,
+        "Fuzz",
+        mode,
+        1_700_000_000,
+        model,
     );
     crate::native::stream::chunk_stream(body(chunks), decoder, ctx())
 }
@@ -60,8 +63,7 @@ pub fn gemini_stream(
     mode: crate::gemini::translate::ResponseMode,
     model: &str,
 ) -> ChunkStream {
-    let decoder = crate::gemini::translate::stream::GeminiDecoder::new(
-        "Fuzz", mode, 1_700_000_000, model,
-    );
+    let decoder =
+        crate::gemini::translate::stream::GeminiDecoder::new("Fuzz", mode, 1_700_000_000, model);
     crate::native::stream::chunk_stream(body(chunks), decoder, ctx())
 }

@@ -8,18 +8,58 @@ use tollgate_fuzz::generate::{self, Event};
 use tollgate_fuzz::rand::Rng;
 use tollgate_transport::anthropic::translate::{self, ResponseMode};
 
-use crate::support::{assert_no_null_cost, check_error, derive, maybe, object, pick, some_number, text};
+use crate::support::{
+    assert_no_null_cost, check_error, derive, maybe, object, pick, some_number, text,
+};
 
 const DICTIONARY: &[&str] = &[
-    "type", "message", "message_start", "content_block_start", "content_block_delta",
-    "content_block_stop", "message_delta", "message_stop", "ping", "error", "index",
-    "content_block", "delta", "text", "text_delta", "thinking", "thinking_delta",
-    "signature", "signature_delta", "redacted_thinking", "data", "tool_use",
-    "server_tool_use", "input", "input_json_delta", "partial_json", "stop_reason",
-    "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn", "usage",
-    "input_tokens", "output_tokens", "cache_read_input_tokens",
-    "cache_creation_input_tokens", "overloaded_error", "rate_limit_error", "api_error",
-    "json_response", "id", "model", "role", "content", "name",
+    "type",
+    "message",
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+    "index",
+    "content_block",
+    "delta",
+    "text",
+    "text_delta",
+    "thinking",
+    "thinking_delta",
+    "signature",
+    "signature_delta",
+    "redacted_thinking",
+    "data",
+    "tool_use",
+    "server_tool_use",
+    "input",
+    "input_json_delta",
+    "partial_json",
+    "stop_reason",
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "refusal",
+    "pause_turn",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "overloaded_error",
+    "rate_limit_error",
+    "api_error",
+    "json_response",
+    "id",
+    "model",
+    "role",
+    "content",
+    "name",
 ];
 
 /// The modes the adapter answers in, chosen by the input.
@@ -33,10 +73,22 @@ fn mode(bytes: &[u8]) -> ResponseMode {
 
 fn usage(rng: &mut Rand) -> Value {
     object(vec![
-        ("input_tokens", maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5))),
-        ("output_tokens", maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5))),
-        ("cache_read_input_tokens", maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4))),
-        ("cache_creation_input_tokens", maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4))),
+        (
+            "input_tokens",
+            maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5)),
+        ),
+        (
+            "output_tokens",
+            maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5)),
+        ),
+        (
+            "cache_read_input_tokens",
+            maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4)),
+        ),
+        (
+            "cache_creation_input_tokens",
+            maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4)),
+        ),
     ])
 }
 
@@ -45,8 +97,12 @@ fn block(rng: &mut Rand) -> Value {
         0 | 1 => json!({"type": "text", "text": text(rng)}),
         2 => json!({"type": "thinking", "thinking": text(rng), "signature": "sig"}),
         3 => json!({"type": "redacted_thinking", "data": "abc"}),
-        4 => json!({"type": "tool_use", "id": "toolu_1", "name": pick(rng, &["get_weather", "json_response", ""]), "input": generate::json(rng, 2, &[])}),
-        5 => json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+        4 => {
+            json!({"type": "tool_use", "id": "toolu_1", "name": pick(rng, &["get_weather", "json_response", ""]), "input": generate::json(rng, 2, &[])})
+        }
+        5 => {
+            json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}})
+        }
         _ => json!({"type": pick(rng, &["image", "x", ""]), "text": text(rng)}),
     }
 }
@@ -64,9 +120,32 @@ fn message(rng: &mut Rand) -> Value {
         ("type", Some(Value::from("message"))),
         ("role", Some(Value::from("assistant"))),
         ("model", Some(Value::from("claude-x"))),
-        ("content", maybe(rng, 0.95).then(|| Value::Array((0..rng.random_range(0..4)).map(|_| block(rng)).collect()))),
-        ("stop_reason", maybe(rng, 0.9).then(|| Value::from(pick(rng, &["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn", "x"])))),
-        ("stop_sequence", maybe(rng, 0.2).then(|| Value::from("\n\n"))),
+        (
+            "content",
+            maybe(rng, 0.95)
+                .then(|| Value::Array((0..rng.random_range(0..4)).map(|_| block(rng)).collect())),
+        ),
+        (
+            "stop_reason",
+            maybe(rng, 0.9).then(|| {
+                Value::from(pick(
+                    rng,
+                    &[
+                        "end_turn",
+                        "max_tokens",
+                        "stop_sequence",
+                        "tool_use",
+                        "refusal",
+                        "pause_turn",
+                        "x",
+                    ],
+                ))
+            }),
+        ),
+        (
+            "stop_sequence",
+            maybe(rng, 0.2).then(|| Value::from("\n\n")),
+        ),
         ("usage", maybe(rng, 0.9).then(|| usage(rng))),
     ])
 }
@@ -93,31 +172,51 @@ fn anthropic_response() {
 /// One plausible event: mostly in protocol order, indices sometimes wrong.
 fn events(rng: &mut Rand) -> Vec<Event> {
     let mut out = Vec::new();
-    let ev = |name: &str, data: Value| Event { event: Some(name.to_owned()), data: data.to_string() };
+    let ev = |name: &str, data: Value| Event {
+        event: Some(name.to_owned()),
+        data: data.to_string(),
+    };
     if maybe(rng, 0.9) {
         out.push(ev("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [], "usage": usage(rng)}})));
     }
     let blocks = rng.random_range(0..4);
     for i in 0..blocks {
-        let index = if maybe(rng, 0.9) { Value::from(i) } else { some_number(rng, 0.0, 5.0) };
+        let index = if maybe(rng, 0.9) {
+            Value::from(i)
+        } else {
+            some_number(rng, 0.0, 5.0)
+        };
         let b = block(rng);
         let kind = b["type"].as_str().unwrap_or("").to_owned();
-        out.push(ev("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": b})));
+        out.push(ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": b}),
+        ));
         for _ in 0..rng.random_range(0..4) {
             let delta = match (kind.as_str(), rng.random_range(0..6)) {
-                (_, 0) => json!({"type": pick(rng, &["text_delta", "thinking_delta", "signature_delta", "input_json_delta", "citations_delta", "x"]), "text": text(rng)}),
+                (_, 0) => {
+                    json!({"type": pick(rng, &["text_delta", "thinking_delta", "signature_delta", "input_json_delta", "citations_delta", "x"]), "text": text(rng)})
+                }
                 ("thinking", 1) => json!({"type": "signature_delta", "signature": "s"}),
                 ("thinking", _) => json!({"type": "thinking_delta", "thinking": text(rng)}),
-                ("tool_use" | "server_tool_use", _) => json!({"type": "input_json_delta", "partial_json": pick(rng, &["{\"city\":", "\"Paris\"}", "", "{}", "]"])}),
+                ("tool_use" | "server_tool_use", _) => {
+                    json!({"type": "input_json_delta", "partial_json": pick(rng, &["{\"city\":", "\"Paris\"}", "", "{}", "]"])})
+                }
                 _ => json!({"type": "text_delta", "text": text(rng)}),
             };
-            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta})));
+            out.push(ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            ));
         }
         if maybe(rng, 0.1) {
             out.push(ev("ping", json!({"type": "ping"})));
         }
         if maybe(rng, 0.9) {
-            out.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+            out.push(ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
         }
     }
     if maybe(rng, 0.1) {

@@ -16,16 +16,73 @@ use tollgate_transforms::{ByteBound, Tokenizer, count_request, shaping};
 use crate::support::{derive, maybe, object, pick, some_number, text};
 
 pub const DICTIONARY: &[&str] = &[
-    "model", "models", "messages", "role", "content", "system", "developer", "user",
-    "assistant", "tool", "function", "name", "tool_call_id", "tool_calls", "type", "text",
-    "image_url", "url", "detail", "input_audio", "file", "file_data", "filename", "video_url",
-    "prompt", "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "stop",
-    "stream", "stream_options", "include_usage", "response_format", "json_object",
-    "json_schema", "schema", "strict", "tools", "tool_choice", "parameters", "arguments",
-    "reasoning", "effort", "exclude", "enabled", "reasoning_details", "reasoning.text",
-    "reasoning.encrypted", "signature", "usage", "transforms", "middle-out", "provider",
-    "order", "only", "ignore", "sort", "max_price", "plugins", "n", "logit_bias", "seed",
-    "data:image/png;base64,iVBORw0KGgo=", "cache_control", "ephemeral",
+    "model",
+    "models",
+    "messages",
+    "role",
+    "content",
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+    "name",
+    "tool_call_id",
+    "tool_calls",
+    "type",
+    "text",
+    "image_url",
+    "url",
+    "detail",
+    "input_audio",
+    "file",
+    "file_data",
+    "filename",
+    "video_url",
+    "prompt",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "response_format",
+    "json_object",
+    "json_schema",
+    "schema",
+    "strict",
+    "tools",
+    "tool_choice",
+    "parameters",
+    "arguments",
+    "reasoning",
+    "effort",
+    "exclude",
+    "enabled",
+    "reasoning_details",
+    "reasoning.text",
+    "reasoning.encrypted",
+    "signature",
+    "usage",
+    "transforms",
+    "middle-out",
+    "provider",
+    "order",
+    "only",
+    "ignore",
+    "sort",
+    "max_price",
+    "plugins",
+    "n",
+    "logit_bias",
+    "seed",
+    "data:image/png;base64,iVBORw0KGgo=",
+    "cache_control",
+    "ephemeral",
 ];
 
 fn content_part(rng: &mut Rand) -> Value {
@@ -34,8 +91,12 @@ fn content_part(rng: &mut Rand) -> Value {
         2 => json!({"type": "image_url", "image_url": {
             "url": pick(rng, &["https://example.com/a.png", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "data:image/jpeg;base64,", "data:,", "data:image/gif;base64,R0lGODlh", ""]),
             "detail": pick(rng, &["auto", "low", "high", "x"])}}),
-        3 => json!({"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": pick(rng, &["wav", "mp3", ""])}}),
-        4 => json!({"type": "file", "file": {"filename": unicode(rng, 8), "file_data": pick(rng, &["data:application/pdf;base64,JVBERi0=", "https://example.com/x.pdf", "", "data:text/plain;base64,aGk="])}}),
+        3 => {
+            json!({"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": pick(rng, &["wav", "mp3", ""])}})
+        }
+        4 => {
+            json!({"type": "file", "file": {"filename": unicode(rng, 8), "file_data": pick(rng, &["data:application/pdf;base64,JVBERi0=", "https://example.com/x.pdf", "", "data:text/plain;base64,aGk="])}})
+        }
         5 => json!({"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}}),
         _ => json!({"type": unicode(rng, 6), "x": text(rng)}),
     }
@@ -45,7 +106,11 @@ fn content(rng: &mut Rand) -> Value {
     match rng.random_range(0..6) {
         0..=2 => Value::String(text(rng)),
         3 => Value::Null,
-        _ => Value::Array((0..rng.random_range(0..4)).map(|_| content_part(rng)).collect()),
+        _ => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| content_part(rng))
+                .collect(),
+        ),
     }
 }
 
@@ -60,17 +125,37 @@ fn tool_call(rng: &mut Rand) -> Value {
 }
 
 fn message(rng: &mut Rand) -> Value {
-    let role = pick(rng, &["system", "developer", "user", "user", "assistant", "assistant", "tool", "function", "robot"]);
+    let role = pick(
+        rng,
+        &[
+            "system",
+            "developer",
+            "user",
+            "user",
+            "assistant",
+            "assistant",
+            "tool",
+            "function",
+            "robot",
+        ],
+    );
     let mut m = object(vec![
         ("role", Some(Value::from(role))),
         ("content", maybe(rng, 0.9).then(|| content(rng))),
-        ("name", maybe(rng, 0.1).then(|| Value::from(unicode(rng, 8)))),
+        (
+            "name",
+            maybe(rng, 0.1).then(|| Value::from(unicode(rng, 8))),
+        ),
     ]);
     if role == "tool" || maybe(rng, 0.05) {
         m["tool_call_id"] = Value::from(format!("call_{}", rng.random_range(0..5)));
     }
     if role == "assistant" && maybe(rng, 0.3) {
-        m["tool_calls"] = Value::Array((0..rng.random_range(0..3)).map(|_| tool_call(rng)).collect());
+        m["tool_calls"] = Value::Array(
+            (0..rng.random_range(0..3))
+                .map(|_| tool_call(rng))
+                .collect(),
+        );
     }
     if role == "assistant" && maybe(rng, 0.2) {
         m["reasoning"] = Value::from(text(rng));
@@ -94,8 +179,15 @@ fn tool(rng: &mut Rand) -> Value {
 /// A chat request as JSON: real keys with valid-ish values, sometimes of
 /// the wrong type or at the edges of their range, plus unknown keys.
 pub fn request(rng: &mut Rand) -> Value {
-    let n_messages = if maybe(rng, 0.05) { rng.random_range(0..200) } else { rng.random_range(0..8) };
-    let effort = pick(rng, &["minimal", "low", "medium", "high", "xhigh", "none", ""]);
+    let n_messages = if maybe(rng, 0.05) {
+        rng.random_range(0..200)
+    } else {
+        rng.random_range(0..8)
+    };
+    let effort = pick(
+        rng,
+        &["minimal", "low", "medium", "high", "xhigh", "none", ""],
+    );
     let mut r = object(vec![
         ("model", maybe(rng, 0.8).then(|| Value::from(pick(rng, &["openai/gpt-4o", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash", "mock/echo", "openrouter/auto", "x/y:free", "a/b:nitro", "a/b:floor", "a/b:thinking", "", "../x", "a%00b"])))),
         ("messages", maybe(rng, 0.9).then(|| Value::Array((0..n_messages).map(|_| message(rng)).collect()))),
@@ -183,29 +275,41 @@ fn target(bytes: &[u8]) {
     // The request translators: errors are fine, panics are not.
     let _ = tollgate_transport::openai::translate::chat_body(&request, "m", stream, key & 2 == 2);
     let cap = (key & 4 == 4).then_some((key >> 8) as u32 % 200_000);
-    match tollgate_transport::anthropic::translate::messages_body(&request, "claude-x", stream, cap) {
+    match tollgate_transport::anthropic::translate::messages_body(&request, "claude-x", stream, cap)
+    {
         Ok(t) => {
-            let max = t.body["max_tokens"].as_u64().expect("max_tokens is always set");
+            let max = t.body["max_tokens"]
+                .as_u64()
+                .expect("max_tokens is always set");
             if let Some(cap) = cap {
                 assert!(max <= u64::from(cap), "max_tokens {max} over the cap {cap}");
             }
             if let Some(budget) = t.body["thinking"]["budget_tokens"].as_u64()
                 && max > 0
             {
-                assert!(budget < max, "thinking budget {budget} not under max_tokens {max}");
+                assert!(
+                    budget < max,
+                    "thinking budget {budget} not under max_tokens {max}"
+                );
             }
         }
         Err(e) => {
             let _ = format!("{e:?}");
         }
     }
-    let _ = tollgate_transport::gemini::translate::generate_body(&request).map_err(|e| format!("{e:?}"));
+    let _ = tollgate_transport::gemini::translate::generate_body(&request)
+        .map_err(|e| format!("{e:?}"));
 
     // Counting, and the shaping transforms.
     let bound = count_request(&request, &ByteBound);
     if bytes.len() <= 8 * 1024 {
         let exact = count_request(&request, &Tokenizer::o200k());
-        assert!(exact.total <= bound.total, "o200k counted {} > the byte bound {}", exact.total, bound.total);
+        assert!(
+            exact.total <= bound.total,
+            "o200k counted {} > the byte bound {}",
+            exact.total,
+            bound.total
+        );
     }
     let _ = shaping::describe_tools(&request);
     let _ = shaping::json_mode_by_instruction(&request);
@@ -217,7 +321,11 @@ fn target(bytes: &[u8]) {
         let _ = shaping::prefill_text(messages);
     }
     if let Some(tools) = &request.tools {
-        let _ = shaping::tools_prompt(tools, request.tool_choice.as_ref(), request.parallel_tool_calls);
+        let _ = shaping::tools_prompt(
+            tools,
+            request.tool_choice.as_ref(),
+            request.parallel_tool_calls,
+        );
     }
 }
 

@@ -9,16 +9,53 @@ use tollgate_fuzz::rand::Rng;
 use tollgate_schema::embeddings::EmbeddingRequest;
 use tollgate_transport::gemini::translate::{self, ResponseMode};
 
-use crate::support::{assert_no_null_cost, check_error, derive, maybe, object, pick, some_number, text};
+use crate::support::{
+    assert_no_null_cost, check_error, derive, maybe, object, pick, some_number, text,
+};
 
 const DICTIONARY: &[&str] = &[
-    "candidates", "content", "parts", "role", "model", "text", "thought", "thoughtSignature",
-    "functionCall", "functionResponse", "name", "args", "inlineData", "mimeType", "data",
-    "finishReason", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "MALFORMED_FUNCTION_CALL",
-    "index", "safetyRatings", "usageMetadata", "promptTokenCount", "candidatesTokenCount",
-    "totalTokenCount", "thoughtsTokenCount", "cachedContentTokenCount", "modelVersion",
-    "responseId", "promptFeedback", "blockReason", "error", "code", "message", "status",
-    "RESOURCE_EXHAUSTED", "UNAVAILABLE", "INVALID_ARGUMENT", "embeddings", "values",
+    "candidates",
+    "content",
+    "parts",
+    "role",
+    "model",
+    "text",
+    "thought",
+    "thoughtSignature",
+    "functionCall",
+    "functionResponse",
+    "name",
+    "args",
+    "inlineData",
+    "mimeType",
+    "data",
+    "finishReason",
+    "STOP",
+    "MAX_TOKENS",
+    "SAFETY",
+    "RECITATION",
+    "MALFORMED_FUNCTION_CALL",
+    "index",
+    "safetyRatings",
+    "usageMetadata",
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "totalTokenCount",
+    "thoughtsTokenCount",
+    "cachedContentTokenCount",
+    "modelVersion",
+    "responseId",
+    "promptFeedback",
+    "blockReason",
+    "error",
+    "code",
+    "message",
+    "status",
+    "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE",
+    "INVALID_ARGUMENT",
+    "embeddings",
+    "values",
 ];
 
 fn mode(bytes: &[u8]) -> ResponseMode {
@@ -32,8 +69,16 @@ fn part(rng: &mut Rand) -> Value {
         0..=2 => json!({"text": text(rng)}),
         3 => json!({"text": text(rng), "thought": true}),
         4 => object(vec![
-            ("functionCall", Some(json!({"name": pick(rng, &["get_weather", "", "f"]), "args": generate::json(rng, 2, &[])}))),
-            ("thoughtSignature", maybe(rng, 0.3).then(|| Value::from("c2ln"))),
+            (
+                "functionCall",
+                Some(
+                    json!({"name": pick(rng, &["get_weather", "", "f"]), "args": generate::json(rng, 2, &[])}),
+                ),
+            ),
+            (
+                "thoughtSignature",
+                maybe(rng, 0.3).then(|| Value::from("c2ln")),
+            ),
         ]),
         5 => json!({"thoughtSignature": "c2ln"}),
         _ => json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}),
@@ -42,11 +87,26 @@ fn part(rng: &mut Rand) -> Value {
 
 fn usage(rng: &mut Rand) -> Value {
     object(vec![
-        ("promptTokenCount", maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5))),
-        ("candidatesTokenCount", maybe(rng, 0.8).then(|| some_number(rng, 0.0, 1e5))),
-        ("totalTokenCount", maybe(rng, 0.8).then(|| some_number(rng, 0.0, 2e5))),
-        ("thoughtsTokenCount", maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4))),
-        ("cachedContentTokenCount", maybe(rng, 0.2).then(|| some_number(rng, 0.0, 1e4))),
+        (
+            "promptTokenCount",
+            maybe(rng, 0.9).then(|| some_number(rng, 0.0, 1e5)),
+        ),
+        (
+            "candidatesTokenCount",
+            maybe(rng, 0.8).then(|| some_number(rng, 0.0, 1e5)),
+        ),
+        (
+            "totalTokenCount",
+            maybe(rng, 0.8).then(|| some_number(rng, 0.0, 2e5)),
+        ),
+        (
+            "thoughtsTokenCount",
+            maybe(rng, 0.3).then(|| some_number(rng, 0.0, 1e4)),
+        ),
+        (
+            "cachedContentTokenCount",
+            maybe(rng, 0.2).then(|| some_number(rng, 0.0, 1e4)),
+        ),
     ])
 }
 
@@ -66,18 +126,31 @@ fn answer(rng: &mut Rand) -> Value {
         ]))
         .collect();
     object(vec![
-        ("candidates", maybe(rng, 0.95).then_some(Value::Array(candidates))),
+        (
+            "candidates",
+            maybe(rng, 0.95).then_some(Value::Array(candidates)),
+        ),
         ("usageMetadata", maybe(rng, 0.7).then(|| usage(rng))),
-        ("modelVersion", maybe(rng, 0.5).then(|| Value::from("gemini-2.5-flash-001"))),
+        (
+            "modelVersion",
+            maybe(rng, 0.5).then(|| Value::from("gemini-2.5-flash-001")),
+        ),
         ("responseId", maybe(rng, 0.5).then(|| Value::from("resp-1"))),
-        ("promptFeedback", maybe(rng, 0.05).then(|| json!({"blockReason": pick(rng, &["SAFETY", "OTHER", ""])}))),
+        (
+            "promptFeedback",
+            maybe(rng, 0.05).then(|| json!({"blockReason": pick(rng, &["SAFETY", "OTHER", ""])})),
+        ),
     ])
 }
 
 fn embed_request(bytes: &[u8]) -> EmbeddingRequest {
     let key = derive(bytes, 17);
     let n = (key % 4) as usize;
-    let input = if n == 0 { json!("one") } else { json!(vec!["a"; n]) };
+    let input = if n == 0 {
+        json!("one")
+    } else {
+        json!(vec!["a"; n])
+    };
     let mut request = json!({"model": "google/text-embedding-004", "input": input});
     if key & 16 == 16 {
         request["encoding_format"] = json!("base64");
@@ -89,7 +162,14 @@ fn embed_request(bytes: &[u8]) -> EmbeddingRequest {
 }
 
 fn response_target(bytes: &[u8]) {
-    match translate::chat_completion("fuzz", "Fuzz", bytes, "gemini-x", &mode(bytes), 1_700_000_000) {
+    match translate::chat_completion(
+        "fuzz",
+        "Fuzz",
+        bytes,
+        "gemini-x",
+        &mode(bytes),
+        1_700_000_000,
+    ) {
         Ok(c) => {
             assert_eq!(c.provider.as_deref(), Some("Fuzz"));
             assert_no_null_cost(&serde_json::to_value(&c).expect("a completion serialises"));
@@ -132,7 +212,14 @@ fn gemini_stream() {
         .generator(|rng| {
             let n = rng.random_range(0..6);
             let events: Vec<Event> = (0..n)
-                .map(|_| Event { event: None, data: if maybe(rng, 0.03) { text(rng) } else { answer(rng).to_string() } })
+                .map(|_| Event {
+                    event: None,
+                    data: if maybe(rng, 0.03) {
+                        text(rng)
+                    } else {
+                        answer(rng).to_string()
+                    },
+                })
                 .collect();
             generate::sse(rng, &events)
         })

@@ -9,20 +9,73 @@ use tollgate_fuzz::rand::Rng;
 use crate::support::{maybe, object, pick, some_number};
 
 const DICTIONARY: &[&str] = &[
-    "data", "id", "name", "created", "input_modalities", "output_modalities", "quantization",
-    "context_length", "max_output_length", "pricing", "prompt", "completion", "image",
-    "request", "input_cache_reads", "input_cache_writes", "web_search", "internal_reasoning",
-    "supported_sampling_parameters", "supported_features", "hugging_face_id", "description",
-    "openrouter", "slug", "datacenters", "country_code", "tokenizer", "instruct_type",
-    "max_messages", "text", "file", "audio", "video", "embeddings", "fp8", "bf16", "unknown",
-    "tools", "json_mode", "structured_outputs", "reasoning", "temperature", "top_p", "stop",
-    "0.000001", "-0.1", "1e-7", "0", "o200k", "claude",
+    "data",
+    "id",
+    "name",
+    "created",
+    "input_modalities",
+    "output_modalities",
+    "quantization",
+    "context_length",
+    "max_output_length",
+    "pricing",
+    "prompt",
+    "completion",
+    "image",
+    "request",
+    "input_cache_reads",
+    "input_cache_writes",
+    "web_search",
+    "internal_reasoning",
+    "supported_sampling_parameters",
+    "supported_features",
+    "hugging_face_id",
+    "description",
+    "openrouter",
+    "slug",
+    "datacenters",
+    "country_code",
+    "tokenizer",
+    "instruct_type",
+    "max_messages",
+    "text",
+    "file",
+    "audio",
+    "video",
+    "embeddings",
+    "fp8",
+    "bf16",
+    "unknown",
+    "tools",
+    "json_mode",
+    "structured_outputs",
+    "reasoning",
+    "temperature",
+    "top_p",
+    "stop",
+    "0.000001",
+    "-0.1",
+    "1e-7",
+    "0",
+    "o200k",
+    "claude",
 ];
 
 fn price(rng: &mut Rand) -> Value {
     match rng.random_range(0..6) {
         0 => some_number(rng, 0.0, 1.0),
-        1 => Value::from(pick(rng, &["-0.1", "abc", "", "1e-7", "NaN", "0.0000000000000000000000000001", "79228162514264337593543950336"])),
+        1 => Value::from(pick(
+            rng,
+            &[
+                "-0.1",
+                "abc",
+                "",
+                "1e-7",
+                "NaN",
+                "0.0000000000000000000000000001",
+                "79228162514264337593543950336",
+            ],
+        )),
         _ => Value::from(format!("0.{:06}", rng.random_range(0..1_000_000))),
     }
 }
@@ -30,42 +83,111 @@ fn price(rng: &mut Rand) -> Value {
 fn some_of(rng: &mut Rand, words: &[&str]) -> Value {
     Value::Array(
         (0..rng.random_range(0..4))
-            .map(|_| Value::from(if maybe(rng, 0.9) { pick(rng, words).to_owned() } else { unicode(rng, 6) }))
+            .map(|_| {
+                Value::from(if maybe(rng, 0.9) {
+                    pick(rng, words).to_owned()
+                } else {
+                    unicode(rng, 6)
+                })
+            })
             .collect(),
     )
 }
 
 fn model(rng: &mut Rand) -> Value {
     let id = if maybe(rng, 0.8) {
-        format!("{}/{}", pick(rng, &["acme", "mock", "a"]), pick(rng, &["widget", "m-1", "x:free", "", "Widget"]))
+        format!(
+            "{}/{}",
+            pick(rng, &["acme", "mock", "a"]),
+            pick(rng, &["widget", "m-1", "x:free", "", "Widget"])
+        )
     } else {
         unicode(rng, 12)
     };
     object(vec![
         ("id", maybe(rng, 0.95).then(|| Value::from(id))),
-        ("name", maybe(rng, 0.95).then(|| Value::from(unicode(rng, 12)))),
-        ("created", maybe(rng, 0.9).then(|| some_number(rng, 0.0, 2e9))),
-        ("input_modalities", maybe(rng, 0.95).then(|| some_of(rng, &["text", "image", "file", "audio", "video"]))),
-        ("output_modalities", maybe(rng, 0.95).then(|| some_of(rng, &["text", "image", "embeddings"]))),
-        ("quantization", maybe(rng, 0.9).then(|| Value::from(pick(rng, &["fp8", "bf16", "unknown", "int3", ""])))),
-        ("context_length", maybe(rng, 0.95).then(|| some_number(rng, 0.0, 2e6))),
-        ("max_output_length", maybe(rng, 0.9).then(|| some_number(rng, 0.0, 2e5))),
-        ("pricing", maybe(rng, 0.95).then(|| object(vec![
-            ("prompt", maybe(rng, 0.95).then(|| price(rng))),
-            ("completion", maybe(rng, 0.95).then(|| price(rng))),
-            ("image", maybe(rng, 0.3).then(|| price(rng))),
-            ("request", maybe(rng, 0.3).then(|| price(rng))),
-            ("input_cache_reads", maybe(rng, 0.2).then(|| price(rng))),
-            ("input_cache_writes", maybe(rng, 0.2).then(|| price(rng))),
-            ("internal_reasoning", maybe(rng, 0.1).then(|| price(rng))),
-        ]))),
-        ("supported_sampling_parameters", maybe(rng, 0.9).then(|| some_of(rng, &["temperature", "top_p", "stop", "seed", "max_tokens", "x"]))),
-        ("supported_features", maybe(rng, 0.9).then(|| some_of(rng, &["tools", "json_mode", "structured_outputs", "reasoning", "x"]))),
-        ("description", maybe(rng, 0.3).then(|| Value::from(unicode(rng, 30)))),
-        ("openrouter", maybe(rng, 0.2).then(|| json!({"slug": unicode(rng, 10)}))),
-        ("datacenters", maybe(rng, 0.2).then(|| json!([{"country_code": pick(rng, &["US", "DE", "us", "XX", ""])}]))),
-        ("tokenizer", maybe(rng, 0.2).then(|| Value::from(pick(rng, &["o200k", "cl100k", "claude", ""])))),
-        ("max_messages", maybe(rng, 0.1).then(|| some_number(rng, 0.0, 1e4))),
+        (
+            "name",
+            maybe(rng, 0.95).then(|| Value::from(unicode(rng, 12))),
+        ),
+        (
+            "created",
+            maybe(rng, 0.9).then(|| some_number(rng, 0.0, 2e9)),
+        ),
+        (
+            "input_modalities",
+            maybe(rng, 0.95).then(|| some_of(rng, &["text", "image", "file", "audio", "video"])),
+        ),
+        (
+            "output_modalities",
+            maybe(rng, 0.95).then(|| some_of(rng, &["text", "image", "embeddings"])),
+        ),
+        (
+            "quantization",
+            maybe(rng, 0.9)
+                .then(|| Value::from(pick(rng, &["fp8", "bf16", "unknown", "int3", ""]))),
+        ),
+        (
+            "context_length",
+            maybe(rng, 0.95).then(|| some_number(rng, 0.0, 2e6)),
+        ),
+        (
+            "max_output_length",
+            maybe(rng, 0.9).then(|| some_number(rng, 0.0, 2e5)),
+        ),
+        (
+            "pricing",
+            maybe(rng, 0.95).then(|| {
+                object(vec![
+                    ("prompt", maybe(rng, 0.95).then(|| price(rng))),
+                    ("completion", maybe(rng, 0.95).then(|| price(rng))),
+                    ("image", maybe(rng, 0.3).then(|| price(rng))),
+                    ("request", maybe(rng, 0.3).then(|| price(rng))),
+                    ("input_cache_reads", maybe(rng, 0.2).then(|| price(rng))),
+                    ("input_cache_writes", maybe(rng, 0.2).then(|| price(rng))),
+                    ("internal_reasoning", maybe(rng, 0.1).then(|| price(rng))),
+                ])
+            }),
+        ),
+        (
+            "supported_sampling_parameters",
+            maybe(rng, 0.9).then(|| {
+                some_of(
+                    rng,
+                    &["temperature", "top_p", "stop", "seed", "max_tokens", "x"],
+                )
+            }),
+        ),
+        (
+            "supported_features",
+            maybe(rng, 0.9).then(|| {
+                some_of(
+                    rng,
+                    &["tools", "json_mode", "structured_outputs", "reasoning", "x"],
+                )
+            }),
+        ),
+        (
+            "description",
+            maybe(rng, 0.3).then(|| Value::from(unicode(rng, 30))),
+        ),
+        (
+            "openrouter",
+            maybe(rng, 0.2).then(|| json!({"slug": unicode(rng, 10)})),
+        ),
+        (
+            "datacenters",
+            maybe(rng, 0.2)
+                .then(|| json!([{"country_code": pick(rng, &["US", "DE", "us", "XX", ""])}])),
+        ),
+        (
+            "tokenizer",
+            maybe(rng, 0.2).then(|| Value::from(pick(rng, &["o200k", "cl100k", "claude", ""]))),
+        ),
+        (
+            "max_messages",
+            maybe(rng, 0.1).then(|| some_number(rng, 0.0, 1e4)),
+        ),
     ])
 }
 

@@ -14,8 +14,8 @@
 //! the budget it was given and keeps the first and last messages.
 
 #![expect(
-    clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     reason = "fuzz targets: a failed expectation is a finding"
 )]
 

@@ -28,7 +28,10 @@ fn target(bytes: &[u8]) {
         for field in [&e.event, &e.id].into_iter().flatten() {
             assert!(!field.contains(['\r', '\n']), "a field spans lines: {e:?}");
         }
-        assert!(!e.id.as_ref().is_some_and(|id| id.contains('\0')), "id with NUL: {e:?}");
+        assert!(
+            !e.id.as_ref().is_some_and(|id| id.contains('\0')),
+            "id with NUL: {e:?}"
+        );
     }
     let key = tollgate_fuzz::fnv1a(bytes);
     for k in 0..4 {
@@ -45,14 +48,19 @@ fn target(bytes: &[u8]) {
     let bounded = parse(&[bytes], max);
     let cuts = tollgate_fuzz::splits(key, bytes.len(), 8);
     let parts = tollgate_fuzz::cut(bytes, &cuts);
-    assert_eq!(parse(&parts, max).1, bounded.1, "a bound of {max} bytes, split at {cuts:?}");
+    assert_eq!(
+        parse(&parts, max).1,
+        bounded.1,
+        "a bound of {max} bytes, split at {cuts:?}"
+    );
 }
 
 fn stream(rng: &mut Rand) -> Vec<u8> {
     let n = rng.random_range(0..10);
     let events: Vec<Event> = (0..n)
         .map(|_| Event {
-            event: maybe(rng, 0.3).then(|| pick(rng, &["message", "error", "ping", "", "x y"]).to_owned()),
+            event: maybe(rng, 0.3)
+                .then(|| pick(rng, &["message", "error", "ping", "", "x y"]).to_owned()),
             data: match rng.random_range(0..4) {
                 0 => "[DONE]".to_owned(),
                 1 => generate::json(rng, 3, &[]).to_string(),
