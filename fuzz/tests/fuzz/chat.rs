@@ -283,6 +283,13 @@ fn target(bytes: &[u8]) {
         );
     }
 
+    // Model ids parse exactly: what parses prints back as given.
+    for id in request.model.iter().chain(request.models.iter().flatten()) {
+        if let Ok(parsed) = id.parse::<tollgate_catalog::ModelId>() {
+            assert_eq!(&parsed.to_string(), id, "a model id changed in parsing");
+        }
+    }
+
     let key = derive(bytes, 1);
     let stream = key & 1 == 1;
     // The request translators: errors are fine, panics are not.

@@ -198,6 +198,24 @@ fn target(bytes: &[u8]) {
             if let Err(e) = tollgate_catalog::validate_listing("fuzz", "fuzz.json", &listing) {
                 panic!("a parsed listing fails validation: {e}");
             }
+            // And the catalog built from it answers the Models API.
+            let config = tollgate_catalog::demo::configs()
+                .expect("the demo configs")
+                .swap_remove(0);
+            if let Ok(catalog) = tollgate_catalog::Catalog::build(vec![(config, listing)]) {
+                let models = catalog.models_api();
+                serde_json::to_vec(&models).expect("the model list serialises");
+                for model in catalog.models() {
+                    let endpoints = catalog.endpoints_api(&model.id);
+                    assert!(
+                        endpoints.is_some(),
+                        "a listed model without endpoints: {}",
+                        model.id
+                    );
+                    serde_json::to_vec(&endpoints).expect("endpoints serialise");
+                }
+                serde_json::to_vec(&catalog.providers_api()).expect("providers serialise");
+            }
         }
         Err(errors) => {
             assert!(!errors.is_empty(), "an error with no problem in it");
