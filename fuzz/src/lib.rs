@@ -29,6 +29,7 @@
 //!
 //! This crate depends on no Tollgate crate; the targets live in
 //! `tests/fuzz/` and reach the crates under test as dev-dependencies.
+#![deny(missing_docs)]
 
 pub mod generate;
 mod mutate;
