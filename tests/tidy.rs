@@ -7,7 +7,9 @@
 //! * **Direction**: a Tollgate crate depends (normal and build
 //!   dependencies) only on Tollgate crates of a lower layer of [`LAYERS`];
 //!   the test kit depends on no Tollgate crate, and only the gateway's `dev`
-//!   feature and the binaries pull it into a normal build.
+//!   feature and the binaries pull it into a normal build; the test-only
+//!   crates (the fuzz targets) use Tollgate crates as dev-dependencies
+//!   only, and nothing builds them in.
 //! * **HTTP towards clients**: no crate below the gateway depends on an HTTP
 //!   server crate (axum, hyper, ...); they may classify errors and suggest a
 //!   status, the gateway writes the responses.
@@ -27,7 +29,8 @@ use serde_json::Value;
 
 /// The layers of the workspace, lowest first. A crate may depend only on
 /// crates of strictly lower layers, so crates of one layer never depend on
-/// each other. Every workspace member must be listed here or be [`TESTKIT`].
+/// each other. Every workspace member must be listed here, be [`TESTKIT`]
+/// or be in [`TEST_ONLY`].
 const LAYERS: &[&[&str]] = &[
     &["tollgate-schema"],
     &["tollgate-catalog"],
@@ -47,6 +50,12 @@ const LAYERS: &[&[&str]] = &[
 /// share our types' bugs), and no library depends on them in a normal build
 /// except the gateway through its optional `dev` feature.
 const TESTKIT: &str = "tollgate-testkit";
+
+/// Test-only leaves: they reach Tollgate crates as dev-dependencies only
+/// (their tests use them), no crate builds them in (normal or build
+/// dependency), and they are never published. The fuzz targets live here (`fuzz/`): being in no layer,
+/// they may exercise any crate.
+const TEST_ONLY: &[&str] = &["tollgate-fuzz"];
 
 /// The library that may pull in [`TESTKIT`] as an optional dependency, and
 /// the feature that does it.
@@ -383,6 +392,19 @@ fn dependencies_point_down_the_layers() {
             }
             continue;
         }
+        if TEST_ONLY.contains(&member.as_str()) {
+            for dep in tollgate_deps {
+                problems.push(format!(
+                    "{member} is test-only, but depends on {} ({}): make it a dev-dependency",
+                    dep["name"].as_str().unwrap(),
+                    dep["kind"].as_str().unwrap_or("normal")
+                ));
+            }
+            if package["publish"] != serde_json::json!([]) {
+                problems.push(format!("{member} is test-only: set `publish = false`"));
+            }
+            continue;
+        }
         let Some(layer) = layer_of(member) else {
             problems.push(format!(
                 "{member} is in no layer: add it to LAYERS in tests/tidy.rs and to the \
@@ -393,7 +415,11 @@ fn dependencies_point_down_the_layers() {
         for dep in tollgate_deps {
             let dep_name = dep["name"].as_str().unwrap();
             let kind = dep["kind"].as_str().unwrap_or("normal");
-            if dep_name == TESTKIT {
+            if TEST_ONLY.contains(&dep_name) {
+                problems.push(format!(
+                    "{member} depends on {dep_name} ({kind}), a test-only crate nothing may use"
+                ));
+            } else if dep_name == TESTKIT {
                 let (library, feature) = TESTKIT_FEATURE;
                 let optional = dep["optional"].as_bool().unwrap();
                 let entry = format!("dep:{}", key(dep));

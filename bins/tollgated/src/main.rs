@@ -158,8 +158,11 @@ async fn serve(args: Args, config: Option<Config>) -> Result<()> {
     }
     tracing::info!(%addr, "serving");
     let grace = match args.shutdown_grace {
-        Some(secs) if secs.is_finite() && secs >= 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(secs) => bail!("--shutdown-grace must be 0 or more seconds, got {secs}"),
+        // `try_`: a number no `Duration` holds (1e20) is refused, not a panic.
+        Some(secs) => match Duration::try_from_secs_f64(secs) {
+            Ok(grace) => Some(grace),
+            Err(_) => bail!("--shutdown-grace must be 0 or more seconds, got {secs}"),
+        },
         None => None,
     };
     serve_with_grace(listener, gateway, shutdown, grace).await?;

@@ -604,17 +604,18 @@ impl Config {
                 return Err(format!("{key} must be more than 0 and at most 86400"));
             }
         }
-        if !self.server.stream_keepalive_secs.is_finite()
-            || self.server.stream_keepalive_secs <= 0.0
-        {
+        // These become `Duration::from_secs_f64`, which panics on what no
+        // `Duration` holds, and the keep-alive a `tokio::time::interval`,
+        // which panics on zero: bounded, as the timeouts above are.
+        if !(0.001..=86_400.0).contains(&self.server.stream_keepalive_secs) {
             return Err(String::from(
-                "server.stream_keepalive_secs must be positive",
+                "server.stream_keepalive_secs must be between 0.001 and 86400",
             ));
         }
         let budget = self.server.failover_budget_secs;
-        if !budget.is_finite() || budget < 0.0 {
+        if !(0.0..=86_400.0).contains(&budget) {
             return Err(String::from(
-                "server.failover_budget_secs must be 0 or more",
+                "server.failover_budget_secs must be between 0 and 86400",
             ));
         }
         if self.server.worker_threads == Some(0) {
@@ -623,8 +624,10 @@ impl Config {
             ));
         }
         let grace = self.server.shutdown_grace_secs;
-        if !grace.is_finite() || grace < 0.0 {
-            return Err(String::from("server.shutdown_grace_secs must be 0 or more"));
+        if !(0.0..=86_400.0).contains(&grace) {
+            return Err(String::from(
+                "server.shutdown_grace_secs must be between 0 and 86400",
+            ));
         }
         if let Some(id) = &self.server.replica_id
             && (id.is_empty() || id.len() > 64 || !id.chars().all(replica_char))
@@ -668,6 +671,40 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8080);
         assert_eq!(c.database.url, "sqlite://tollgate.db");
+    }
+
+    /// Found by the `config_toml` fuzz target
+    /// (`fuzz/corpus/config_toml/crash-f94f2142739b653c`):
+    /// `stream_keepalive_secs = 1e20` was accepted, and every streamed
+    /// chat then panicked in `Duration::from_secs_f64`; so did every chat
+    /// with such a `failover_budget_secs`, and shutdown with such a
+    /// `shutdown_grace_secs`. A keep-alive that rounds to zero panicked in
+    /// `tokio::time::interval`.
+    #[test]
+    fn durations_no_duration_can_hold_are_refused() {
+        for (key, value) in [
+            ("stream_keepalive_secs", "1e20"),
+            ("stream_keepalive_secs", "1e-10"),
+            ("stream_keepalive_secs", "nan"),
+            ("failover_budget_secs", "1.8e19"),
+            ("failover_budget_secs", "inf"),
+            ("shutdown_grace_secs", "1e300"),
+            ("shutdown_grace_secs", "-1"),
+        ] {
+            let e = parse(&format!("[server]\n{key} = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(key) && e.contains("86400"),
+                "{key} = {value}: {e}"
+            );
+        }
+        let c = parse(
+            "[server]\nstream_keepalive_secs = 0.001\nfailover_budget_secs = 86400\n\
+             shutdown_grace_secs = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.failover_budget_secs, 86_400.0);
     }
 
     #[test]

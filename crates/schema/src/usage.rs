@@ -54,15 +54,17 @@ impl Usage {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             ..Usage::default()
         }
         .normalized()
     }
 
     /// Fills the details objects clients insist on and fixes the total.
+    /// The counts come from upstreams: a total that does not fit saturates
+    /// rather than overflowing.
     pub fn normalized(mut self) -> Self {
-        self.total_tokens = self.prompt_tokens + self.completion_tokens;
+        self.total_tokens = self.prompt_tokens.saturating_add(self.completion_tokens);
         self.prompt_tokens_details
             .get_or_insert_with(PromptTokensDetails::default);
         self.completion_tokens_details
@@ -161,4 +163,27 @@ pub struct CostDetails {
 
 fn null_as_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `anthropic_response` fuzz target
+    /// (`fuzz/corpus/anthropic_response/crash-a7d3b8f3d4296f2b`): an
+    /// upstream's `output_tokens: 18446744073709551615` overflowed the
+    /// total (a panic in debug builds, a wrapped total in release).
+    #[test]
+    fn a_total_beyond_u64_saturates() {
+        let u = Usage::new(1, u64::MAX);
+        assert_eq!(u.total_tokens, u64::MAX);
+        let u = Usage {
+            prompt_tokens: u64::MAX,
+            completion_tokens: 7,
+            ..Usage::default()
+        }
+        .normalized();
+        assert_eq!(u.total_tokens, u64::MAX);
+        assert_eq!(Usage::new(2, 3).total_tokens, 5);
+    }
 }

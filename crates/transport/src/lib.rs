@@ -28,6 +28,9 @@
 pub mod accumulate;
 pub mod anthropic;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gemini;
 pub mod http;
 mod native;

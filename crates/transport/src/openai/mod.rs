@@ -5,7 +5,7 @@
 //! This module does the HTTP; [`translate`] holds the pure translations and
 //! the list of what is sent upstream.
 
-mod stream;
+pub(crate) mod stream;
 pub mod translate;
 
 use std::time::Duration;

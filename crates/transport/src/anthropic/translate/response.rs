@@ -60,7 +60,10 @@ pub fn usage(u: &Value) -> Usage {
     let read = u64_field(u, "cache_read_input_tokens");
     let write = u64_field(u, "cache_creation_input_tokens");
     Usage {
-        prompt_tokens: u64_field(u, "input_tokens") + read + write,
+        // Saturating: the counts are the upstream's, any u64 at all.
+        prompt_tokens: u64_field(u, "input_tokens")
+            .saturating_add(read)
+            .saturating_add(write),
         completion_tokens: u64_field(u, "output_tokens"),
         prompt_tokens_details: Some(PromptTokensDetails {
             cached_tokens: read,
@@ -276,6 +279,23 @@ mod tests {
         ] {
             assert_eq!(finish_reason(native), finish, "{native}");
         }
+    }
+
+    /// Found by the `anthropic_stream` fuzz target
+    /// (`fuzz/corpus/anthropic_stream/crash-7c1fa35d1d07e16c`): counts
+    /// near `u64::MAX` overflowed the prompt and total token sums.
+    #[test]
+    fn usage_counts_near_u64_max_saturate() {
+        let u = usage(&json!({
+            "input_tokens": u64::MAX,
+            "cache_read_input_tokens": 5,
+            "cache_creation_input_tokens": 6,
+            "output_tokens": u64::MAX
+        }));
+        assert_eq!(u.prompt_tokens, u64::MAX);
+        assert_eq!(u.completion_tokens, u64::MAX);
+        assert_eq!(u.total_tokens, u64::MAX);
+        assert_eq!(u.cached_tokens(), 5);
     }
 
     #[test]

@@ -62,8 +62,10 @@ pub(crate) fn candidate_finish(native: &str, called_functions: bool) -> &'static
 pub fn usage(u: &Value) -> Usage {
     let thoughts = u64_field(u, "thoughtsTokenCount");
     Usage {
-        prompt_tokens: u64_field(u, "promptTokenCount") + u64_field(u, "toolUsePromptTokenCount"),
-        completion_tokens: u64_field(u, "candidatesTokenCount") + thoughts,
+        // Saturating: the counts are the upstream's, any u64 at all.
+        prompt_tokens: u64_field(u, "promptTokenCount")
+            .saturating_add(u64_field(u, "toolUsePromptTokenCount")),
+        completion_tokens: u64_field(u, "candidatesTokenCount").saturating_add(thoughts),
         prompt_tokens_details: Some(PromptTokensDetails {
             cached_tokens: u64_field(u, "cachedContentTokenCount"),
             ..PromptTokensDetails::default()
@@ -384,6 +386,24 @@ fn candidate_choice(candidate: &Value, index: u32, mode: &ResponseMode) -> Choic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `gemini_response` and `gemini_stream` fuzz targets
+    /// (`fuzz/corpus/gemini_response/crash-e519b3638428b288`,
+    /// `fuzz/corpus/gemini_stream/crash-4bfebcc306258fd2`): a
+    /// `promptTokenCount` of `u64::MAX` overflowed the sums.
+    #[test]
+    fn usage_counts_near_u64_max_saturate() {
+        let u = usage(&serde_json::json!({
+            "promptTokenCount": u64::MAX,
+            "toolUsePromptTokenCount": 3,
+            "candidatesTokenCount": u64::MAX,
+            "thoughtsTokenCount": 2
+        }));
+        assert_eq!(u.prompt_tokens, u64::MAX);
+        assert_eq!(u.completion_tokens, u64::MAX);
+        assert_eq!(u.total_tokens, u64::MAX);
+        assert_eq!(u.reasoning_tokens(), 2);
+    }
 
     #[test]
     fn finish_reasons() {
