@@ -113,9 +113,7 @@ models = "acme-widget.json"
     let metrics = d.url("/metrics");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let silent: Vec<_> = (0..HOSTILE)
-        .map(|_| tokio::spawn(silent(addr)))
-        .collect();
+    let silent: Vec<_> = (0..HOSTILE).map(|_| tokio::spawn(silent(addr))).collect();
     let slow: Vec<_> = (0..HOSTILE)
         .map(|_| tokio::spawn(slow_headers(addr, Arc::clone(&stop))))
         .collect();
@@ -127,11 +125,14 @@ models = "acme-widget.json"
             tokio::spawn(async move {
                 for i in 0..10 {
                     let text = format!("client {c} request {i}");
-                    let resp = post_chat(&api, DEV_API_KEY, &chat_body("acme/widget", &text, false))
-                        .await;
+                    let resp =
+                        post_chat(&api, DEV_API_KEY, &chat_body("acme/widget", &text, false)).await;
                     assert_eq!(resp.status(), 200);
                     let body: Value = resp.json().await.unwrap();
-                    assert_eq!(body["choices"][0]["message"]["content"], format!("echo: {text}"));
+                    assert_eq!(
+                        body["choices"][0]["message"]["content"],
+                        format!("echo: {text}")
+                    );
                 }
             })
         })
@@ -166,11 +167,87 @@ models = "acme-widget.json"
     // So was every connection trickling its headers (hyper's header
     // timeout, from their first byte).
     for s in slow {
-        assert!(s.await.unwrap(), "a slow-header connection was never closed");
+        assert!(
+            s.await.unwrap(),
+            "a slow-header connection was never closed"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(
         metric(&metrics, "tollgate_connections_refused_total").await,
         0.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_open_file_limit_health_and_chat_still_answer() {
+    let mock = MockServer::start(MockConfig {
+        name: String::from("acme-upstream"),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = ConfigDir::new();
+    dir.copy_fixture("acme-widget.json", "acme-widget.json");
+    // A cap far above what the descriptors allow, and silent connections
+    // that would stay for a minute: only running out of descriptors can
+    // make room.
+    let config = dir.write(
+        "tollgate.toml",
+        &format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+first_byte_timeout_secs = 600
+idle_timeout_secs = 600
+max_connections = 100000
+
+[[providers]]
+slug = "acme"
+name = "Acme"
+dialect = "openai"
+base_url = "{}"
+models = "acme-widget.json"
+"#,
+            mock.base_url()
+        ),
+    );
+    let launch = Launch::bare()
+        .env("TOLLGATE_DEV_API_KEY", DEV_API_KEY)
+        .args(["--dev"])
+        .config(&config)
+        .open_files(256);
+    let d = tokio::task::block_in_place(|| launch.start());
+    let addr = d.addr();
+    // More silent connections than the daemon has descriptors.
+    let mut silent = Vec::new();
+    for _ in 0..400 {
+        silent.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    let resp = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
+        .get(d.url("/health"))
+        .send()
+        .await
+        .expect("health check");
+    assert_eq!(resp.status(), 200);
+    let resp = post_chat(
+        &d.api(),
+        DEV_API_KEY,
+        &chat_body("acme/widget", "still here", false),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let metrics = d.url("/metrics");
+    assert!(metric(&metrics, "tollgate_accept_errors_total").await > 0.0);
+    assert!(
+        metric(
+            &metrics,
+            "tollgate_connections_closed_total{reason=\"evicted\"}"
+        )
+        .await
+            > 0.0
+    );
+    drop(silent);
 }

@@ -43,9 +43,9 @@ use crate::observe::ConnectionMetrics;
 /// The open connections of one accept loop.
 #[derive(Debug)]
 pub(super) struct Connections {
-    cap: usize,
-    /// Connections closed at once when the cap is reached.
-    batch: usize,
+    /// `server.max_connections`, lowered if the process runs out of file
+    /// descriptors below it.
+    cap: AtomicUsize,
     /// What times are counted from.
     epoch: Instant,
     next_id: AtomicU64,
@@ -107,8 +107,7 @@ pub(super) struct Timeouts {
 impl Connections {
     pub(super) fn new(cap: usize, metrics: ConnectionMetrics) -> Connections {
         Connections {
-            cap: cap.max(1),
-            batch: (cap / 64).max(1),
+            cap: AtomicUsize::new(cap.max(1)),
             epoch: Instant::now(),
             next_id: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
@@ -121,12 +120,13 @@ impl Connections {
     /// connection has a request in flight.
     pub(super) fn admit(&self) -> Option<Arc<Conn>> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.len() >= self.cap && self.evict_idlest(&mut open) == 0 {
+        let cap = self.cap.load(Ordering::Relaxed);
+        if open.len() >= cap && self.evict_idlest(&mut open) == 0 {
             drop(open);
             self.metrics.refused.inc();
             tracing::warn!(
-                cap = self.cap,
-                "connection refused: server.max_connections reached and every connection is busy"
+                cap,
+                "connection refused: the connection cap is reached and every connection is busy"
             );
             return None;
         }
@@ -148,11 +148,24 @@ impl Connections {
         Some(conn)
     }
 
-    /// Closes a batch of the idlest connections, whatever the count: the
-    /// accept loop's answer to running out of file descriptors below the
-    /// cap.
-    pub(super) fn shed(&self) {
+    /// The accept loop's answer to running out of file descriptors below
+    /// the cap (a `max_connections` set too high, or descriptors taken by
+    /// upstream connections): the cap comes down to a batch below the
+    /// connections open now, so from the next accept on, room is made by
+    /// closing the idlest as at any cap, and a batch of them is closed now
+    /// to free descriptors for the connections waiting.
+    pub(super) fn out_of_descriptors(&self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = self.cap.load(Ordering::Relaxed);
+        let lowered = open.len().saturating_sub(batch(cap)).max(1);
+        if lowered < cap {
+            self.cap.store(lowered, Ordering::Relaxed);
+            tracing::warn!(
+                from = cap,
+                to = lowered,
+                "out of file descriptors: lowering the connection cap (raise the open-file limit or lower server.max_connections)"
+            );
+        }
         self.evict_idlest(&mut open);
     }
 
@@ -164,7 +177,7 @@ impl Connections {
             .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
             .map(|c| (c.idle_since_ms.load(Ordering::Relaxed), c.id))
             .collect();
-        let n = self.batch.min(idle.len());
+        let n = batch(self.cap.load(Ordering::Relaxed)).min(idle.len());
         if n == 0 {
             return 0;
         }
@@ -220,6 +233,11 @@ impl Conn {
     fn idle_since(&self) -> Instant {
         self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed))
     }
+}
+
+/// How many connections are closed at once to make room under `cap`.
+fn batch(cap: usize) -> usize {
+    (cap / 64).max(1)
 }
 
 /// Milliseconds from `epoch` to `t`.

@@ -216,24 +216,25 @@ fn rewritten(buf: &[u8]) -> Option<Vec<u8>> {
     if !(buf.starts_with(b"HTTP/1.1 ") || buf.starts_with(b"HTTP/1.0 ")) {
         return None;
     }
-    // The whole buffer is one head, and nothing follows it.
-    let head = buf.strip_suffix(b"\r\n\r\n")?;
-    if head.windows(4).any(|w| w == b"\r\n\r\n") {
-        return None;
-    }
-    let head = std::str::from_utf8(head).ok()?;
-    let (code, message) = match head.get(9..12)? {
-        "400" => (
+    // Cheap first: the status, then that the whole buffer is one head with
+    // nothing after it.
+    let (code, message) = match buf.get(9..12)? {
+        b"400" => (
             400,
             "the request is not valid HTTP: a malformed request line or header (such as a Content-Length that is not a number)",
         ),
-        "414" => (414, "the request target is longer than 65534 bytes"),
-        "431" => (
+        b"414" => (414, "the request target is longer than 65534 bytes"),
+        b"431" => (
             431,
             "the request's header fields are too large: at most 100 headers, within 400 KB",
         ),
         _ => return None,
     };
+    let head = buf.strip_suffix(b"\r\n\r\n")?;
+    if head.windows(4).any(|w| w == b"\r\n\r\n") {
+        return None;
+    }
+    let head = std::str::from_utf8(head).ok()?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next()?;
     let mut headers = Vec::new();

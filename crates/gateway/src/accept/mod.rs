@@ -24,9 +24,10 @@
 //!   longest, so `/health` and real clients still get in while an attacker
 //!   holds thousands of silent or trickling sockets; it is refused only
 //!   when every open connection has a request in flight. The cap defaults
-//!   to below the open-file limit, and an accept that fails anyway (too
-//!   many open files) backs off and sheds idle connections instead of
-//!   spinning, while the open connections keep being served.
+//!   to below the open-file limit; an accept that fails anyway (too many
+//!   open files) backs off instead of spinning, lowers the cap below the
+//!   connections open and closes the idlest, while the open connections
+//!   keep being served.
 //!
 //! Errors hyper answers itself, before any service sees the request (a
 //! request line over 64 KB, too many headers, a malformed
@@ -102,6 +103,12 @@ pub(crate) async fn serve(
         handshake: limits.header_read,
         idle: limits.idle,
     });
+    tracing::info!(
+        max_connections = limits.max_connections,
+        first_byte_timeout_secs = limits.first_byte.as_secs_f64(),
+        idle_timeout_secs = limits.idle.as_secs_f64(),
+        "accepting client connections"
+    );
     let conns = Arc::new(Connections::new(limits.max_connections, metrics.clone()));
     // Every connection task holds a clone of `done`; the receiver sees the
     // channel close when the last one has ended.
@@ -128,7 +135,7 @@ pub(crate) async fn serve(
                     };
                     if out_of_descriptors(&e) {
                         // Room for the health check and the next client.
-                        conns.shed();
+                        conns.out_of_descriptors();
                     }
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => continue,
