@@ -43,9 +43,13 @@ use crate::observe::ConnectionMetrics;
 /// The open connections of one accept loop.
 #[derive(Debug)]
 pub(super) struct Connections {
-    /// `server.max_connections`, lowered if the process runs out of file
-    /// descriptors below it.
+    /// `server.max_connections`.
+    configured: usize,
+    /// The cap in force: `configured`, or lower after the process ran out
+    /// of file descriptors below it, rising back a batch a minute.
     cap: AtomicUsize,
+    /// When the cap last moved below `configured` (ms since `epoch`).
+    cap_moved_ms: AtomicU64,
     /// What times are counted from.
     epoch: Instant,
     next_id: AtomicU64,
@@ -107,7 +111,9 @@ pub(super) struct Timeouts {
 impl Connections {
     pub(super) fn new(cap: usize, metrics: ConnectionMetrics) -> Connections {
         Connections {
+            configured: cap.max(1),
             cap: AtomicUsize::new(cap.max(1)),
+            cap_moved_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             next_id: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
@@ -120,8 +126,20 @@ impl Connections {
     /// connection has a request in flight.
     pub(super) fn admit(&self) -> Option<Arc<Conn>> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let cap = self.cap.load(Ordering::Relaxed);
-        if open.len() >= cap && self.evict_idlest(&mut open) == 0 {
+        let now = Instant::now();
+        let mut cap = self.cap.load(Ordering::Relaxed);
+        if cap < self.configured
+            && millis(self.epoch, now) >= self.cap_moved_ms.load(Ordering::Relaxed) + RECOVER_MS
+        {
+            // A minute without running out: try a batch more.
+            cap = (cap + batch(self.configured)).min(self.configured);
+            self.cap.store(cap, Ordering::Relaxed);
+            self.cap_moved_ms
+                .store(millis(self.epoch, now), Ordering::Relaxed);
+        }
+        // Back under the cap, by a batch at least (it may have come down).
+        let excess = (open.len() + 1).saturating_sub(cap);
+        if excess > 0 && self.evict_idlest(&mut open, excess.max(batch(cap))) == 0 {
             drop(open);
             self.metrics.refused.inc();
             tracing::warn!(
@@ -130,7 +148,6 @@ impl Connections {
             );
             return None;
         }
-        let now = Instant::now();
         let conn = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             epoch: self.epoch,
@@ -153,31 +170,35 @@ impl Connections {
     /// upstream connections): the cap comes down to a batch below the
     /// connections open now, so from the next accept on, room is made by
     /// closing the idlest as at any cap, and a batch of them is closed now
-    /// to free descriptors for the connections waiting.
+    /// to free descriptors for the connections waiting. The cap rises back
+    /// by a batch of the configured one each minute without a recurrence.
     pub(super) fn out_of_descriptors(&self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.cap.load(Ordering::Relaxed);
         let lowered = open.len().saturating_sub(batch(cap)).max(1);
         if lowered < cap {
             self.cap.store(lowered, Ordering::Relaxed);
+            self.cap_moved_ms
+                .store(millis(self.epoch, Instant::now()), Ordering::Relaxed);
             tracing::warn!(
                 from = cap,
                 to = lowered,
                 "out of file descriptors: lowering the connection cap (raise the open-file limit or lower server.max_connections)"
             );
         }
-        self.evict_idlest(&mut open);
+        let excess = open.len().saturating_sub(self.cap.load(Ordering::Relaxed));
+        self.evict_idlest(&mut open, excess.max(1));
     }
 
-    /// Closes up to a batch of the connections idle the longest; returns
-    /// how many.
-    fn evict_idlest(&self, open: &mut HashMap<u64, Arc<Conn>>) -> usize {
+    /// Closes up to `n` of the connections idle the longest; returns how
+    /// many.
+    fn evict_idlest(&self, open: &mut HashMap<u64, Arc<Conn>>, n: usize) -> usize {
         let mut idle: Vec<(u64, u64)> = open
             .values()
             .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
             .map(|c| (c.idle_since_ms.load(Ordering::Relaxed), c.id))
             .collect();
-        let n = batch(self.cap.load(Ordering::Relaxed)).min(idle.len());
+        let n = n.min(idle.len());
         if n == 0 {
             return 0;
         }
@@ -234,6 +255,9 @@ impl Conn {
         self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed))
     }
 }
+
+/// How long a lowered cap stays before it rises by a batch (ms).
+const RECOVER_MS: u64 = 60_000;
 
 /// How many connections are closed at once to make room under `cap`.
 fn batch(cap: usize) -> usize {
@@ -367,5 +391,67 @@ impl http_body::Body for BusyBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(conns: &Connections) -> Vec<u64> {
+        let mut ids: Vec<u64> = conns.open.lock().unwrap().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Marks `conn` idle since `ms` after the epoch.
+    fn idle_since(conn: &Conn, ms: u64) {
+        conn.idle_since_ms.store(ms, Ordering::Relaxed);
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_idlest_makes_room_and_busy_ones_stay() {
+        let conns = Connections::new(3, ConnectionMetrics::default());
+        let a = conns.admit().unwrap();
+        let b = conns.admit().unwrap();
+        let c = conns.admit().unwrap();
+        idle_since(&a, 30);
+        idle_since(&b, 10);
+        idle_since(&c, 20);
+        // b is the idlest but has a request in flight: c goes.
+        let busy = Busy::enter(Arc::clone(&b));
+        let d = conns.admit().unwrap();
+        assert_eq!(ids(&conns), [a.id, b.id, d.id]);
+        // Its task is told (the permit waits for it).
+        tokio::time::timeout(Duration::from_secs(5), c.evicted())
+            .await
+            .unwrap();
+        // Every connection busy: the newcomer is refused.
+        let _a = Busy::enter(Arc::clone(&a));
+        let _d = Busy::enter(Arc::clone(&d));
+        assert!(conns.admit().is_none());
+        assert_eq!(conns.metrics.refused.get(), 1);
+        // A request ending frees its connection for eviction.
+        drop(busy);
+        let e = conns.admit().unwrap();
+        assert_eq!(ids(&conns), [a.id, d.id, e.id]);
+        assert_eq!(conns.metrics.open.get(), 5, "tasks not ended yet");
+    }
+
+    #[tokio::test]
+    async fn out_of_descriptors_the_cap_comes_down_below_the_open_connections() {
+        let conns = Connections::new(1000, ConnectionMetrics::default());
+        let open: Vec<_> = (0..100).map(|_| conns.admit().unwrap()).collect();
+        conns.out_of_descriptors();
+        // A batch (1000 / 64 = 15) below the 100 open, and those closed.
+        assert_eq!(conns.cap.load(Ordering::Relaxed), 85);
+        assert_eq!(ids(&conns).len(), 85);
+        // The oldest went: the first 15 admitted (idle since their accept).
+        let gone: Vec<u64> = open[..15].iter().map(|c| c.id).collect();
+        assert!(ids(&conns).iter().all(|id| !gone.contains(id)));
+        // From now on each newcomer makes room.
+        conns.admit().unwrap();
+        assert!(ids(&conns).len() <= 85);
+        drop(open);
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct Limits {
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// The first pause after a failed accept.
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
+/// The shortest time between two logs of failed accepts.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains the
 /// open connections, within `limits`.
@@ -117,6 +119,7 @@ pub(crate) async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Duration::ZERO;
     let mut failures = 0u64;
+    let mut last_logged: Option<tokio::time::Instant> = None;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -127,8 +130,13 @@ pub(crate) async fn serve(
                     }
                     metrics.accept_errors.inc();
                     failures += 1;
+                    // Logged at most every 10 s, however often it fails.
+                    if last_logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                        tracing::error!(error = %e, failures, "accepting a connection failed; backing off, still serving the open connections");
+                        last_logged = Some(tokio::time::Instant::now());
+                        failures = 0;
+                    }
                     backoff = if backoff.is_zero() {
-                        tracing::error!(error = %e, "accepting a connection failed; backing off, still serving the open connections");
                         MIN_BACKOFF
                     } else {
                         (backoff * 2).min(MAX_BACKOFF)
@@ -145,11 +153,7 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        if !backoff.is_zero() {
-            tracing::warn!(failures, "accepting connections again");
-            backoff = Duration::ZERO;
-            failures = 0;
-        }
+        backoff = Duration::ZERO;
         let Some(conn) = conns.admit() else {
             // Every open connection is busy: dropping closes this one.
             continue;
