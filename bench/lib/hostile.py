@@ -3,28 +3,36 @@
 nothing and --slow connections that trickle their headers (a request line,
 then a header line every --trickle s, never the blank line that ends the
 head) against a server, opening a new one whenever the server closes one,
-so that the count stays up for --duration s. Meanwhile a monitor sends
-`GET /health` on a new connection every --health-every s.
+so that the count stays up for --duration s.
 
 Prints `READY` on stdout once every hostile connection is open, then, at
-the end, writes JSON to --out: for the silent connections, how many were
-opened and how many the server closed, and how long each closed one had
-lived (from connect to the server's close); the same for the slow ones;
-the health checks (answered 200, failed, slowest); the most descriptors
---pid held. Standard library only; raise `ulimit -n` above
+the end, writes JSON to --out: for each kind, how many connections were
+opened, how many the server closed and how long those had lived (from the
+connection's establishment to the server's close), how many were open when
+the run ended; and the most descriptors --pid held.
+
+One thread on raw non-blocking sockets and epoll (Linux), not asyncio: with
+thousands of sockets churning, asyncio's per-connection objects made this
+tool, not the server, the bottleneck, and its delays showed up as
+lifetimes seconds too long. Standard library only; raise `ulimit -n` above
 --silent + --slow first.
 """
 
 import argparse
-import asyncio
+import errno
+import heapq
 import json
+import math
 import os
+import select
+import socket
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import httpc  # noqa: E402
+SILENT, SLOW = "silent", "slow_headers"
+REQUEST_LINE = b"GET /health HTTP/1.1\r\nHost: soak\r\n"
+HEADER_LINE = b"x-soak: slowly\r\n"
 
 
 def fd_count(pid):
@@ -34,150 +42,165 @@ def fd_count(pid):
         return None
 
 
-class Kind:
-    """The connections of one kind: counts and lifetimes."""
-
-    def __init__(self):
-        self.opened = 0
-        self.closed_by_server = 0
-        self.connect_failures = 0
-        self.lifetimes = []  # seconds, of those the server closed
-        self.open = 0
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
 
 
-async def hold(host, port, kind, stop, trickle=None):
-    """One slot: a connection, and a new one each time the server closes it."""
-    while not stop.is_set():
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
-        except (OSError, asyncio.TimeoutError):
-            kind.connect_failures += 1
-            await asyncio.sleep(0.5)
-            continue
-        t0 = time.monotonic()
-        kind.opened += 1
-        kind.open += 1
-        closed = False
-        try:
-            if trickle is None:
-                # Wait for the server to close it (or the end of the run).
-                read = asyncio.ensure_future(reader.read(1))
-                stopped = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if read in done:
-                    closed = True
+class Conn:
+    __slots__ = ("sock", "kind", "established", "t0")
+
+    def __init__(self, sock, kind):
+        self.sock = sock
+        self.kind = kind
+        self.established = False
+        self.t0 = None
+
+
+class Hostile:
+    def __init__(self, host, port, trickle):
+        self.addr = (host, port)
+        self.trickle = trickle
+        self.ep = select.epoll()
+        self.conns = {}  # fd -> Conn
+        self.stats = {
+            k: {"opened": 0, "closed": 0, "failures": 0, "lifetimes": []} for k in (SILENT, SLOW)
+        }
+        self.pending = []  # (when, kind): connections to (re)open
+        self.trickles = []  # (when, fd, t0): next header line of a slow connection
+
+    def open(self, kind):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        err = s.connect_ex(self.addr)
+        if err not in (0, errno.EINPROGRESS):
+            s.close()
+            self.stats[kind]["failures"] += 1
+            heapq.heappush(self.pending, (time.monotonic() + 0.5, kind))
+            return
+        c = Conn(s, kind)
+        self.conns[s.fileno()] = c
+        self.ep.register(s.fileno(), select.EPOLLOUT | select.EPOLLIN | select.EPOLLRDHUP)
+
+    def drop(self, fd, by_server):
+        c = self.conns.pop(fd)
+        self.ep.unregister(fd)
+        c.sock.close()
+        st = self.stats[c.kind]
+        if not c.established:
+            st["failures"] += 1
+            heapq.heappush(self.pending, (time.monotonic() + 0.5, c.kind))
+            return
+        if by_server:
+            st["closed"] += 1
+            st["lifetimes"].append(time.monotonic() - c.t0)
+        heapq.heappush(self.pending, (time.monotonic(), c.kind))
+
+    def on_event(self, fd, ev):
+        c = self.conns.get(fd)
+        if c is None:
+            return
+        now = time.monotonic()
+        if not c.established:
+            if ev & (select.EPOLLERR | select.EPOLLHUP):
+                self.drop(fd, by_server=False)
+                return
+            if ev & select.EPOLLOUT:
+                c.established = True
+                c.t0 = now
+                self.stats[c.kind]["opened"] += 1
+                self.ep.modify(fd, select.EPOLLIN | select.EPOLLRDHUP)
+                if c.kind == SLOW:
                     try:
-                        read.result()
+                        c.sock.send(REQUEST_LINE)
                     except OSError:
-                        pass
-                else:
-                    read.cancel()
-                stopped.cancel()
-            else:
-                writer.write(b"GET /health HTTP/1.1\r\nHost: soak\r\n")
-                await writer.drain()
-                while not stop.is_set():
-                    try:
-                        data = await asyncio.wait_for(reader.read(1 << 12), trickle)
-                        # Anything but a timeout: the server answered or closed.
-                        closed = True
-                        if data:
-                            # An answer before the head ended would be a bug.
-                            print(f"hostile.py: a slow-header connection got {data[:80]!r}", file=sys.stderr)
-                        break
-                    except asyncio.TimeoutError:
-                        pass
-                    writer.write(b"x-soak: slowly\r\n")
-                    await writer.drain()
-        except OSError:
-            closed = True
-        finally:
-            kind.open -= 1
-            writer.close()
-        if closed:
-            kind.closed_by_server += 1
-            kind.lifetimes.append(time.monotonic() - t0)
-
-
-async def monitor_health(host, port, every, stop, out):
-    while not stop.is_set():
-        t0 = time.monotonic()
-        ok = False
+                        self.drop(fd, by_server=True)
+                        return
+                    heapq.heappush(self.trickles, (now + self.trickle, fd, c.t0))
+                if not ev & (select.EPOLLIN | select.EPOLLRDHUP):
+                    return
+        # Readable: the server answered (a bug for both kinds) or closed.
         try:
-            reader, writer = await httpc.connect(host, port, timeout=5)
-            try:
-                writer.write(b"GET /health HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n")
-                await writer.drain()
-                status, _, _ = await httpc.read_head(reader, bytearray(), time.monotonic() + 5)
-                ok = status == 200
-            finally:
-                writer.close()
-        except (OSError, asyncio.TimeoutError, httpc.HttpError):
-            ok = False
-        took = time.monotonic() - t0
-        if ok:
-            out["ok"] += 1
-            out["slowest_s"] = max(out["slowest_s"], round(took, 4))
-        else:
-            out["failed"] += 1
-        await asyncio.sleep(every)
+            data = c.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            print(f"hostile.py: a {c.kind} connection got {data[:80]!r}", file=sys.stderr)
+        self.drop(fd, by_server=True)
 
-
-def lifetimes(kind):
-    s = sorted(kind.lifetimes)
-    pick = lambda q: round(httpc.percentile(s, q), 3) if s else None  # noqa: E731
-    return {
-        "opened": kind.opened,
-        "closed_by_server": kind.closed_by_server,
-        "still_open_at_end": kind.open,
-        "connect_failures": kind.connect_failures,
-        "lifetime_s": {
-            "min": round(s[0], 3) if s else None,
-            "p50": pick(50),
-            "p99": pick(99),
-            "max": round(s[-1], 3) if s else None,
-        },
-    }
-
-
-async def run(args):
-    host, port, _ = httpc.split_url(args.url)
-    stop = asyncio.Event()
-    silent, slow = Kind(), Kind()
-    health = {"ok": 0, "failed": 0, "slowest_s": 0.0}
-    tasks = []
-    # Open them in bursts so the listen backlog is not the bottleneck.
-    for i in range(args.silent):
-        tasks.append(asyncio.ensure_future(hold(host, port, silent, stop)))
-        if i % 200 == 199:
-            await asyncio.sleep(0.05)
-    for i in range(args.slow):
-        tasks.append(asyncio.ensure_future(hold(host, port, slow, stop, trickle=args.trickle)))
-        if i % 200 == 199:
-            await asyncio.sleep(0.05)
-    deadline = time.monotonic() + 60
-    while silent.open + slow.open < args.silent + args.slow:
-        if time.monotonic() > deadline:
-            print(f"hostile.py: only {silent.open} silent and {slow.open} slow connections opened in 60 s", file=sys.stderr)
-            break
-        await asyncio.sleep(0.05)
-    print("READY", flush=True)
-    tasks.append(asyncio.ensure_future(monitor_health(host, port, args.health_every, stop, health)))
-    peak_fds = 0
-    end = time.monotonic() + args.duration
-    while time.monotonic() < end:
-        if args.pid:
-            peak_fds = max(peak_fds, fd_count(args.pid) or 0)
-        await asyncio.sleep(0.5)
-    stop.set()
-    await asyncio.wait(tasks, timeout=10)
-    result = {
-        "silent": lifetimes(silent),
-        "slow_headers": lifetimes(slow),
-        "health": health,
-        "gateway_peak_fds": peak_fds or None,
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    def run(self, silent, slow, duration, pid, out):
+        for i in range(silent):
+            heapq.heappush(self.pending, (0.0, SILENT))
+        for i in range(slow):
+            heapq.heappush(self.pending, (0.0, SLOW))
+        ready = False
+        ready_by = time.monotonic() + 60
+        end = None
+        peak = 0
+        next_fds = 0.0
+        while True:
+            now = time.monotonic()
+            # (Re)open what is due, a few hundred at a time.
+            opened = 0
+            while self.pending and self.pending[0][0] <= now and opened < 200:
+                _, kind = heapq.heappop(self.pending)
+                self.open(kind)
+                opened += 1
+            # Header lines due.
+            while self.trickles and self.trickles[0][0] <= now:
+                _, fd, t0 = heapq.heappop(self.trickles)
+                c = self.conns.get(fd)
+                if c is None or c.t0 != t0:
+                    continue  # closed (the descriptor may be reused)
+                try:
+                    c.sock.send(HEADER_LINE)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.drop(fd, by_server=True)
+                    continue
+                heapq.heappush(self.trickles, (now + self.trickle, fd, t0))
+            for fd, ev in self.ep.poll(0.01):
+                self.on_event(fd, ev)
+            if not ready:
+                established = sum(1 for c in self.conns.values() if c.established)
+                if established >= silent + slow or now > ready_by:
+                    if established < silent + slow:
+                        print(f"hostile.py: only {established} connections opened in 60 s", file=sys.stderr)
+                    print("READY", flush=True)
+                    ready = True
+                    end = now + duration
+            elif now >= end:
+                break
+            if pid and now >= next_fds:
+                peak = max(peak, fd_count(pid) or 0)
+                next_fds = now + 0.5
+        result = {"gateway_peak_fds": peak or None}
+        for kind in (SILENT, SLOW):
+            st = self.stats[kind]
+            s = sorted(st["lifetimes"])
+            r = lambda v: round(v, 3) if v is not None else None  # noqa: E731
+            result[kind] = {
+                "opened": st["opened"],
+                "closed_by_server": st["closed"],
+                "still_open_at_end": sum(
+                    1 for c in self.conns.values() if c.kind == kind and c.established
+                ),
+                "connect_failures": st["failures"],
+                "lifetime_s": {
+                    "min": r(s[0] if s else None),
+                    "p50": r(percentile(s, 50)),
+                    "p99": r(percentile(s, 99)),
+                    "max": r(s[-1] if s else None),
+                },
+            }
+        for c in self.conns.values():
+            c.sock.close()
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 def main():
@@ -187,10 +210,12 @@ def main():
     ap.add_argument("--slow", type=int, default=2000)
     ap.add_argument("--trickle", type=float, default=1.0, help="seconds between header lines")
     ap.add_argument("--duration", type=float, default=30.0)
-    ap.add_argument("--health-every", type=float, default=0.2)
     ap.add_argument("--pid", type=int, default=0, help="the server's pid, for its descriptor count")
     ap.add_argument("--out", required=True)
-    asyncio.run(run(ap.parse_args()))
+    a = ap.parse_args()
+    rest = a.url.split("://", 1)[-1].rstrip("/")
+    host, _, port = rest.partition(":")
+    Hostile(host, int(port), a.trickle).run(a.silent, a.slow, a.duration, a.pid, a.out)
 
 
 if __name__ == "__main__":
