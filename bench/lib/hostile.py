@@ -179,7 +179,8 @@ class Hostile:
             if pid and now >= next_fds:
                 peak = max(peak, fd_count(pid) or 0)
                 next_fds = now + 0.5
-        result = {"gateway_peak_fds": peak or None}
+        t = os.times()
+        result = {"gateway_peak_fds": peak or None, "cpu_s": round(t.user + t.system, 1)}
         for kind in (SILENT, SLOW):
             st = self.stats[kind]
             s = sorted(st["lifetimes"])

@@ -163,7 +163,14 @@ models = "acme-widget.json"
         }
     }
     if open > 0 {
-        let text = client().get(&metrics).send().await.unwrap().text().await.unwrap();
+        let text = client()
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let connections: Vec<&str> = text.lines().filter(|l| l.contains("connections")).collect();
         panic!(
             "{open} silent connections were never closed; {connections:#?}\n{}",
