@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tollgate_gateway::config::TelemetryConfig;
 use tollgate_gateway::dev::DevEnvironment;
 use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
@@ -143,9 +143,7 @@ async fn serve(args: Args, config: Option<Config>) -> Result<()> {
         (gateway, args.listen.unwrap_or(config.server.listen))
     };
 
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Install the signal handlers before announcing the address: a
     // supervisor that signals as soon as it sees the line must get a clean
@@ -291,4 +289,22 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown signal received; draining");
     })
+}
+
+/// Connections the kernel queues for `accept` (capped by
+/// `net.core.somaxconn`): tokio's default of 1024 overflows when a flood of
+/// connections arrives at once, and a queue overflowing drops new SYNs, so
+/// a health check waits a second for its retransmission.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (with `SO_REUSEADDR`, as `TcpListener::bind` does).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -16,6 +16,7 @@ mod e2e {
     mod config_errors;
     mod crash;
     mod dev_config;
+    mod edge;
     mod flags;
     mod hardening;
     mod leases;

@@ -157,10 +157,31 @@ pub struct ServerConfig {
     /// being buffered whole.
     #[serde(default = "default_max_upstream_response")]
     pub max_upstream_response_bytes: usize,
-    /// Seconds a client has to send a request's headers (HTTP/1) before its
-    /// connection is closed.
+    /// Seconds a client has to send a request's headers (HTTP/1), counted
+    /// from the request's first byte, before its connection is closed; an
+    /// HTTP/2 client has as long from connecting to send its connection
+    /// preface and SETTINGS.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_secs: f64,
+    /// Seconds a new connection has to send its first byte; one that stays
+    /// silent is closed.
+    #[serde(default = "default_first_byte_timeout")]
+    pub first_byte_timeout_secs: f64,
+    /// Seconds a connection may stay open with no request in flight
+    /// (HTTP/1 keep-alive between requests, HTTP/2 with no stream open)
+    /// before it is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: f64,
+    /// Most client connections open at once. At the cap a new connection
+    /// closes the connection idle the longest (silent, trickling its
+    /// headers or between requests), so `/health` and new clients still
+    /// get in; only when every connection has a request in flight is the
+    /// new one refused. Unset: half the process's open-file limit (each
+    /// client in flight may hold an upstream connection too) less a
+    /// reserve for the database, logs and listeners (see
+    /// [`ServerConfig::connection_cap`]).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
     /// Seconds a client has to send a request's whole body; a slower upload
     /// is refused (400).
     #[serde(default = "default_request_body_timeout")]
@@ -212,6 +233,9 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body(),
             max_upstream_response_bytes: default_max_upstream_response(),
             header_read_timeout_secs: default_header_read_timeout(),
+            first_byte_timeout_secs: default_first_byte_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: None,
             request_body_timeout_secs: default_request_body_timeout(),
             stream_keepalive_secs: default_keepalive(),
             shutdown_grace_secs: default_grace(),
@@ -223,7 +247,29 @@ impl Default for ServerConfig {
     }
 }
 
+/// Descriptors kept for everything but client connections when the cap
+/// is derived from the open-file limit: the database pool, Redis, log
+/// files, the listener and the runtime's own.
+const RESERVED_FDS: u64 = 64;
+
 impl ServerConfig {
+    /// The cap on open client connections: `max_connections`, else half of
+    /// the process's soft open-file limit less [`RESERVED_FDS`] (a client
+    /// with a request in flight may hold an upstream connection as well),
+    /// at least 16; 10,000 where the limit cannot be read (not Linux).
+    pub fn connection_cap(&self) -> usize {
+        if let Some(cap) = self.max_connections {
+            return cap;
+        }
+        match open_file_limit() {
+            Some(limit) => {
+                let cap = limit.saturating_sub(RESERVED_FDS) / 2;
+                usize::try_from(cap).unwrap_or(usize::MAX).max(16)
+            }
+            None => 10_000,
+        }
+    }
+
     /// This replica's identity (see [`ServerConfig::replica_id`]).
     pub fn replica(&self) -> String {
         if let Some(id) = &self.replica_id {
@@ -248,6 +294,22 @@ impl ServerConfig {
     }
 }
 
+/// The soft limit on open files (`Max open files` in `/proc/self/limits`),
+/// `None` when unknown or unlimited.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_file_limit(&limits)
+}
+
+fn parse_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether `c` may appear in a replica identity.
 fn replica_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')
@@ -267,6 +329,14 @@ fn default_max_upstream_response() -> usize {
 
 fn default_header_read_timeout() -> f64 {
     30.0
+}
+
+fn default_first_byte_timeout() -> f64 {
+    10.0
+}
+
+fn default_idle_timeout() -> f64 {
+    60.0
 }
 
 fn default_request_body_timeout() -> f64 {
@@ -599,6 +669,11 @@ impl Config {
                 "server.request_body_timeout_secs",
                 self.server.request_body_timeout_secs,
             ),
+            (
+                "server.first_byte_timeout_secs",
+                self.server.first_byte_timeout_secs,
+            ),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
         ] {
             if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
                 return Err(format!("{key} must be more than 0 and at most 86400"));
@@ -616,6 +691,11 @@ impl Config {
         if !(0.0..=86_400.0).contains(&budget) {
             return Err(String::from(
                 "server.failover_budget_secs must be between 0 and 86400",
+            ));
+        }
+        if self.server.max_connections == Some(0) {
+            return Err(String::from(
+                "server.max_connections must be 1 or more (leave it out for a cap from the open-file limit)",
             ));
         }
         if self.server.worker_threads == Some(0) {
@@ -784,6 +864,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.worker_threads"), "{e}");
+    }
+
+    #[test]
+    fn the_connection_cap_is_set_or_derived_from_the_open_file_limit() {
+        let c = parse("[server]\nmax_connections = 300\n").unwrap();
+        assert_eq!(c.server.connection_cap(), 300);
+        let e = parse("[server]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.max_connections"), "{e}");
+        for key in ["first_byte_timeout_secs", "idle_timeout_secs"] {
+            let e = parse(&format!("[server]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
+        // Half of what is left after the reserve, so an upstream
+        // connection per client still fits under the limit.
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63432                63432                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_file_limit(limits), Some(1024));
+        assert_eq!(
+            parse_open_file_limit(
+                "Max open files            unlimited            unlimited            files\n"
+            ),
+            None
+        );
+        let derived = parse("").unwrap().server.connection_cap();
+        match open_file_limit() {
+            Some(limit) => {
+                assert!(derived as u64 * 2 + RESERVED_FDS <= limit.max(2 * 16 + RESERVED_FDS));
+                assert!(derived >= 16);
+            }
+            None => assert_eq!(derived, 10_000),
+        }
     }
 
     #[test]

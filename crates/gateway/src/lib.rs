@@ -225,6 +225,7 @@ impl Gateway {
     pub fn router(&self) -> Router {
         let app = routes::router(self.state.clone()).layer(axum::Extension(self.admin.clone()));
         let app = accept::with_body_timeout(app, self.state.server.request_body_timeout_secs);
+        let app = accept::with_announced_body_limit(app, self.state.server.max_body_bytes);
         observe::instrument(app, self.state.metrics.clone())
     }
 
@@ -377,10 +378,18 @@ pub async fn serve_with_grace(
             }
         }
     });
+    let server_config = &gateway.state.server;
+    let limits = accept::Limits {
+        header_read: std::time::Duration::from_secs_f64(server_config.header_read_timeout_secs),
+        first_byte: std::time::Duration::from_secs_f64(server_config.first_byte_timeout_secs),
+        idle: std::time::Duration::from_secs_f64(server_config.idle_timeout_secs),
+        max_connections: server_config.connection_cap(),
+    };
     let server = accept::serve(
         listener,
         app,
-        std::time::Duration::from_secs_f64(gateway.state.server.header_read_timeout_secs),
+        limits,
+        gateway.state.metrics.connections(),
         signal,
     );
     let deadline = async move {

@@ -25,6 +25,8 @@ mod byok;
 mod chat;
 #[path = "gateway/dialects.rs"]
 mod dialects;
+#[path = "gateway/edge.rs"]
+mod edge;
 #[path = "gateway/endpoints.rs"]
 mod endpoints;
 #[path = "gateway/errors.rs"]

@@ -43,6 +43,7 @@ const CLEARED_ENV: &[&str] = &[
 pub struct Launch {
     args: Vec<OsString>,
     env: Vec<(String, String)>,
+    open_files: Option<u64>,
 }
 
 impl Launch {
@@ -60,6 +61,7 @@ impl Launch {
         Launch {
             args: Vec::new(),
             env: vec![(String::from("RUST_LOG"), String::from("warn"))],
+            open_files: None,
         }
     }
 
@@ -91,9 +93,26 @@ impl Launch {
         self
     }
 
+    /// Runs the process with this limit on open files (`ulimit -n`, set
+    /// by `sh` before it execs the daemon).
+    pub fn open_files(mut self, limit: u64) -> Launch {
+        self.open_files = Some(limit);
+        self
+    }
+
     /// Spawns the process without waiting for anything.
     pub fn spawn(&self) -> Daemon {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgated"));
+        let bin = env!("CARGO_BIN_EXE_tollgated");
+        let mut cmd = match self.open_files {
+            None => Command::new(bin),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -230,6 +230,37 @@ impl Default for BooksMetrics {
     }
 }
 
+/// The accept loop's series (`connections`): cheap clones of the
+/// registered handles.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionMetrics {
+    /// Client connections open.
+    pub open: Gauge,
+    /// Client connections accepted.
+    pub accepted: Counter,
+    /// Connections refused at the cap (every open one had a request in
+    /// flight, so none could make room).
+    pub refused: Counter,
+    /// Connections the gateway closed, by reason.
+    closed: Family<ReasonLabels, Counter>,
+    /// Failed accepts other than a peer's early reset (too many open
+    /// files): each one backs the accept loop off.
+    pub accept_errors: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+impl ConnectionMetrics {
+    /// Counts a connection the gateway closed: `first_byte_timeout`,
+    /// `handshake_timeout`, `idle_timeout` or `evicted`.
+    pub fn closed(&self, reason: &'static str) {
+        self.closed.get_or_create(&ReasonLabels { reason }).inc();
+    }
+}
+
 /// Each [`crate::Gateway`] has its own (no process-global recorder), so
 /// gateways in one process (tests, embedders) never see each other's
 /// counts.
@@ -251,6 +282,7 @@ pub struct Metrics {
     cut: Family<EndpointLabels, Counter>,
     abandoned_holds: Counter,
     books: BooksMetrics,
+    connections: ConnectionMetrics,
     routes: RwLock<HashMap<Arc<str>, Arc<RouteHandles>>>,
     endpoints: RwLock<HashMap<Arc<str>, ByProvider>>,
 }
@@ -288,6 +320,7 @@ impl Metrics {
             cut: Family::default(),
             abandoned_holds: Counter::default(),
             books: BooksMetrics::default(),
+            connections: ConnectionMetrics::default(),
             routes: RwLock::default(),
             endpoints: RwLock::default(),
         };
@@ -407,7 +440,38 @@ impl Metrics {
             "Writes per committed batch",
             b.batch_size.clone(),
         );
+        let c = &self.connections;
+        r.register(
+            "connections_open",
+            "Client connections open",
+            c.open.clone(),
+        );
+        r.register(
+            "connections_accepted",
+            "Client connections accepted",
+            c.accepted.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Client connections refused at server.max_connections because every open one had a request in flight",
+            c.refused.clone(),
+        );
+        r.register(
+            "connections_closed",
+            "Client connections closed by the gateway, by reason (first_byte_timeout, handshake_timeout, idle_timeout, evicted to make room at the cap)",
+            c.closed.clone(),
+        );
+        r.register(
+            "accept_errors",
+            "Failed accepts (too many open files, ...), each backing the accept loop off",
+            c.accept_errors.clone(),
+        );
         self
+    }
+
+    /// The handles the accept loop records into.
+    pub fn connections(&self) -> ConnectionMetrics {
+        self.connections.clone()
     }
 
     /// The handles the books' writer records into.

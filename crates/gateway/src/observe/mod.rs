@@ -41,7 +41,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub use metrics::{BooksMetrics, Finished, Metrics};
+pub use metrics::{BooksMetrics, ConnectionMetrics, Finished, Metrics};
 pub use request_id::request_id;
 
 use crate::state::AppState;

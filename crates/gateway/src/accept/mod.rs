@@ -1,0 +1,224 @@
+//! The accept loop of [`crate::serve`] and the client-side limits: time
+//! limits on what a connection sends, a cap on how many are open, and the
+//! request-body bounds.
+//!
+//! `axum::serve` sets no timer on hyper's connection builder and no limit
+//! of its own, so a client trickling its headers, or sending nothing at
+//! all, holds a connection (and a file descriptor) forever. This loop
+//! serves the same router on hyper-util's HTTP/1 + HTTP/2 builder and
+//! bounds every stage of a connection:
+//!
+//! - **First byte** (`server.first_byte_timeout_secs`): a connection that
+//!   sends nothing is closed. hyper's own header timeout only starts at a
+//!   request's first byte.
+//! - **Request head** (`server.header_read_timeout_secs`): hyper's HTTP/1
+//!   header-read timeout, from the first byte; an HTTP/2 client has as long
+//!   from connecting to send its preface and SETTINGS frame, which
+//!   [`io::Watched`] follows on the bytes read.
+//! - **Idle** (`server.idle_timeout_secs`): a connection with no request
+//!   in flight (keep-alive between requests, HTTP/2 with no stream) is
+//!   closed; one that sends a request and then falls silent would
+//!   otherwise be a silent connection that escaped the first-byte bound.
+//! - **Count** (`server.max_connections`, see [`conns::Connections`]): at
+//!   the cap a new connection makes room by closing the one idle the
+//!   longest, so `/health` and real clients still get in while an attacker
+//!   holds thousands of silent or trickling sockets; it is refused only
+//!   when every open connection has a request in flight. The cap defaults
+//!   to below the open-file limit; an accept that fails anyway (too many
+//!   open files) backs off instead of spinning, lowers the cap below the
+//!   connections open and closes the idlest, while the open connections
+//!   keep being served.
+//!
+//! Errors hyper answers itself, before any service sees the request (a
+//! request line over 64 KB, too many headers, a malformed
+//! `Content-Length`), get the gateway's JSON error body from
+//! [`io::Watched`] too; hyper would send them with an empty body.
+//!
+//! Shutdown is `axum::serve`'s graceful shutdown: on the signal the loop
+//! stops accepting, asks every connection to finish its in-flight requests
+//! and waits for them (the caller bounds that wait).
+//!
+//! A slow request body is bounded separately by [`with_body_timeout`]: a
+//! total time from the request's arrival, not an idle time between reads;
+//! a body announced larger than the limit is refused before it is read
+//! ([`with_announced_body_limit`]).
+
+mod body;
+mod conns;
+mod io;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+pub(crate) use body::{with_announced_body_limit, with_body_timeout};
+use conns::{Closing, Connections, Timeouts};
+
+use crate::observe::ConnectionMetrics;
+
+/// The limits [`serve`] applies to client connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// To send a request's headers (HTTP/1, from its first byte), or the
+    /// preface and SETTINGS (HTTP/2, from connecting).
+    pub(crate) header_read: Duration,
+    /// To send the first byte.
+    pub(crate) first_byte: Duration,
+    /// With no request in flight.
+    pub(crate) idle: Duration,
+    /// Open client connections at most.
+    pub(crate) max_connections: usize,
+}
+
+/// The longest pause between failed accepts.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The first pause after a failed accept.
+const MIN_BACKOFF: Duration = Duration::from_millis(5);
+/// The shortest time between two logs of failed accepts.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains the
+/// open connections, within `limits`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    metrics: ConnectionMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let timeouts = Arc::new(Timeouts {
+        first_byte: limits.first_byte,
+        handshake: limits.header_read,
+        idle: limits.idle,
+    });
+    tracing::info!(
+        max_connections = limits.max_connections,
+        first_byte_timeout_secs = limits.first_byte.as_secs_f64(),
+        idle_timeout_secs = limits.idle.as_secs_f64(),
+        "accepting client connections"
+    );
+    let conns = Arc::new(Connections::new(limits.max_connections, metrics.clone()));
+    // Every connection task holds a clone of `done`; the receiver sees the
+    // channel close when the last one has ended.
+    let (done, mut all_done) = mpsc::channel::<()>(1);
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Duration::ZERO;
+    let mut failures = 0u64;
+    let mut last_logged: Option<tokio::time::Instant> = None;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    if peer_gone(&e) {
+                        continue;
+                    }
+                    metrics.accept_errors.inc();
+                    failures += 1;
+                    // Logged at most every 10 s, however often it fails.
+                    if last_logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                        tracing::error!(error = %e, failures, "accepting a connection failed; backing off, still serving the open connections");
+                        last_logged = Some(tokio::time::Instant::now());
+                        failures = 0;
+                    }
+                    backoff = if backoff.is_zero() {
+                        MIN_BACKOFF
+                    } else {
+                        (backoff * 2).min(MAX_BACKOFF)
+                    };
+                    if out_of_descriptors(&e) {
+                        // Room for the health check and the next client.
+                        conns.out_of_descriptors();
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        backoff = Duration::ZERO;
+        let Some(conn) = conns.admit() else {
+            // Every open connection is busy: dropping closes this one.
+            continue;
+        };
+        // Small SSE frames go out at once.
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(io::Watched::new(stream, Arc::clone(&conn)));
+        let service = TowerToHyperService::new(conns::Tracked::new(app.clone(), Arc::clone(&conn)));
+        let builder = Arc::clone(&builder);
+        let timeouts = Arc::clone(&timeouts);
+        let conns = Arc::clone(&conns);
+        let mut stopping = stopping.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            let mut connection = std::pin::pin!(connection);
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    ended = connection.as_mut() => {
+                        if let Err(e) = ended {
+                            tracing::trace!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    closing = conns::watch(&conn, &timeouts), if !draining => {
+                        conns.closed(closing);
+                        if closing == Closing::Idle {
+                            // Nothing in flight: closes at once (HTTP/2 says
+                            // GOAWAY first), unless a request raced in.
+                            connection.as_mut().graceful_shutdown();
+                            draining = true;
+                        } else {
+                            break;
+                        }
+                    }
+                    () = conn.evicted() => break,
+                    _ = stopping.changed(), if !draining => {
+                        connection.as_mut().graceful_shutdown();
+                        draining = true;
+                    }
+                }
+            }
+            conns.remove(&conn);
+            drop(done);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(done);
+    let _ = all_done.recv().await;
+    Ok(())
+}
+
+/// A connection that failed before it was accepted: nobody's concern.
+fn peer_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// `EMFILE` (the process's open-file limit) or `ENFILE` (the system's):
+/// the same numbers on Linux, the BSDs and macOS.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
