@@ -131,20 +131,38 @@ impl AppState {
         }
     }
 
-    /// Records an attempt's outcome and refreshes the snapshot plans read.
+    /// Records an attempt's outcome. The snapshot plans read is rebuilt
+    /// at once when the endpoint's status changes (an outage begins or
+    /// ends, a `Retry-After` holds it back, it is seen for the first
+    /// time); its means (latency, throughput, uptime) otherwise reach the
+    /// snapshot with the next refresh, within [`SNAPSHOT_MAX_AGE`]. A
+    /// rebuild evaluates every endpoint, so rebuilding per request would
+    /// cost each request in proportion to the catalog.
     pub fn record(&self, endpoint: &CatalogEndpoint, outcome: &Outcome) {
         let now = self.now();
-        let snapshot = {
+        let key = EndpointKey::of(endpoint);
+        let shown = match self.health_snapshot.read() {
+            Ok(s) => s.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
+        };
+        let rebuilt = {
             let mut tracker = match self.health.lock() {
                 Ok(t) => t,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            tracker.record(&EndpointKey::of(endpoint), outcome, now);
-            tracker.snapshot(now)
+            tracker.record(&key, outcome, now);
+            let unchanged = tracker.health(&key, now).is_some_and(|h| {
+                shown
+                    .get(&key.model, &key.provider)
+                    .is_some_and(|s| s.status == h.status && s.in_outage == h.in_outage)
+            });
+            (!unchanged).then(|| tracker.snapshot(now))
         };
-        self.store_snapshot(now, Arc::new(snapshot));
+        if let Some(snapshot) = rebuilt {
+            self.store_snapshot(now, Arc::new(snapshot));
+        }
         if let Some(sync) = self.health_sync.get() {
-            sync.publish(EndpointKey::of(endpoint), outcome.success);
+            sync.publish(key, outcome.success);
         }
     }
 

@@ -114,7 +114,14 @@ const UPTIME_HALF_LIVES_MS: [f64; 3] = [150_000.0, 900_000.0, 43_200_000.0];
 
 #[derive(Debug, Clone, Default)]
 struct State {
+    /// The newest outcomes (at most [`RECENT_CAP`]), oldest first; change
+    /// it only through [`State::push_recent`], [`State::insert_recent`] and
+    /// [`State::trim_recent`], which keep `recent_failures` true.
     recent: VecDeque<(Timestamp, bool)>,
+    /// Failures among `recent`: so [`HealthTracker::evaluate`] counts the
+    /// window by looking only at the outcomes that left it since the last
+    /// record (usually none), not at all 256.
+    recent_failures: u32,
     held_until: Option<Timestamp>,
     last_seen: Timestamp,
     last_status: Option<u16>,
@@ -123,6 +130,47 @@ struct State {
     throughput: Decaying,
     latency_samples: Ring,
     throughput_samples: Ring,
+}
+
+impl State {
+    fn push_recent(&mut self, at: Timestamp, ok: bool) {
+        self.recent.push_back((at, ok));
+        self.recent_failures += u32::from(!ok);
+    }
+
+    fn insert_recent(&mut self, index: usize, at: Timestamp, ok: bool) {
+        self.recent.insert(index, (at, ok));
+        self.recent_failures += u32::from(!ok);
+    }
+
+    /// Drops the outcomes out of the window at `now`, and the oldest past
+    /// [`RECENT_CAP`].
+    fn trim_recent(&mut self, s: &Settings, now: Timestamp) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| !s.in_window(*t, now))
+            || self.recent.len() > RECENT_CAP
+        {
+            if let Some((_, ok)) = self.recent.pop_front() {
+                self.recent_failures = self.recent_failures.saturating_sub(u32::from(!ok));
+            }
+        }
+    }
+
+    /// Requests and failures in the window at `now`.
+    fn in_window(&self, s: &Settings, now: Timestamp) -> (u32, u32) {
+        let (mut gone, mut gone_failures) = (0usize, 0u32);
+        for (t, ok) in &self.recent {
+            if s.in_window(*t, now) {
+                break;
+            }
+            gone += 1;
+            gone_failures += u32::from(!ok);
+        }
+        let requests = u32::try_from(self.recent.len() - gone).unwrap_or(u32::MAX);
+        (requests, self.recent_failures.saturating_sub(gone_failures))
+    }
 }
 
 /// A time-decayed mean: each sample weighs `0.5^(age / half_life)`.
@@ -222,15 +270,8 @@ impl HealthTracker {
             Some(st) => st,
             None => providers.entry(key.provider.clone()).or_default(),
         };
-        state.recent.push_back((now, outcome.success));
-        while state
-            .recent
-            .front()
-            .is_some_and(|(t, _)| !s.in_window(*t, now))
-            || state.recent.len() > RECENT_CAP
-        {
-            state.recent.pop_front();
-        }
+        state.push_recent(now, outcome.success);
+        state.trim_recent(&s, now);
         let up = if outcome.success { 1.0 } else { 0.0 };
         for (mean, half_life) in state.uptime.iter_mut().zip(UPTIME_HALF_LIVES_MS) {
             mean.add(up, now, half_life);
@@ -294,16 +335,9 @@ impl HealthTracker {
             for ok in std::iter::repeat_n(false, failed as usize)
                 .chain(std::iter::repeat_n(true, succeeded as usize))
             {
-                state.recent.insert(at_pos, (at, ok));
+                state.insert_recent(at_pos, at, ok);
             }
-            while state
-                .recent
-                .front()
-                .is_some_and(|(t, _)| !s.in_window(*t, now))
-                || state.recent.len() > RECENT_CAP
-            {
-                state.recent.pop_front();
-            }
+            state.trim_recent(&s, now);
         }
         for (mean, half_life) in state.uptime.iter_mut().zip(UPTIME_HALF_LIVES_MS) {
             mean.add_n(1.0, successes, at, half_life);
@@ -375,13 +409,7 @@ impl HealthTracker {
 
     fn evaluate(&self, st: &State, now: Timestamp) -> EndpointHealth {
         let s = self.settings;
-        let (mut requests, mut failures) = (0u32, 0u32);
-        for (t, ok) in &st.recent {
-            if s.in_window(*t, now) {
-                requests += 1;
-                failures += u32::from(!ok);
-            }
-        }
+        let (requests, failures) = st.in_window(&s, now);
         let outage = failures >= s.min_failures
             || (failures > 0
                 && requests >= s.min_requests
@@ -661,6 +689,50 @@ mod tests {
         // The uptimes see every outcome.
         let uptime = h.uptime.unwrap();
         assert!((uptime - 1000.0 / 1006.0).abs() < 1e-9, "{uptime}");
+    }
+
+    #[test]
+    fn the_window_counts_match_a_count_of_every_outcome() {
+        // A linear congruential sequence of local and remote outcomes at
+        // growing times; after each step the counts kept incrementally
+        // equal a count over every outcome still held.
+        let mut tracker = HealthTracker::new(&Policy::default());
+        let window_ms = tracker.settings.window_ms;
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut now_ms = 0u64;
+        for _ in 0..3_000 {
+            now_ms += next() % (window_ms / 20 + 1);
+            let now = Timestamp::from_millis(now_ms);
+            if next() % 5 == 0 {
+                let at = Timestamp::from_millis(now_ms.saturating_sub(next() % window_ms));
+                let (ok, failed) = ((next() % 4) as u32, (next() % 3) as u32);
+                tracker.record_remote(&key(), ok, failed, at, now);
+            } else {
+                let outcome = if next() % 3 == 0 {
+                    Outcome::failure(Some(500))
+                } else {
+                    Outcome::success()
+                };
+                tracker.record(&key(), &outcome, now);
+            }
+            let later = Timestamp::from_millis(now_ms + next() % window_ms);
+            let state = &tracker.models[&key().model][&key().provider];
+            let s = tracker.settings;
+            let naive = state
+                .recent
+                .iter()
+                .filter(|(t, _)| s.in_window(*t, later))
+                .fold((0u32, 0u32), |(r, f), (_, ok)| (r + 1, f + u32::from(!ok)));
+            assert_eq!(state.in_window(&s, later), naive);
+            let failures = state.recent.iter().filter(|(_, ok)| !ok).count();
+            assert_eq!(state.recent_failures as usize, failures);
+        }
     }
 
     #[test]
