@@ -1,0 +1,1 @@
+//! The golden cases of `fixtures/ingress/responses/`.
