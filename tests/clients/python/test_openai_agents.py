@@ -10,6 +10,8 @@ from agents.models.multi_provider import MultiProvider
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI
 
+from conftest import snippet
+
 calls = []
 
 
@@ -76,3 +78,9 @@ def test_an_agent_streams(gateway):
     assert calls == ["use the tool for Paris"]
     assert result.final_output == "echo: tool result: 22 degrees"
     assert text == result.final_output
+
+
+def test_readme_snippet(gateway, capsys):
+    _, code = snippet("openai-agents.py", gateway)
+    exec(compile(code, "snippets/openai-agents.py", "exec"), {})
+    assert capsys.readouterr().out.strip() == "echo: tool result: 22 degrees"

@@ -7,6 +7,8 @@ import json
 import openai
 import pytest
 
+from conftest import snippet
+
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -117,3 +119,11 @@ def test_responses_stateless_errors(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model="mock/echo", input="hi", previous_response_id="resp_123")
     assert "stateless" in str(e.value)
+
+
+def test_readme_snippet(gateway, capsys):
+    _, code = snippet("openai-responses.py", gateway)
+    exec(compile(code, "snippets/openai-responses.py", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("echo: Hello ")  # then the cost
+    assert out.endswith("echo: Hello")  # the streamed text
