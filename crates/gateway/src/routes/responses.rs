@@ -1,7 +1,7 @@
 //! `POST /responses`: the OpenAI Responses ingress. The request is decoded
 //! into a chat request and served by the one lifecycle (`serve_chat`, wire
-//! [`Wire::Responses`]); a non-streamed answer then gets the request's
-//! echoed fields (see [`crate::ingress::responses`]). Errors keep the
+//! [`Wire::Responses`]); the answer, or the stream's `response` objects,
+//! then get the request's echoed fields (see [`crate::ingress::responses`]). Errors keep the
 //! gateway's (OpenAI's) shape.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use futures::StreamExt;
 use tollgate_schema::from_json_slice;
 use tollgate_schema::responses::{Response as WireResponse, ResponsesRequest};
 
@@ -39,10 +40,23 @@ pub async fn responses(
     let request = decode(request)?;
     let ctx = RequestContext::new(&key, &headers);
     let resp = serve_chat(state, key, ctx, request, Wire::Responses).await?;
-    if stream || !resp.status().is_success() {
+    if !resp.status().is_success() {
         return Ok(resp);
     }
+    if stream {
+        return Ok(with_stream_echo(resp, echo));
+    }
     with_echo(resp, echo).await
+}
+
+/// A streamed answer whose `response` objects get the request's echoed
+/// fields (the relay sends whole frames).
+fn with_stream_echo(resp: Response, echo: Echo) -> Response {
+    let (parts, body) = resp.into_parts();
+    let frames = body
+        .into_data_stream()
+        .map(move |item| item.map(|bytes| echo.frames(bytes)));
+    Response::from_parts(parts, Body::from_stream(frames))
 }
 
 /// A finished answer with the request's echoed fields written in.

@@ -315,7 +315,8 @@ async fn a_tool_round_trip_works_through_every_dialect() {
 async fn streams_are_response_events_through_every_dialect() {
     let gw = start().await;
     for model in MODELS {
-        let b = json!({"model": model, "input": "Stream me, please", "stream": true});
+        let b = json!({"model": model, "input": "Stream me, please", "stream": true,
+            "metadata": {"k": "v"}, "instructions": "Be brief.", "top_p": 0.5});
         let response = responses_http(&gw, &b).await;
         assert_eq!(response.status(), 200, "{model}");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -356,6 +357,13 @@ async fn streams_are_response_events_through_every_dialect() {
         assert_eq!(created["id"], id.as_str());
         assert_eq!(created["status"], "in_progress");
         assert_eq!(created["output"], json!([]));
+        // The request's fields are echoed in every `response` object.
+        for e in [&events[0], &events[1], events.last().unwrap()] {
+            let r = &e["response"];
+            assert_eq!(r["metadata"], json!({"k": "v"}), "{model}: {e}");
+            assert_eq!(r["instructions"], "Be brief.", "{model}: {e}");
+            assert_eq!(r["top_p"], 0.5, "{model}: {e}");
+        }
         assert_eq!(
             joined(&events, "response.output_text.delta"),
             "echo: Stream me, please",
@@ -369,11 +377,12 @@ async fn streams_are_response_events_through_every_dialect() {
             completed["output"][0]["content"][0]["text"],
             "echo: Stream me, please"
         );
-        // "Stream me, please": 4 tokens + 6; the reply 6 tokens.
+        // "Stream me, please": 4 tokens + 3; "Be brief.": 3 + 3; priming 3;
+        // the reply 6 tokens.
         let usage = &completed["usage"];
-        assert_eq!(usage["input_tokens"], 10, "{model}: {usage}");
+        assert_eq!(usage["input_tokens"], 16, "{model}: {usage}");
         assert_eq!(usage["output_tokens"], 6, "{model}: {usage}");
-        assert_eq!(number(&usage["cost"]), cost(model, 10, 6), "{model}");
+        assert_eq!(number(&usage["cost"]), cost(model, 16, 6), "{model}");
         let g = generation(&gw, &id).await;
         assert_eq!(g["api_type"], "responses");
         assert_eq!(g["streamed"], true);
@@ -422,6 +431,7 @@ async fn streamed_tool_calls_are_argument_deltas_through_every_dialect() {
         assert_eq!(call["arguments"], args.as_str(), "{model}");
         assert_eq!(call["status"], "completed");
         assert_eq!(call["call_id"], added[0]["call_id"]);
+        assert_eq!(completed["tools"], weather_tool(), "{model}: echoed");
     }
 }
 

@@ -35,8 +35,8 @@
 //! the exact charge as in `/generation`. The request's `instructions`,
 //! `tools`, `tool_choice`, `parallel_tool_calls`, `temperature`, `top_p`,
 //! `metadata`, `max_output_tokens`, `text`, `reasoning` and `user` are
-//! echoed in a non-streamed answer ([`Echo`]); a stream's `response`
-//! objects carry the API's defaults for them. The `id` is the
+//! echoed in the answer and in a stream's `response` objects ([`Echo`],
+//! which the route applies). The `id` is the
 //! generation's (`gen-...`, also in `X-Generation-Id`).
 //!
 //! A stream is the events of [`stream`]: `response.created`,
@@ -57,8 +57,11 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 use tollgate_schema::responses::{Response, ResponsesRequest, ToolDef};
+
+use crate::ingress::event_frame;
 
 pub use answer::answer;
 pub use decode::decode;
@@ -110,24 +113,62 @@ impl Echo {
     }
 
     /// Writes the echoed fields into `r`.
-    pub fn apply(self, r: &mut Response) {
-        r.instructions = self.instructions;
-        r.metadata = self.metadata.unwrap_or_else(|| json!({}));
-        r.tools = self.tools;
-        if let Some(c) = self.tool_choice {
-            r.tool_choice = c;
+    pub fn apply(&self, r: &mut Response) {
+        r.instructions.clone_from(&self.instructions);
+        r.metadata = self.metadata.clone().unwrap_or_else(|| json!({}));
+        r.tools.clone_from(&self.tools);
+        if let Some(c) = &self.tool_choice {
+            r.tool_choice = c.clone();
         }
         r.parallel_tool_calls = self.parallel_tool_calls.unwrap_or(true);
         r.temperature = self.temperature;
         r.top_p = self.top_p;
         r.max_output_tokens = self.max_output_tokens;
-        for (k, v) in [("text", self.text), ("reasoning", self.reasoning)] {
+        for (k, v) in [("text", &self.text), ("reasoning", &self.reasoning)] {
             if let Some(v) = v {
-                r.extra.insert(k.into(), v);
+                r.extra.insert(k.into(), v.clone());
             }
         }
-        if let Some(u) = self.user {
-            r.extra.insert("user".into(), Value::String(u));
+        if let Some(u) = &self.user {
+            r.extra.insert("user".into(), Value::String(u.clone()));
         }
+    }
+
+    /// Writes the echoed fields into the `response` objects of a stream's
+    /// frames (`response.created`, `response.in_progress` and the last
+    /// event); other frames, and frames that are not the encoder's, pass
+    /// as they are. `bytes` holds whole frames, as the relay sends them.
+    pub fn frames(&self, bytes: Bytes) -> Bytes {
+        // JSON escapes quotes inside strings: only a `response` object
+        // has this.
+        const MARK: &[u8] = b"\"response\":{";
+        if !bytes.windows(MARK.len()).any(|w| w == MARK) {
+            return bytes;
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return bytes;
+        };
+        let mut out = Vec::with_capacity(bytes.len() + 256);
+        for frame in text.split_inclusive("\n\n") {
+            match self.echo_frame(frame) {
+                Some(rewritten) => out.extend_from_slice(&rewritten),
+                None => out.extend_from_slice(frame.as_bytes()),
+            }
+        }
+        Bytes::from(out)
+    }
+
+    fn echo_frame(&self, frame: &str) -> Option<Vec<u8>> {
+        let (event, rest) = frame.split_once('\n')?;
+        let name = event.strip_prefix("event: ")?;
+        let data = rest.strip_prefix("data: ")?.trim_end_matches('\n');
+        let mut body: Value = serde_json::from_str(data).ok()?;
+        let mut response: Response =
+            serde_json::from_value(body.get_mut("response")?.take()).ok()?;
+        self.apply(&mut response);
+        body["response"] = serde_json::to_value(&response).ok()?;
+        let mut out = Vec::with_capacity(frame.len() + 256);
+        event_frame(name, &body, &mut out);
+        Some(out)
     }
 }

@@ -185,3 +185,58 @@ fn the_echo_writes_the_requests_fields_into_the_answer() {
     assert_eq!(v["parallel_tool_calls"], true);
     assert_eq!(v["output"], case["expected"]["output"]);
 }
+
+#[test]
+fn the_echo_rewrites_only_a_streams_response_objects() {
+    let request: ResponsesRequest = from_json_slice(
+        br#"{"model":"m","input":"hi","instructions":"Be brief.","tools":[{"type":"function","name":"f"}]}"#,
+    )
+    .unwrap();
+    let echo = Echo::of(&request);
+    let mut encoder = Encoder::new(StreamInfo {
+        id: String::from("gen-1-abc"),
+        model: String::from("m"),
+        prompt_estimate: 0,
+    });
+    // A delta whose text looks like a response object's key.
+    let chunk: ChatChunk = from_json_slice(
+        br#"{"id":"gen-1-abc","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":0,"delta":{"content":"\"response\":{"}}]}"#,
+    )
+    .unwrap();
+    let mut bytes = b": OPENROUTER PROCESSING\n\n".to_vec();
+    bytes.extend(encoder.chunk(chunk).unwrap());
+    let out = echo.frames(bytes::Bytes::from(bytes.clone()));
+    let text = std::str::from_utf8(&out).unwrap();
+    assert!(text.starts_with(": OPENROUTER PROCESSING\n\n"), "{text}");
+    let events = parse_events(text.split_once("\n\n").unwrap().1.as_bytes());
+    let original = parse_events(
+        std::str::from_utf8(&bytes)
+            .unwrap()
+            .split_once("\n\n")
+            .unwrap()
+            .1
+            .as_bytes(),
+    );
+    assert_eq!(events.len(), original.len());
+    for (got, was) in events.iter().zip(&original) {
+        let name = got["event"].as_str().unwrap();
+        if name == "response.created" || name == "response.in_progress" {
+            let r = &got["data"]["response"];
+            assert_eq!(r["instructions"], "Be brief.", "{got}");
+            assert_eq!(r["tools"][0]["name"], "f", "{got}");
+            assert_eq!(
+                got["data"]["sequence_number"],
+                was["data"]["sequence_number"]
+            );
+        } else {
+            assert_eq!(got, was, "other frames pass as they are");
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["data"]["delta"] == "\"response\":{"),
+        "{text}"
+    );
+}
