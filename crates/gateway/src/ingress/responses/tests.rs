@@ -9,6 +9,7 @@ use tollgate_schema::from_json_slice;
 use tollgate_schema::responses::ResponsesRequest;
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
+use tollgate_transport::{anthropic, gemini, openai};
 
 use super::{Echo, Encoder, answer, decode};
 use crate::error::ApiError;
@@ -54,6 +55,31 @@ fn requests_decode_as_the_cases_say() {
             case["internal"],
             "{name}: the internal request"
         );
+        // What each dialect's adapter sends, where the case says.
+        let upstream = &case["upstream"];
+        if let Some(body) = upstream.get("openai") {
+            assert_eq!(
+                &openai::translate::chat_body(&internal, "gpt-up", false, false).unwrap(),
+                body,
+                "{name}: to an OpenAI upstream"
+            );
+        }
+        if let Some(body) = upstream.get("anthropic") {
+            assert_eq!(
+                &anthropic::translate::messages_body(&internal, "claude-up", false, None)
+                    .unwrap()
+                    .body,
+                body,
+                "{name}: to an Anthropic upstream"
+            );
+        }
+        if let Some(body) = upstream.get("gemini") {
+            assert_eq!(
+                &gemini::translate::generate_body(&internal).unwrap().body,
+                body,
+                "{name}: to a Gemini upstream"
+            );
+        }
         checked += 1;
     }
     assert!(checked >= 3);
