@@ -25,8 +25,8 @@
 //! `output` is a `reasoning` item (summary from the reasoning text; the
 //! upstream's `reasoning_details`, signatures included, in
 //! `encrypted_content` as [`REASONING_PREFIX`] + JSON, so sending the item
-//! back returns them to the upstream), a `message` item with one
-//! `output_text` part, then one `function_call` item per tool call.
+//! back returns them to the upstream), a `message` item with an
+//! `output_text` part (and a `refusal` part when the model refused), then one `function_call` item per tool call.
 //! `status` is `completed`, or `incomplete` with
 //! `incomplete_details.reason` `max_output_tokens` (finish `length`) or
 //! `content_filter`. `usage` has `input_tokens` (cached included, with
@@ -42,7 +42,8 @@
 //! A stream is the events of [`stream`]: `response.created`,
 //! `response.in_progress`, one output item at a time
 //! (`response.output_item.added`, `response.content_part.added`,
-//! `response.output_text.delta` / `.done`, `response.content_part.done`;
+//! `response.output_text.delta` / `.done` (or `response.refusal.delta` /
+//! `.done`), `response.content_part.done`;
 //! `response.reasoning_summary_part.added`,
 //! `response.reasoning_summary_text.delta` / `.done`;
 //! `response.function_call_arguments.delta` / `.done`;

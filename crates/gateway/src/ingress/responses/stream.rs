@@ -1,7 +1,8 @@
 //! Encoding a relayed stream: internal chunks → the Responses API's
 //! events, each numbered (`sequence_number`) and framed with its `event:`
 //! name: `response.created` and `response.in_progress`, then one output
-//! item at a time (reasoning summary, message text, function call), then
+//! item at a time (reasoning summary, message text or refusal, function
+//! call), then
 //! `response.completed` (or `response.incomplete`) with the usage; a
 //! failure is `response.failed`.
 
@@ -20,6 +21,8 @@ use crate::ingress::{StreamEncoder, StreamInfo, event_frame};
 enum Open {
     Reasoning,
     Text,
+    /// A message whose part is a refusal.
+    Refusal,
     /// A tool call, by its internal index.
     Tool(u32),
 }
@@ -164,6 +167,30 @@ impl Encoder {
                     content: vec![part],
                 })
             }
+            Open::Refusal => {
+                let item_id = self.message_id();
+                let part = OutputContent::Refusal {
+                    refusal: text.clone(),
+                };
+                let at =
+                    json!({"item_id": item_id, "output_index": output_index, "content_index": 0});
+                self.event(
+                    "response.refusal.done",
+                    merge(&at, json!({"refusal": text})),
+                    out,
+                );
+                self.event(
+                    "response.content_part.done",
+                    merge(&at, json!({"part": part})),
+                    out,
+                );
+                OutputItem::Message(OutputMessage {
+                    id: item_id,
+                    status: String::from("completed"),
+                    role: String::from("assistant"),
+                    content: vec![part],
+                })
+            }
             Open::Tool(i) => {
                 let Some(call) = self.calls.iter_mut().find(|c| c.index == i) else {
                     return;
@@ -220,6 +247,21 @@ impl Encoder {
                     "response.content_part.added",
                     json!({"item_id": item_id, "output_index": output_index, "content_index": 0,
                         "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
+                    out,
+                );
+            }
+            Open::Refusal => {
+                let item_id = self.message_id();
+                let item = json!({"type": "message", "id": item_id, "status": "in_progress", "role": "assistant", "content": []});
+                self.event(
+                    "response.output_item.added",
+                    json!({"output_index": output_index, "item": item}),
+                    out,
+                );
+                self.event(
+                    "response.content_part.added",
+                    json!({"item_id": item_id, "output_index": output_index, "content_index": 0,
+                        "part": {"type": "refusal", "refusal": ""}}),
                     out,
                 );
             }
@@ -318,6 +360,17 @@ impl StreamEncoder for Encoder {
                 self.event(
                     "response.output_text.delta",
                     json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "delta": text, "logprobs": []}),
+                    &mut out,
+                );
+            }
+            if let Some(refusal) = d.refusal.filter(|t| !t.is_empty()) {
+                self.open(Open::Refusal, &mut out);
+                self.text.push_str(&refusal);
+                let item_id = self.message_id();
+                let output_index = self.output.len();
+                self.event(
+                    "response.refusal.delta",
+                    json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "delta": refusal}),
                     &mut out,
                 );
             }
