@@ -127,3 +127,24 @@ def test_readme_snippet(gateway, capsys):
     out = capsys.readouterr().out
     assert out.startswith("echo: Hello ")  # then the cost
     assert out.endswith("echo: Hello")  # the streamed text
+
+
+@pytest.mark.parametrize("model", ["mock/echo-anthropic", "mock/echo-gemini"])
+def test_responses_reasoning_items_round_trip(client, model):
+    first = client.responses.create(model=model, input="Hi there", max_output_tokens=4000,
+                                    reasoning={"effort": "high", "summary": "auto"})
+    reasoning = first.output[0]
+    assert reasoning.type == "reasoning"
+    assert [s.text for s in reasoning.summary] == ["thinking about: Hi there"]
+    if model == "mock/echo-anthropic":
+        assert reasoning.encrypted_content  # the thinking's signature, to send back
+    assert first.output_text == "echo: Hi there"
+    assert first.usage.output_tokens_details.reasoning_tokens >= 0
+    # The output items go back as they came, with the next question.
+    second = client.responses.create(
+        model=model, max_output_tokens=4000, reasoning={"effort": "high"},
+        input=[{"role": "user", "content": "Hi there"}, *first.output,
+               {"role": "user", "content": "And again?"}],
+    )
+    assert second.status == "completed"
+    assert second.output_text == "echo: And again?"
