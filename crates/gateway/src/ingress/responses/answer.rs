@@ -79,7 +79,7 @@ pub fn summary_of(reasoning: Option<&str>, details: &[Value]) -> String {
         .collect()
 }
 
-/// A reasoning item: the summary, and the upstream's reasoning details
+/// A reasoning item (`id` is the item's): the summary, and the upstream's reasoning details
 /// (signatures, encrypted reasoning) carried in `encrypted_content` so a
 /// client that sends the item back gives the upstream what it gave.
 pub fn reasoning_item(id: &str, summary: String, details: &[Value]) -> ReasoningItem {
@@ -88,7 +88,7 @@ pub fn reasoning_item(id: &str, summary: String, details: &[Value]) -> Reasoning
         .flatten()
         .map(|json| format!("{REASONING_PREFIX}{json}"));
     ReasoningItem {
-        id: format!("rs_{id}"),
+        id: id.to_string(),
         summary: if summary.is_empty() {
             Vec::new()
         } else {
@@ -111,7 +111,9 @@ pub fn answer(c: ChatCompletion) -> Response {
         let summary = summary_of(m.reasoning.as_deref(), &details);
         if !summary.is_empty() || !details.is_empty() {
             response.output.push(OutputItem::Reasoning(reasoning_item(
-                &c.id, summary, &details,
+                &format!("rs_{}", c.id),
+                summary,
+                &details,
             )));
         }
         let mut content = Vec::new();

@@ -102,11 +102,28 @@ impl Encoder {
     }
 
     fn message_id(&self) -> String {
-        format!("msg_{}", self.info.id)
+        self.item_id("msg")
     }
 
     fn reasoning_id(&self) -> String {
-        format!("rs_{}", self.info.id)
+        self.item_id("rs")
+    }
+
+    /// `<prefix>_<generation id>`, the answer's item id; a later item of
+    /// the same type (text after a tool call, interleaved thinking) gets
+    /// its output index after it, so ids stay unique.
+    fn item_id(&self, prefix: &str) -> String {
+        let id = format!("{prefix}_{}", self.info.id);
+        let taken = self.output.iter().any(|item| match item {
+            OutputItem::Message(m) => m.id == id,
+            OutputItem::Reasoning(r) => r.id == id,
+            OutputItem::FunctionCall(_) => false,
+        });
+        if taken {
+            format!("{id}_{}", self.output.len())
+        } else {
+            id
+        }
     }
 
     /// Closes the open item: its `.done` events and `output_item.done`.
@@ -135,7 +152,7 @@ impl Encoder {
                     );
                 }
                 OutputItem::Reasoning(reasoning_item(
-                    &self.info.id,
+                    &item_id,
                     text,
                     &std::mem::take(&mut self.details),
                 ))
