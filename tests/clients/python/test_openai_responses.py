@@ -148,3 +148,20 @@ def test_responses_reasoning_items_round_trip(client, model):
     )
     assert second.status == "completed"
     assert second.output_text == "echo: And again?"
+
+
+def test_responses_failure_mid_stream_is_response_failed(client):
+    events = list(client.responses.create(model="mock/echo-anthropic", stream=True,
+                                          input="[mock:stream_error=2] one two three four five"))
+    assert events[0].type == "response.created"
+    assert any(e.type == "response.output_text.delta" for e in events)
+    assert events[-1].type == "response.failed"
+    assert events[-1].response.status == "failed"
+    assert events[-1].response.error.message
+
+
+def test_responses_errors_before_the_stream(gateway, broke_key):
+    broke = openai.OpenAI(base_url=gateway.base_url, api_key=broke_key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as e:
+        broke.responses.create(model="mock/echo", input="hi", stream=True)
+    assert e.value.status_code == 402
