@@ -49,6 +49,8 @@ mod oauth;
 mod production;
 #[path = "gateway/reload.rs"]
 mod reload;
+#[path = "gateway/responses.rs"]
+mod responses;
 #[path = "gateway/routing.rs"]
 mod routing;
 #[path = "gateway/stream.rs"]

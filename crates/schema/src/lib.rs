@@ -39,6 +39,7 @@ pub mod messages;
 pub mod models;
 mod parse;
 pub mod provider;
+pub mod responses;
 pub mod sse;
 pub mod usage;
 pub mod wire_error;

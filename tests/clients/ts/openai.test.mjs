@@ -215,3 +215,25 @@ test("cancelling a stream half-way bills only what was produced", async () => {
   assert.ok(gen.tokens_completion < fullGen.tokens_completion);
   assert.ok(gen.total_cost > 0 && gen.total_cost < fullGen.total_cost);
 });
+
+test("responses.create streamed (Responses API)", async () => {
+  const stream = await client.responses.create({
+    model: "mock/echo-anthropic",
+    input: "Stream me, please",
+    instructions: "Be brief.",
+    stream: true,
+  });
+  const events = [];
+  for await (const e of stream) events.push(e);
+  assert.equal(events[0].type, "response.created");
+  assert.equal(events.at(-1).type, "response.completed");
+  assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+  const text = events.filter((e) => e.type === "response.output_text.delta").map((e) => e.delta).join("");
+  assert.equal(text, "echo: Stream me, please");
+  const final = events.at(-1).response;
+  assert.equal(final.output[0].content[0].text, text);
+  assert.equal(final.usage.output_tokens, 6);
+  const gen = await gw.generation(final.id);
+  assert.equal(gen.api_type, "responses");
+  assert.equal(final.usage.cost, gen.total_cost);
+});

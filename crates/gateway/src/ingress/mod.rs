@@ -17,9 +17,11 @@
 //! it for the stream encoder and the keep-alive, `routes::chat::serve_chat`
 //! for the generation's `api_type` and the JSON answer. Adding an ingress
 //! (say `/responses`) is a `Wire` variant, a module here with its decode,
-//! answer, stream encoder and error encoding, and a route.
+//! answer, stream encoder and error encoding, and a route (as
+//! [`responses`] was).
 
 pub mod messages;
+pub mod responses;
 
 use bytes::Bytes;
 use tollgate_schema::chat::{ChatChunk, ChatCompletion};
@@ -38,6 +40,8 @@ pub enum Wire {
     Text,
     /// `POST /messages` (Anthropic Messages).
     Messages,
+    /// `POST /responses` (OpenAI Responses).
+    Responses,
 }
 
 /// What a stream encoder knows about its response.
@@ -70,13 +74,14 @@ impl Wire {
         match self {
             Wire::Chat | Wire::Text => ApiType::Completions,
             Wire::Messages => ApiType::Messages,
+            Wire::Responses => ApiType::Responses,
         }
     }
 
     /// What is sent while waiting for the upstream's first chunk.
     pub fn keepalive(self) -> &'static [u8] {
         match self {
-            Wire::Chat | Wire::Text => b": OPENROUTER PROCESSING\n\n",
+            Wire::Chat | Wire::Text | Wire::Responses => b": OPENROUTER PROCESSING\n\n",
             Wire::Messages => messages::PING,
         }
     }
@@ -89,6 +94,7 @@ impl Wire {
                 head: None,
             }),
             Wire::Messages => Box::new(messages::Encoder::new(info)),
+            Wire::Responses => Box::new(responses::Encoder::new(info)),
         }
     }
 
@@ -105,6 +111,7 @@ impl Wire {
             Wire::Chat => serde_json::to_vec(&completion),
             Wire::Text => serde_json::to_vec(&text_completion(completion)),
             Wire::Messages => serde_json::to_vec(&messages::answer(completion)),
+            Wire::Responses => serde_json::to_vec(&responses::answer(completion)),
         };
         json.map_err(|e| ApiError::Internal(e.to_string()))
     }

@@ -5,6 +5,7 @@ mod completions;
 mod embeddings;
 mod messages;
 mod models;
+mod responses;
 
 pub mod access;
 mod account;
@@ -37,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/embeddings", post(embeddings::embeddings))
         .route("/messages", post(messages::messages))
         .route("/messages/count_tokens", post(messages::count_tokens))
+        .route("/responses", post(responses::responses))
         .route("/models", get(models::list))
         .route("/providers", get(models::providers))
         .route("/credits", get(account::credits))
