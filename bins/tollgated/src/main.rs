@@ -151,6 +151,9 @@ fn check(args: &Args) -> Result<()> {
         args.listen.unwrap_or(config.server.listen)
     );
     println!("  rate limits counted in {}", summary.rate_limits);
+    for warning in &summary.warnings {
+        println!("  warning: {warning}");
+    }
     Ok(())
 }
 
@@ -266,10 +269,8 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
     println!("  dev mode: mock providers in-process, temporary SQLite database");
     println!("  admin key:    {}", env.admin_key);
     println!("  demo API key: {}", env.api_key);
-    println!(
-        "  provisioning key: {}   (manages keys: tollgate keys, /api/v1/keys)",
-        env.provisioning_key
-    );
+    println!("  provisioning key: {}", env.provisioning_key);
+    println!("    (manages the account's keys: `tollgate keys`, /api/v1/keys)");
     println!("  try:");
     println!(
         "    curl http://{addr}/api/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"mock/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",

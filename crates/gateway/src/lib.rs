@@ -210,6 +210,7 @@ impl Gateway {
             models: routes.catalog.models().len(),
             database: self.state.store.backend().as_str(),
             rate_limits: self.state.limiter.backend(),
+            warnings: Vec::new(),
         }
     }
 
@@ -289,6 +290,9 @@ pub struct Summary {
     pub database: &'static str,
     /// Where rate limits are counted (`memory`, `redis`).
     pub rate_limits: &'static str,
+    /// What would work but probably not as meant ([`check`] only): a
+    /// provider key variable unset.
+    pub warnings: Vec<String>,
 }
 
 /// `tollgated --check`: validates `config` as [`Gateway::build`] would,
@@ -299,7 +303,26 @@ pub fn check(config: &Config) -> Result<Summary> {
     let catalog = Catalog::load(&config.providers, &config.base_dir)?;
     let database = tollgate_store::Backend::from_url(&config.database.url)?.as_str();
     limits::RateLimiter::memory(config.rate_limits.clone())?;
+    let mut warnings = Vec::new();
+    for p in &config.providers {
+        if let Some(var) = &p.api_key_env
+            && std::env::var(var).map_or(true, |v| v.is_empty())
+        {
+            warnings.push(format!(
+                "provider `{}`: {var} is not set; it would be called without a key",
+                p.slug
+            ));
+        }
+    }
+    // The adapters' settings (base URLs, timeouts), as a start builds them.
+    let client = HttpClient::new(HttpClientConfig::default()).map_err(|e| Error::Provider {
+        provider: String::from("*"),
+        message: e.to_string(),
+    })?;
+    let routes = reload::build_routes(&config.providers, catalog, &client)?;
+    let catalog = &routes.catalog;
     Ok(Summary {
+        warnings,
         providers: catalog.providers().iter().map(|p| p.slug.clone()).collect(),
         models: catalog.models().len(),
         database,
