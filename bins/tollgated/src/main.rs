@@ -413,3 +413,33 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_passwords_only() {
+        let table = [
+            (
+                "postgres://tollgate:hunter2@db.internal:5432/tollgate?sslmode=require",
+                "postgres://tollgate:***@db.internal:5432/tollgate?sslmode=require",
+            ),
+            (
+                "postgres://tollgate@db/tollgate?password=hunter2&sslpassword=x&application_name=a",
+                "postgres://tollgate@db/tollgate?password=***&sslpassword=***&application_name=a",
+            ),
+            ("redis://:hunter2@redis:6379/0", "redis://:***@redis:6379/0"),
+            (
+                "sqlite:///var/lib/tollgate/tollgate.db",
+                "sqlite:///var/lib/tollgate/tollgate.db",
+            ),
+            ("not a url?password=hunter2", "not a url"),
+        ];
+        for (url, want) in table {
+            let got = redact_url(url);
+            assert_eq!(got.replace("%2A", "*"), want, "{url}");
+            assert!(!got.contains("hunter2"), "{got}");
+        }
+    }
+}
