@@ -344,12 +344,38 @@ async fn ready_answers_503_while_draining() {
     body.read_until("\"content\":\"echo\"").await;
     // A load balancer's probe, its request line sent before the signal and
     // its headers ended after it.
+    // Its request line is sent before the signal and its headers ended
+    // after it. The signal waits until the server has accepted the probe's
+    // connection (counted by `/metrics`, scraped over one kept-alive
+    // connection, already counted itself).
+    let scraper = super::http::client();
+    let accepted = || async {
+        let text = scraper
+            .get(d.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tollgate_connections_accepted_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no accepted connections count in\n{text}"))
+    };
+    accepted().await;
+    let before = accepted().await;
     let mut probe = TcpStream::connect(d.addr()).unwrap();
     probe
         .write_all(b"GET /ready HTTP/1.1\r\nHost: tollgate\r\n")
         .unwrap();
-    // Give the server the start of the request before the signal.
-    std::thread::sleep(Duration::from_millis(200));
+    let began = Instant::now();
+    while accepted().await < before + 1.0 {
+        assert!(began.elapsed() < LOG_TIMEOUT, "the probe was not accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A moment for its connection's task to read what was sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     d.signal("TERM");
     tokio::task::block_in_place(|| {
         wait_lines(&mut d, 1, |l| l.contains("shutdown signal received"))
@@ -616,4 +642,74 @@ fn check_names_the_file_and_field_with_absolute_paths() {
     let out = Launch::bare().args(["--check"]).run();
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--config"), "{}", out.stderr);
+}
+
+/// What `tollgated --dev` writes on a terminal (a pseudo-terminal from
+/// util-linux `script`) up to its start-up summary, with `NO_COLOR` set or
+/// not; `None` where `script` is missing.
+fn on_a_terminal(no_color: bool) -> Option<String> {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        return None;
+    }
+    let bin = env!("CARGO_BIN_EXE_tollgated");
+    let mut cmd = Command::new("script");
+    cmd.args([
+        "-qefc",
+        &format!("'{bin}' --dev --listen 127.0.0.1:0"),
+        "/dev/null",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .env_remove("RUST_LOG")
+    .env_remove("NO_COLOR")
+    .env_remove("TOLLGATE_CONFIG")
+    .env_remove("TOLLGATE_LOG_FORMAT");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let mut child = cmd.spawn().expect("spawn script");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("tollgated started") {
+                break;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(super::daemon::START_TIMEOUT);
+    // `script` passes SIGINT on to the daemon, which stops.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let began = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if began.elapsed() > super::daemon::EXIT_TIMEOUT {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = seen.expect("no start-up summary on the terminal");
+    assert!(seen.contains("tollgated started"), "{seen}");
+    Some(seen)
+}
+
+#[test]
+fn colours_on_a_terminal_unless_no_color() {
+    let Some(coloured) = on_a_terminal(false) else {
+        eprintln!("skipped: no `script` to make a terminal");
+        return;
+    };
+    assert!(coloured.contains("\u{1b}["), "{coloured:?}");
+    let plain = on_a_terminal(true).unwrap();
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
 }
