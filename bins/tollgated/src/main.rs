@@ -48,6 +48,11 @@ struct Args {
     /// (overrides [server].shutdown_grace_secs; default 30).
     #[arg(long, value_name = "SECS", env = "TOLLGATE_SHUTDOWN_GRACE_SECS")]
     shutdown_grace: Option<f64>,
+    /// Validate the configuration and its listing files, print what would
+    /// be served, and exit: 0 when valid, 1 naming the file and field
+    /// otherwise. Nothing is opened or connected to.
+    #[arg(long, conflicts_with = "dev")]
+    check: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "TOLLGATE_LOG_FORMAT")]
     log_format: LogFormat,
@@ -81,6 +86,9 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    if args.check {
+        return check(&args);
+    }
     // Tracing starts once the config is read, as `[telemetry]` shapes it;
     // an error before that is printed by `main` (nothing logs before it).
     let config = match &args.config {
@@ -111,6 +119,75 @@ fn run() -> Result<()> {
     })
 }
 
+/// `tollgated --check`: the config and its listings validated as a start
+/// would, without opening the database or binding; a summary on success.
+fn check(args: &Args) -> Result<()> {
+    let Some(path) = &args.config else {
+        bail!("--check needs a configuration: pass --config FILE (or set TOLLGATE_CONFIG)");
+    };
+    let config = Config::load(path)?;
+    config.telemetry.traces_url()?;
+    // The rate limiter's check wants a runtime; nothing is spawned on it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async { tollgate_gateway::check(&config) })?;
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    println!("{}: ok", file.display());
+    println!(
+        "  providers: {} ({})",
+        summary.providers.len(),
+        summary.providers.join(", ")
+    );
+    println!("  models:    {}", summary.models);
+    println!(
+        "  database:  {} ({})",
+        summary.database,
+        redact_url(&config.database.url)
+    );
+    println!(
+        "  listen:    {}",
+        args.listen.unwrap_or(config.server.listen)
+    );
+    println!("  rate limits counted in {}", summary.rate_limits);
+    for warning in &summary.warnings {
+        println!("  warning: {warning}");
+    }
+    Ok(())
+}
+
+/// A database or Redis URL without its secrets: the password and query
+/// parameters naming one (`password`, `sslpassword`) are replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        // Not a URL (`sqlite:tollgate.db` is one; this is not): no userinfo
+        // to find, but still no query string.
+        return url.split('?').next().unwrap_or_default().to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = k.to_ascii_lowercase().contains("pass");
+                (
+                    k.into_owned(),
+                    if secret {
+                        String::from("***")
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
 async fn serve(args: Args, config: Option<Config>) -> Result<()> {
     // SIGHUP and `POST /api/v1/admin/catalog/reload` read the config
     // file's `[[providers]]` and listings again. The demo catalog of a bare
@@ -122,12 +199,18 @@ async fn serve(args: Args, config: Option<Config>) -> Result<()> {
         )),
     };
     let mut dev = None;
+    let redis = config
+        .as_ref()
+        .and_then(|c| c.redis.effective_url())
+        .map(|u| redact_url(&u));
+    let mut database = config.as_ref().map(|c| c.database.url.clone());
     let (gateway, listen) = if args.dev {
         let listen = args.listen.or(config.as_ref().map(|c| c.server.listen));
         let env = DevEnvironment::start(config)
             .await
             .context("starting the dev environment")?;
         let gateway = env.gateway.clone().with_catalog_source(source);
+        database = Some(env.database_url.clone());
         dev = Some(env);
         (
             gateway,
@@ -154,7 +237,20 @@ async fn serve(args: Args, config: Option<Config>) -> Result<()> {
     if let Some(env) = &dev {
         print_dev_banner(env, addr);
     }
-    tracing::info!(%addr, "serving");
+    let summary = gateway.summary();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %addr,
+        database = summary.database,
+        database_location = redact_url(database.as_deref().unwrap_or_default()),
+        providers = summary.providers.len(),
+        provider_slugs = %summary.providers.join(","),
+        models = summary.models,
+        redis = redis.as_deref().unwrap_or("none"),
+        rate_limits = summary.rate_limits,
+        dev = args.dev,
+        "tollgated started"
+    );
     let grace = match args.shutdown_grace {
         // `try_`: a number no `Duration` holds (1e20) is refused, not a panic.
         Some(secs) => match Duration::try_from_secs_f64(secs) {
@@ -173,6 +269,8 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
     println!("  dev mode: mock providers in-process, temporary SQLite database");
     println!("  admin key:    {}", env.admin_key);
     println!("  demo API key: {}", env.api_key);
+    println!("  provisioning key: {}", env.provisioning_key);
+    println!("    (manages the account's keys: `tollgate keys`, /api/v1/keys)");
     println!("  try:");
     println!(
         "    curl http://{addr}/api/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"mock/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
@@ -180,12 +278,18 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
     );
 }
 
-/// Logs on stderr as `RUST_LOG` says (default `info`), and, when
+/// The log filter when `RUST_LOG` is unset.
+const DEFAULT_FILTER: &str = "info,sqlx=warn";
+
+/// Logs on stderr as `RUST_LOG` says (default [`DEFAULT_FILTER`]), and, when
 /// `[telemetry]` names a collector, spans exported to it.
 fn init_tracing(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Option<Telemetry>> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Without `RUST_LOG`: info, one access line per request, and sqlx at
+    // warn (its per-query lines at info would bury everything else).
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry();
     let Some((export, exporter)) = telemetry::start(telemetry)? else {
         // `RUST_LOG` filters everything, as it always has.
@@ -207,9 +311,10 @@ fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    // Colours only on a terminal: a file or a log collector would keep the
-    // escape sequences.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colours only on a terminal (a file or a log collector would keep the
+    // escape sequences), and never with NO_COLOR set (https://no-color.org).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
@@ -307,4 +412,34 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_passwords_only() {
+        let table = [
+            (
+                "postgres://tollgate:hunter2@db.internal:5432/tollgate?sslmode=require",
+                "postgres://tollgate:***@db.internal:5432/tollgate?sslmode=require",
+            ),
+            (
+                "postgres://tollgate@db/tollgate?password=hunter2&sslpassword=x&application_name=a",
+                "postgres://tollgate@db/tollgate?password=***&sslpassword=***&application_name=a",
+            ),
+            ("redis://:hunter2@redis:6379/0", "redis://:***@redis:6379/0"),
+            (
+                "sqlite:///var/lib/tollgate/tollgate.db",
+                "sqlite:///var/lib/tollgate/tollgate.db",
+            ),
+            ("not a url?password=hunter2", "not a url"),
+        ];
+        for (url, want) in table {
+            let got = redact_url(url);
+            assert_eq!(got.replace("%2A", "*"), want, "{url}");
+            assert!(!got.contains("hunter2"), "{got}");
+        }
+    }
 }

@@ -21,6 +21,7 @@ mod e2e {
     mod hardening;
     mod leases;
     mod models;
+    mod ops;
     mod reload;
     mod scale_out;
     mod shutdown;

@@ -87,6 +87,7 @@ pub async fn authenticate(
             key
         }
     };
+    crate::observe::span_key(&key.label);
     if key.disabled {
         return Err(ApiError::Unauthorized(format!(
             "API key `{}` is disabled",

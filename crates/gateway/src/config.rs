@@ -620,8 +620,13 @@ pub fn byok_cipher_from_env() -> Result<Option<tollgate_store::ByokCipher>, Conf
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. Relative paths in it (listing
+    /// files) are relative to the file's directory, and errors name files
+    /// by absolute path, whatever the working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        // `absolute` fails only on an empty path, which `read` refuses too.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let path = path.as_path();
         let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
             cause,

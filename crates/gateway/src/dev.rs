@@ -2,7 +2,8 @@
 //!
 //! It starts the demo mock providers in-process (three OpenAI-dialect mocks
 //! serving the demo catalog embedded from `fixtures/providers/`), opens
-//! SQLite in a temporary directory, creates a demo account and keys, and
+//! SQLite in a temporary directory, creates a demo account with an API key
+//! and a provisioning key (for `/api/v1/keys`, `tollgate keys`), and
 //! hands back everything the binary prints. With a user config
 //! (`--dev --config FILE`), the providers of FILE are served instead of the
 //! demo catalog, and the other conveniences stay.
@@ -28,6 +29,11 @@ pub struct DevEnvironment {
     pub admin_key: String,
     /// The demo API key (from `TOLLGATE_DEV_API_KEY`, else generated).
     pub api_key: String,
+    /// The demo account's provisioning key, for `/api/v1/keys` (from
+    /// `TOLLGATE_DEV_PROVISIONING_KEY`, else generated).
+    pub provisioning_key: String,
+    /// The temporary database's URL.
+    pub database_url: String,
     /// The demo account's id.
     pub account_id: String,
     /// The mock providers, when serving the demo catalog.
@@ -90,6 +96,19 @@ impl DevEnvironment {
             }
             _ => store.create_api_key(&account.id, new).await?.0,
         };
+        let provisioning = NewApiKey {
+            label: String::from("demo-provisioning"),
+            kind: KeyKind::Provisioning,
+        };
+        let provisioning_key = match std::env::var("TOLLGATE_DEV_PROVISIONING_KEY") {
+            Ok(secret) if !secret.trim().is_empty() => {
+                store
+                    .import_api_key(&account.id, secret.trim(), provisioning)
+                    .await?;
+                secret.trim().to_string()
+            }
+            _ => store.create_api_key(&account.id, provisioning).await?.0,
+        };
         let admin_key = match std::env::var("TOLLGATE_ADMIN_KEY") {
             Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
             _ => format!("sk-tg-admin-{}", random_hex(32)),
@@ -100,6 +119,8 @@ impl DevEnvironment {
             gateway,
             admin_key,
             api_key,
+            provisioning_key,
+            database_url: config.database.url.clone(),
             account_id: account.id,
             mocks,
             _dir: dir,

@@ -187,12 +187,31 @@ impl Gateway {
             books,
             health_sync: Default::default(),
             admin_secrets: Default::default(),
+            draining: Default::default(),
         };
         Ok(Gateway {
             state: Arc::new(state),
             admin: Arc::new(AdminAuth::disabled()),
             _db_lock: None,
         })
+    }
+
+    /// What this gateway serves, for the start-up summary.
+    pub fn summary(&self) -> Summary {
+        let routes = self.state.routes();
+        let providers = routes
+            .catalog
+            .providers()
+            .iter()
+            .map(|p| p.slug.clone())
+            .collect();
+        Summary {
+            providers,
+            models: routes.catalog.models().len(),
+            database: self.state.store.backend().as_str(),
+            rate_limits: self.state.limiter.backend(),
+            warnings: Vec::new(),
+        }
     }
 
     /// The store, for set-up tasks (accounts, keys).
@@ -258,6 +277,61 @@ impl Gateway {
     pub async fn reload_catalog(&self) -> Result<ReloadSummary, ReloadError> {
         reload::reload(&self.state).await
     }
+}
+
+/// What a gateway serves ([`Gateway::summary`], [`check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The providers' slugs, in configuration order.
+    pub providers: Vec<String>,
+    /// How many models the catalog lists.
+    pub models: usize,
+    /// The database backend (`sqlite`, `postgres`).
+    pub database: &'static str,
+    /// Where rate limits are counted (`memory`, `redis`).
+    pub rate_limits: &'static str,
+    /// What would work but probably not as meant ([`check`] only): a
+    /// provider key variable unset.
+    pub warnings: Vec<String>,
+}
+
+/// `tollgated --check`: validates `config` as [`Gateway::build`] would,
+/// without opening the database or connecting anywhere: the providers and
+/// their listing files (the catalog), the database URL's kind and the rate
+/// limits. Returns what it would serve.
+pub fn check(config: &Config) -> Result<Summary> {
+    let catalog = Catalog::load(&config.providers, &config.base_dir)?;
+    let database = tollgate_store::Backend::from_url(&config.database.url)?.as_str();
+    limits::RateLimiter::memory(config.rate_limits.clone())?;
+    let mut warnings = Vec::new();
+    for p in &config.providers {
+        if let Some(var) = &p.api_key_env
+            && std::env::var(var).map_or(true, |v| v.is_empty())
+        {
+            warnings.push(format!(
+                "provider `{}`: {var} is not set; it would be called without a key",
+                p.slug
+            ));
+        }
+    }
+    // The adapters' settings (base URLs, timeouts), as a start builds them.
+    let client = HttpClient::new(HttpClientConfig::default()).map_err(|e| Error::Provider {
+        provider: String::from("*"),
+        message: e.to_string(),
+    })?;
+    let routes = reload::build_routes(&config.providers, catalog, &client)?;
+    let catalog = &routes.catalog;
+    Ok(Summary {
+        warnings,
+        providers: catalog.providers().iter().map(|p| p.slug.clone()).collect(),
+        models: catalog.models().len(),
+        database,
+        rate_limits: if config.redis.effective_url().is_some() {
+            "redis"
+        } else {
+            "memory"
+        },
+    })
 }
 
 /// Takes the exclusive lock that makes a gateway the only process using a
@@ -360,8 +434,13 @@ pub async fn serve_with_grace(
     });
     let app = gateway.router();
     let (began, draining) = tokio::sync::oneshot::channel::<()>();
+    let state = gateway.state.clone();
     let signal = async move {
         shutdown.await;
+        // `GET /ready` answers 503 from now on, on the connections still open.
+        state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = began.send(());
     };
     // Holds past their expiry (requests that died without settling) are

@@ -717,10 +717,12 @@ async fn log_lines_of_a_request_carry_its_span() {
     let answered: serde_json::Value = logs
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|l| l["fields"]["message"] == "answered")
+        .find(|l| l["target"] == "tollgate::access")
         .unwrap_or_else(|| panic!("no access line in\n{logs}"));
-    assert_eq!(answered["level"], "DEBUG");
+    assert_eq!(answered["level"], "INFO");
+    assert_eq!(answered["fields"]["message"], "request");
     assert_eq!(answered["fields"]["status"], 200);
+    assert_eq!(answered["fields"]["path"], "/api/v1/models");
     let span = &answered["span"];
     assert_eq!(span["name"], "request");
     assert_eq!(span["request_id"], "span-check-1");

@@ -30,6 +30,9 @@ const CLEARED_ENV: &[&str] = &[
     "TOLLGATE_CONFIG",
     "TOLLGATE_LOG_FORMAT",
     "TOLLGATE_DEV_API_KEY",
+    "TOLLGATE_DEV_PROVISIONING_KEY",
+    "TOLLGATE_REDIS_URL",
+    "NO_COLOR",
     "TOLLGATE_ADMIN_KEY",
     "RUST_LOG",
     // `[telemetry]`'s fallback, and what the OTLP exporter reads.
@@ -44,6 +47,7 @@ pub struct Launch {
     args: Vec<OsString>,
     env: Vec<(String, String)>,
     open_files: Option<u64>,
+    cwd: Option<PathBuf>,
 }
 
 impl Launch {
@@ -62,6 +66,7 @@ impl Launch {
             args: Vec::new(),
             env: vec![(String::from("RUST_LOG"), String::from("warn"))],
             open_files: None,
+            cwd: None,
         }
     }
 
@@ -100,6 +105,12 @@ impl Launch {
         self
     }
 
+    /// Runs the process in `dir` (else the test's working directory).
+    pub fn cwd(mut self, dir: &Path) -> Launch {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
     /// Spawns the process without waiting for anything.
     pub fn spawn(&self) -> Daemon {
         let bin = env!("CARGO_BIN_EXE_tollgated");
@@ -119,6 +130,9 @@ impl Launch {
             .stderr(Stdio::piped());
         for key in CLEARED_ENV {
             cmd.env_remove(key);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
         }
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -1,11 +1,13 @@
 //! The outermost middleware: every request gets a sane request id (echoed
 //! in `x-request-id`), runs inside a `request` span carrying it, and is
 //! counted; a streamed response is counted in flight until its body ends.
+//! Each request ends with one access line (target `tollgate::access`):
+//! when its response is handed over, or, for a stream, when its body ends.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -28,6 +30,8 @@ pub(super) async fn track(
     let started = Instant::now();
     let id = request_id::ensure(req.headers_mut());
     let method = method_label(req.method());
+    // The path only: a query string may carry a secret (an OAuth code).
+    let path = req.uri().path().to_owned();
     let route = metrics.route(
         req.extensions()
             .get::<MatchedPath>()
@@ -42,6 +46,11 @@ pub(super) async fn track(
         route = &*route.route,
         model = Empty,
         provider = Empty,
+        key = Empty,
+        generation_id = Empty,
+        tokens_prompt = Empty,
+        tokens_completion = Empty,
+        cost = Empty,
     );
     let in_flight = metrics.request_started();
     let mut resp = next.run(req).instrument(span.clone()).await;
@@ -49,18 +58,63 @@ pub(super) async fn track(
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     metrics.http_request(&route, method, status, elapsed);
-    tracing::debug!(parent: &span, status, latency_us = elapsed.as_micros() as u64, "answered");
     resp.headers_mut().insert(HEADER, id);
+    let access = Access {
+        span,
+        path,
+        status,
+        started,
+        latency: elapsed,
+    };
     if is_event_stream(&resp) {
         let guard = metrics.stream_started();
         resp = resp.map(|body| {
             Body::from_stream(Streaming {
                 body: body.into_data_stream(),
                 _guard: guard,
+                access: Some(access),
             })
         });
+    } else {
+        access.log(false);
     }
     resp
+}
+
+/// Routes probed by load balancers and scrapers every few seconds: their
+/// access lines are at DEBUG, so they do not bury the traffic.
+const PROBES: [&str; 3] = ["/health", "/ready", "/metrics"];
+
+/// What the access line of a request says beside its span's fields
+/// (`request_id`, `method`, `route`, `model`, `provider`, `key`,
+/// `generation_id`, `tokens_prompt`, `tokens_completion`, `cost`).
+struct Access {
+    span: tracing::Span,
+    path: String,
+    status: u16,
+    started: Instant,
+    /// Until the response (its headers, for a stream) was handed over.
+    latency: Duration,
+}
+
+impl Access {
+    /// Logs the access line; `streamed`: the body has ended, and the line
+    /// also gives the time to its end.
+    fn log(self, streamed: bool) {
+        let latency_ms = millis(self.latency);
+        let duration_ms = streamed.then(|| millis(self.started.elapsed()));
+        let (span, path, status) = (&self.span, self.path.as_str(), self.status);
+        if PROBES.contains(&path) {
+            tracing::debug!(target: "tollgate::access", parent: span, path, status, latency_ms, duration_ms, "request");
+        } else {
+            tracing::info!(target: "tollgate::access", parent: span, path, status, latency_ms, duration_ms, "request");
+        }
+    }
+}
+
+/// Milliseconds, to the microsecond.
+fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
 }
 
 fn is_event_stream(resp: &Response) -> bool {
@@ -75,6 +129,17 @@ fn is_event_stream(resp: &Response) -> bool {
 struct Streaming {
     body: BodyDataStream,
     _guard: InFlight,
+    /// Logged when the body is dropped: by then the stream's task has
+    /// recorded its usage on the span (unless the client left first).
+    access: Option<Access>,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if let Some(access) = self.access.take() {
+            access.log(true);
+        }
+    }
 }
 
 impl Stream for Streaming {

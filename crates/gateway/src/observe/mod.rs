@@ -1,7 +1,10 @@
 //! Observability: Prometheus metrics, request ids and the request span.
 //!
 //! - **`GET /metrics`** renders this gateway's [`Metrics`] in the OpenMetrics
-//!   text format (which Prometheus scrapes natively), plus provider health
+//!   text format (which Prometheus scrapes natively; a client asking for
+//!   `text/plain` and not for OpenMetrics gets the Prometheus text format
+//!   0.0.4 instead, see [the `prometheus_text` module](mod@prometheus_text)),
+//!   plus provider health
 //!   read from the health tracker at scrape time. It needs no API key, like
 //!   `/health`: it exposes aggregate counts per route, model and provider,
 //!   never an account, a key or a prompt. Operators should still keep it
@@ -16,11 +19,18 @@
 //!   `request_id`, `method`, `route`, and `model` / `provider` once the
 //!   pipeline knows them ([`span_model`], [`span_provider`]), so every log
 //!   line of a request names it (`--log-format json` puts them in `span`).
-//!   An access line per request is logged at DEBUG
-//!   (`RUST_LOG=info,tollgate_gateway::observe=debug`), off by default: the
-//!   metrics and generation records already count every request, and a
-//!   synchronous stderr write per request would cost more than everything
-//!   else this layer does.
+//!   The span also carries `key` (the key's label, never the key) once
+//!   authenticated ([`span_key`]), and `generation_id`, `tokens_prompt`,
+//!   `tokens_completion` and `cost` once a generation is finished
+//!   ([`span_generation`]).
+//! - **The access line**: one INFO event per request, target
+//!   `tollgate::access`, message `request`, with `path`, `status`,
+//!   `latency_ms` (to the response headers) and, for a stream,
+//!   `duration_ms` (to the end of its body), in the request span (so with
+//!   all of the span's fields). It is logged when the response is handed
+//!   over, or when a stream's body ends. `/health`, `/ready` and
+//!   `/metrics` log theirs at DEBUG; `RUST_LOG=info,tollgate::access=off`
+//!   silences them all.
 //!
 //! The middleware ([`instrument`]) records the HTTP-level series itself;
 //! the pipeline reports provider attempts, fallbacks and finished
@@ -32,6 +42,7 @@
 mod health;
 mod layer;
 mod metrics;
+mod prometheus_text;
 pub mod request_id;
 
 use std::sync::Arc;
@@ -40,6 +51,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
 
 pub use metrics::{BooksMetrics, ConnectionMetrics, Finished, Metrics};
 pub use request_id::request_id;
@@ -56,9 +68,30 @@ pub fn instrument(router: Router, metrics: Arc<Metrics>) -> Router {
     router.layer(axum::middleware::from_fn_with_state(metrics, layer::track))
 }
 
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
+/// The content type of `/metrics` in the Prometheus text format 0.0.4.
+pub const CONTENT_TYPE_PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics`: OpenMetrics text, or the Prometheus text format 0.0.4
+/// when the client asks for `text/plain` and not for OpenMetrics.
+pub async fn scrape(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let classic = accept.contains("text/plain") && !accept.contains("application/openmetrics-text");
     match render(&state) {
+        Ok(text) if classic => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(CONTENT_TYPE_PROMETHEUS),
+            )],
+            prometheus_text::from_openmetrics(&text),
+        )
+            .into_response(),
         Ok(text) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
             text,
@@ -88,4 +121,19 @@ pub fn span_model(model: &str) {
 /// Names the provider that served on the current request span.
 pub fn span_provider(provider: &str) {
     tracing::Span::current().record("provider", provider);
+}
+
+/// Names the authenticated key, by its label, on the current request span.
+pub fn span_key(label: &str) {
+    tracing::Span::current().record("key", label);
+}
+
+/// Records a finished generation on the current request span: its id,
+/// tokens and charge (USD).
+pub fn span_generation(id: &str, prompt_tokens: u64, completion_tokens: u64, cost: &Decimal) {
+    let span = tracing::Span::current();
+    span.record("generation_id", id);
+    span.record("tokens_prompt", prompt_tokens);
+    span.record("tokens_completion", completion_tokens);
+    span.record("cost", tracing::field::display(cost));
 }

@@ -181,6 +181,12 @@ impl Generation {
             transforms: measured.as_ref().and_then(transforms_json),
             endpoint: outcome.served.map(|b| b.endpoint),
         };
+        crate::observe::span_generation(
+            &id,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            &settled.charge,
+        );
         record::spawn(
             state,
             &id,

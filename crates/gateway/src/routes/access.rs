@@ -27,6 +27,7 @@ pub async fn authenticate_any(store: &Store, headers: &HeaderMap) -> Result<ApiK
         .find_api_key(secret)
         .await?
         .ok_or_else(|| ApiError::Unauthorized(String::from("Invalid API key")))?;
+    crate::observe::span_key(&key.label);
     if key.disabled {
         return Err(ApiError::Unauthorized(format!(
             "API key `{}` is disabled",
@@ -124,6 +125,7 @@ impl AdminAuth {
         };
         let presented = hash_api_key(bearer(headers)?);
         if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            crate::observe::span_key("admin");
             Ok(())
         } else {
             Err(ApiError::Unauthorized(String::from("Invalid admin key")))

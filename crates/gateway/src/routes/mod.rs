@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(crate::observe::scrape))
         .merge(oauth::pages())
         .fallback(not_found)
@@ -76,8 +77,52 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `GET /health`: liveness. The process answers; nothing else is checked
+/// (no database, no upstream), so it stays cheap and a database outage
+/// does not get the process restarted.
 async fn health() -> Response {
-    Json(serde_json::json!({"status": "ok"})).into_response()
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
+}
+
+/// How long `GET /ready` waits for the database.
+const READY_DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /ready`: readiness, for a load balancer. 200 when the database
+/// answers, the catalog has models and the gateway is not draining; 503
+/// otherwise, naming each check. No key needed, like `/health`; it says
+/// nothing about accounts or keys.
+async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
+    let database = if draining {
+        "skipped"
+    } else {
+        match tokio::time::timeout(READY_DB_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database does not answer");
+                "unreachable"
+            }
+            Err(_) => {
+                tracing::warn!("readiness: the database did not answer in time");
+                "timed out"
+            }
+        }
+    };
+    let models = state.routes().catalog.models().len();
+    let ready = !draining && database == "ok" && models > 0;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "draining": draining,
+        "database": database,
+        "models": models,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
