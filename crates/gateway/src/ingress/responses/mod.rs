@@ -40,8 +40,10 @@
 //! generation's (`gen-...`, also in `X-Generation-Id`).
 //!
 //! A stream is the events of [`stream`]: `response.created`,
-//! `response.in_progress`, one output item at a time
-//! (`response.output_item.added`, `response.content_part.added`,
+//! `response.in_progress`, one output item at a time (consecutive
+//! function calls stay open together: an upstream may interleave their
+//! fragments by index, and each call's `.done` events carry all of its
+//! arguments) (`response.output_item.added`, `response.content_part.added`,
 //! `response.output_text.delta` / `.done` (or `response.refusal.delta` /
 //! `.done`), `response.content_part.done`;
 //! `response.reasoning_summary_part.added`,

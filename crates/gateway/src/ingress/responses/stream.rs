@@ -1,8 +1,9 @@
 //! Encoding a relayed stream: internal chunks → the Responses API's
 //! events, each numbered (`sequence_number`) and framed with its `event:`
 //! name: `response.created` and `response.in_progress`, then one output
-//! item at a time (reasoning summary, message text or refusal, function
-//! call), then
+//! item at a time (reasoning summary, message text or refusal) or the
+//! turn's function calls together (so calls an upstream interleaves by
+//! index each get all their fragments before their `.done` events), then
 //! `response.completed` (or `response.incomplete`) with the usage; a
 //! failure is `response.failed`.
 
@@ -23,8 +24,10 @@ enum Open {
     Text,
     /// A message whose part is a refusal.
     Refusal,
-    /// A tool call, by its internal index.
-    Tool(u32),
+    /// The turn's function calls (`Encoder::open_calls`): they stay open
+    /// together, so fragments of calls that an upstream interleaves by
+    /// index each reach their own item before its `.done` events.
+    Tools,
 }
 
 /// A function call streamed so far.
@@ -50,6 +53,8 @@ pub struct Encoder {
     /// `encrypted_content`).
     details: Vec<Value>,
     calls: Vec<Call>,
+    /// The internal indexes of the open function calls, in output order.
+    open_calls: Vec<u32>,
     finish_reason: Option<String>,
     /// The open reasoning item got its text as `reasoning` deltas: the
     /// whole details that adapters send at its end (with the signature)
@@ -70,6 +75,7 @@ impl Encoder {
             text: String::new(),
             details: Vec::new(),
             calls: Vec::new(),
+            open_calls: Vec::new(),
             finish_reason: None,
             reasoning_streamed: false,
         }
@@ -132,6 +138,10 @@ impl Encoder {
         let Some(open) = self.open.take() else {
             return;
         };
+        if open == Open::Tools {
+            self.close_calls(out);
+            return;
+        }
         let output_index = self.output.len();
         let text = std::mem::take(&mut self.text);
         let item = match open {
@@ -208,19 +218,7 @@ impl Encoder {
                     content: vec![part],
                 })
             }
-            Open::Tool(i) => {
-                let Some(call) = self.calls.iter_mut().find(|c| c.index == i) else {
-                    return;
-                };
-                call.item.status = String::from("completed");
-                let item = call.item.clone();
-                self.event(
-                    "response.function_call_arguments.done",
-                    json!({"item_id": item.id, "output_index": output_index, "name": item.name, "arguments": item.arguments}),
-                    out,
-                );
-                OutputItem::FunctionCall(item)
-            }
+            Open::Tools => return,
         };
         self.event(
             "response.output_item.done",
@@ -228,6 +226,48 @@ impl Encoder {
             out,
         );
         self.output.push(item);
+    }
+
+    /// Closes the open function calls, in output order: each one's
+    /// `function_call_arguments.done` and `output_item.done`.
+    fn close_calls(&mut self, out: &mut Vec<u8>) {
+        for i in std::mem::take(&mut self.open_calls) {
+            let Some(call) = self.calls.iter_mut().find(|c| c.index == i) else {
+                continue;
+            };
+            call.item.status = String::from("completed");
+            let (item, output_index) = (call.item.clone(), call.output_index);
+            self.event(
+                "response.function_call_arguments.done",
+                json!({"item_id": item.id, "output_index": output_index, "name": item.name, "arguments": item.arguments}),
+                out,
+            );
+            let item = OutputItem::FunctionCall(item);
+            self.event(
+                "response.output_item.done",
+                json!({"output_index": output_index, "item": item}),
+                out,
+            );
+            self.output.push(item);
+        }
+    }
+
+    /// Opens function call `index` (the calls' group opened first, closing
+    /// another item): its `output_item.added`, at the next output index.
+    fn open_call(&mut self, index: u32, out: &mut Vec<u8>) {
+        self.open(Open::Tools, out);
+        let output_index = self.output.len() + self.open_calls.len();
+        let Some(call) = self.calls.iter_mut().find(|c| c.index == index) else {
+            return;
+        };
+        call.output_index = output_index;
+        let item = OutputItem::FunctionCall(call.item.clone());
+        self.open_calls.push(index);
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+            out,
+        );
     }
 
     /// Makes `want` the open item, closing another one first.
@@ -282,18 +322,8 @@ impl Encoder {
                     out,
                 );
             }
-            Open::Tool(i) => {
-                let Some(call) = self.calls.iter_mut().find(|c| c.index == i) else {
-                    return;
-                };
-                call.output_index = output_index;
-                let item = OutputItem::FunctionCall(call.item.clone());
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": output_index, "item": item}),
-                    out,
-                );
-            }
+            // Each call's `output_item.added` is `open_call`'s.
+            Open::Tools => {}
         }
         self.open = Some(want);
     }
@@ -407,13 +437,12 @@ impl StreamEncoder for Encoder {
                         },
                     });
                 }
-                let closed = self.open != Some(Open::Tool(call.index))
-                    && self
-                        .calls
-                        .iter()
-                        .any(|c| c.index == call.index && c.item.status == "completed");
-                if !closed {
-                    self.open(Open::Tool(call.index), &mut out);
+                let closed = self
+                    .calls
+                    .iter()
+                    .any(|c| c.index == call.index && c.item.status == "completed");
+                if !closed && !self.open_calls.contains(&call.index) {
+                    self.open_call(call.index, &mut out);
                 }
                 if let Some(args) = f.arguments.filter(|a| !a.is_empty()) {
                     let Some(c) = self.calls.iter_mut().find(|c| c.index == call.index) else {

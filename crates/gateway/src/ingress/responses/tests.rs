@@ -34,6 +34,49 @@ fn cases() -> Vec<(String, Value)> {
         .collect();
     cases.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(cases.len() >= 5, "{cases:?}");
+    // A misspelt key would leave its part of a case unchecked.
+    const KEYS: &[&str] = &[
+        "request",
+        "internal",
+        "upstream",
+        "completion",
+        "expected",
+        "stream",
+        "invalid",
+    ];
+    for (name, case) in &cases {
+        let keys: Vec<&String> = case.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| KEYS.contains(&k.as_str())),
+            "{name}: {keys:?}"
+        );
+        for (given, needs) in [
+            ("request", "internal"),
+            ("upstream", "request"),
+            ("completion", "expected"),
+        ] {
+            assert!(
+                case.get(given).is_none() || case.get(needs).is_some(),
+                "{name}: `{given}` without `{needs}`"
+            );
+        }
+        if let Some(upstream) = case.get("upstream") {
+            let dialects: Vec<&String> = upstream.as_object().unwrap().keys().collect();
+            assert!(
+                !dialects.is_empty()
+                    && dialects
+                        .iter()
+                        .all(|d| ["openai", "anthropic", "gemini"].contains(&d.as_str())),
+                "{name}: {dialects:?}"
+            );
+        }
+        if let Some(stream) = case.get("stream") {
+            assert!(
+                stream.get("usage").is_some() != stream.get("error").is_some(),
+                "{name}: a stream ends with `usage` or `error`"
+            );
+        }
+    }
     cases
 }
 
