@@ -23,6 +23,8 @@ mod billing;
 mod byok;
 #[path = "gateway/chat.rs"]
 mod chat;
+#[path = "gateway/cors.rs"]
+mod cors;
 #[path = "gateway/dialects.rs"]
 mod dialects;
 #[path = "gateway/edge.rs"]

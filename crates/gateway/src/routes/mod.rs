@@ -2,6 +2,7 @@
 
 pub(crate) mod chat;
 mod completions;
+pub(crate) mod cors;
 mod embeddings;
 mod messages;
 mod models;
