@@ -55,5 +55,7 @@ mod reload;
 mod routing;
 #[path = "gateway/stream.rs"]
 mod stream;
+#[path = "gateway/surface.rs"]
+mod surface;
 #[path = "gateway/transforms.rs"]
 mod transforms;
