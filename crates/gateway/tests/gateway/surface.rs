@@ -104,3 +104,47 @@ async fn the_context_compression_plugin_turns_middle_out_on_and_off() {
     let reply = gw.chat(&oversize(json!({}))).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
 }
+
+#[tokio::test]
+async fn a_request_without_a_model_goes_to_the_default_model() {
+    let body = json!({"messages": [{"role": "user", "content": "who answers?"}]});
+    // No default: 400 naming `model`.
+    let gw = start().await;
+    let error = assert_error(&gw.chat(&body).await, 400);
+    assert!(
+        error["message"].as_str().unwrap().contains("model"),
+        "{error}"
+    );
+
+    let gw = start_with(Options {
+        routing: tollgate_routing::Policy {
+            price_exponent: 60.0,
+            default_model: Some(String::from("mock/reasoner")),
+            ..tollgate_routing::Policy::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let reply = gw.chat(&body).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.json()["model"], "mock/reasoner");
+    let sent = gw
+        .mocks()
+        .iter()
+        .find_map(|m| m.last_request())
+        .expect("a provider was called");
+    assert_eq!(sent.body["model"], "mock/reasoner", "{}", sent.body);
+    // A model named in the request still wins.
+    let reply = gw.chat(&chat_body("mock/echo", "me")).await;
+    assert_eq!(reply.json()["model"], "mock/echo");
+
+    let parse = |text: &str| {
+        tollgate_gateway::Config::parse(
+            text,
+            std::path::Path::new("default-model-test"),
+            std::path::PathBuf::new(),
+        )
+    };
+    assert!(parse("[routing]\ndefault_model = \"openrouter/auto\"\n").is_ok());
+    assert!(parse("[routing]\ndefault_model = \"a/b:fast\"\n").is_err());
+}
