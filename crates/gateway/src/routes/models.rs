@@ -30,15 +30,15 @@ const DEFAULT_LIMIT: usize = 500;
 
 /// `GET /models`: every model in the Models API format; with query
 /// parameters, filtered, sorted and paginated (see [`ModelQuery`]). With a
-/// key, `per_request_limits` says what the caller can afford.
+/// valid key, `per_request_limits` says what the caller can afford.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = fields::query(q)?;
-    let has_key = headers.contains_key(header::AUTHORIZATION);
-    if q.is_empty() && !has_key {
+    let budget = optional_budget(&state, &headers).await?;
+    if q.is_empty() && budget.is_none() {
         // The common case, served from the list built at (re)load.
         let mut resp = state.routes().models_json.clone().into_response();
         resp.headers_mut().insert(
@@ -47,11 +47,6 @@ pub async fn list(
         );
         return Ok(resp);
     }
-    let budget = if has_key {
-        Some(caller_budget(&state, &headers).await?)
-    } else {
-        None
-    };
     let query = ModelQuery::parse(&q, true)?;
     Ok(Json(listing(&state, &query, budget, "/api/v1/models")).into_response())
 }
@@ -105,8 +100,7 @@ pub async fn get(
         .map(tollgate_catalog::CatalogModel::to_api)
         .ok_or_else(|| ApiError::NotFound(format!("model `{id}` not found")))?;
     let mut model = model;
-    if headers.contains_key(header::AUTHORIZATION) {
-        let budget = caller_budget(&state, &headers).await?;
+    if let Some(budget) = optional_budget(&state, &headers).await? {
         model.per_request_limits = per_request_limits(&model, budget);
     }
     Ok(Json(json!({ "data": model })).into_response())
@@ -143,6 +137,23 @@ async fn caller_budget(state: &AppState, headers: &HeaderMap) -> Result<Decimal,
         budget = budget.min(remaining.max(Decimal::ZERO));
     }
     Ok(budget)
+}
+
+/// [`caller_budget`] on the public listings: `None` without a key, and
+/// with one that does not authenticate (SDKs send whatever key they were
+/// given, even to public routes), so the listing still answers.
+async fn optional_budget(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Decimal>, ApiError> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    match caller_budget(state, headers).await {
+        Ok(budget) => Ok(Some(budget)),
+        Err(ApiError::Unauthorized(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The largest prompt and completion `budget` pays for at the model's

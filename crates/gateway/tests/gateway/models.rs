@@ -391,6 +391,16 @@ async fn a_key_sees_its_per_request_limits_and_models_user_needs_one() {
         echo["per_request_limits"]
     );
 
+    // A key that does not authenticate still gets the public listing.
+    let request = axum::http::Request::builder()
+        .uri("/api/v1/models/mock/echo")
+        .header("authorization", "Bearer sk-placeholder")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let anonymous = gw.oneshot(request).await;
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(anonymous.json()["data"]["per_request_limits"], Value::Null);
+
     assert_error(&gw.get("/api/v1/models/user").await, 401);
     let user = get_with_key(&gw, "/api/v1/models/user?limit=2").await;
     assert_eq!(user.status, 200, "{:?}", user.body);
