@@ -208,6 +208,18 @@ pub struct ServerConfig {
     /// faster (see bench/README.md).
     #[serde(default)]
     pub worker_threads: Option<usize>,
+    /// Origins a browser may call the API from (CORS): `["*"]` (the
+    /// default) allows any origin, without credentials; a list of origins
+    /// (`"https://app.example"`, scheme, host and port only) allows those
+    /// alone; an empty list sends no CORS headers at all.
+    #[serde(default = "default_cors_allowed_origins")]
+    pub cors_allowed_origins: Vec<String>,
+    /// Whether the listed origins may send credentials (cookies, HTTP
+    /// authentication): `Access-Control-Allow-Credentials: true`. Only with
+    /// a list of origins, never with `"*"`. Default false (API keys travel
+    /// in `Authorization`, which needs no credentials mode).
+    #[serde(default)]
+    pub cors_allow_credentials: bool,
     /// The cipher of users' own provider keys (BYOK), derived from the
     /// [`SECRET_KEY_ENV`] environment variable by [`Config::load`], never
     /// from the file; `None` disables BYOK.
@@ -242,6 +254,8 @@ impl Default for ServerConfig {
             failover_budget_secs: default_failover_budget(),
             oauth_code_ttl_secs: default_oauth_code_ttl(),
             worker_threads: None,
+            cors_allowed_origins: default_cors_allowed_origins(),
+            cors_allow_credentials: false,
             byok_cipher: None,
         }
     }
@@ -313,6 +327,24 @@ fn parse_open_file_limit(limits: &str) -> Option<u64> {
 /// Whether `c` may appear in a replica identity.
 fn replica_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')
+}
+
+fn default_cors_allowed_origins() -> Vec<String> {
+    vec![String::from("*")]
+}
+
+/// Whether `origin` is a browser origin as `Origin` sends it: an http(s)
+/// scheme and a host (and port), with no path, query or trailing slash.
+fn is_origin(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    rest.is_some_and(|host| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    })
 }
 
 fn default_listen() -> SocketAddr {
@@ -719,6 +751,24 @@ impl Config {
         {
             return Err(format!(
                 "server.replica_id `{id}` must be 1 to 64 letters, digits, `.`, `-` or `:`"
+            ));
+        }
+        let origins = &self.server.cors_allowed_origins;
+        let any = origins.iter().any(|o| o == "*");
+        if any && origins.len() > 1 {
+            return Err(String::from(
+                "server.cors_allowed_origins: `*` allows every origin and cannot be listed with others",
+            ));
+        }
+        if let Some(bad) = origins.iter().find(|o| *o != "*" && !is_origin(o)) {
+            return Err(format!(
+                "server.cors_allowed_origins: `{bad}` is not an origin such as `https://app.example` \
+                 (scheme, host and port, no path or trailing slash)"
+            ));
+        }
+        if self.server.cors_allow_credentials && (any || origins.is_empty()) {
+            return Err(String::from(
+                "server.cors_allow_credentials needs a list of origins in server.cors_allowed_origins, not `*`",
             ));
         }
         let ttl = self.billing.lease_ttl_secs;

@@ -57,8 +57,9 @@ pub enum ApiError {
         limit: usize,
     },
     /// No endpoint can serve the request, with the reason each was
-    /// excluded (404, 400 when the prompt fits no context, 503 when all are
-    /// down).
+    /// excluded (503: no provider meets the routing requirements; 400 when
+    /// the prompt fits no context; 404 for a `:free` variant with no free
+    /// endpoint).
     #[error("{message}")]
     NoEndpoint {
         /// The status to answer with.

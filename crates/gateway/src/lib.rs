@@ -245,6 +245,8 @@ impl Gateway {
         let app = routes::router(self.state.clone()).layer(axum::Extension(self.admin.clone()));
         let app = accept::with_body_timeout(app, self.state.server.request_body_timeout_secs);
         let app = accept::with_announced_body_limit(app, self.state.server.max_body_bytes);
+        // Outside the body limit, so a 413 carries CORS headers a page can read.
+        let app = routes::cors::with_cors(app, &self.state.server);
         observe::instrument(app, self.state.metrics.clone())
     }
 

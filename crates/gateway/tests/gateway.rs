@@ -23,6 +23,8 @@ mod billing;
 mod byok;
 #[path = "gateway/chat.rs"]
 mod chat;
+#[path = "gateway/cors.rs"]
+mod cors;
 #[path = "gateway/dialects.rs"]
 mod dialects;
 #[path = "gateway/edge.rs"]
@@ -55,5 +57,7 @@ mod responses;
 mod routing;
 #[path = "gateway/stream.rs"]
 mod stream;
+#[path = "gateway/surface.rs"]
+mod surface;
 #[path = "gateway/transforms.rs"]
 mod transforms;

@@ -71,10 +71,14 @@ impl Error {
     ///   `provider.sort`, and [`Error::NoEndpoint`] when *every* endpoint was
     ///   left out because the prompt does not fit its context (OpenAI and
     ///   OpenRouter answer 400 to a context-length overflow);
-    /// * 503 for [`Error::NoEndpoint`] when every endpoint was left out for
-    ///   an outage (only with `exclude_outages`): retrying later may work;
-    /// * 404 for any other [`Error::NoEndpoint`] (OpenRouter's "no endpoints
-    ///   found matching your data policy / that support tool use");
+    /// * 404 for [`Error::NoEndpoint`] when every endpoint was left out
+    ///   only for not being free: the `:free` variant of that model does not
+    ///   exist;
+    /// * 503 for any other [`Error::NoEndpoint`]: no provider meets the
+    ///   request's routing requirements (`provider.only`, `ignore`,
+    ///   `data_collection`, `zdr`, `quantizations`, `require_parameters`,
+    ///   `max_price`, a needed input modality, outages), as
+    ///   api-reference.txt's error codes say;
     /// * 500 for [`Error::InvalidPolicy`].
     pub fn status(&self) -> u16 {
         match self {
@@ -89,10 +93,10 @@ impl Error {
                 };
                 if all(|r| matches!(r, ExclusionReason::ContextTooSmall { .. })) {
                     400
-                } else if all(|r| matches!(r, ExclusionReason::Outage)) {
-                    503
-                } else {
+                } else if all(|r| matches!(r, ExclusionReason::NotFree)) {
                     404
+                } else {
+                    503
                 }
             }
             Error::InvalidPolicy { .. } => 500,
@@ -148,7 +152,28 @@ mod tests {
              is smaller than the 5000 tokens needed; mock-alpha: may store or train on prompts \
              (provider.data_collection is \"deny\")"
         );
-        assert_eq!(e.status(), 404);
+        // A data policy is a routing requirement no provider meets: 503.
+        assert_eq!(e.status(), 503);
+        let filtered = Error::NoEndpoint {
+            model: "m/a".into(),
+            excluded: vec![
+                ex("m/a", "p", ExclusionReason::NotInOnly),
+                ex("m/a", "q", ExclusionReason::Ignored),
+                ex(
+                    "m/a",
+                    "r",
+                    ExclusionReason::ParameterUnsupported {
+                        params: vec!["tools".into()],
+                    },
+                ),
+            ],
+        };
+        assert_eq!(filtered.status(), 503);
+        let not_free = Error::NoEndpoint {
+            model: "m/a:free".into(),
+            excluded: vec![ex("m/a", "p", ExclusionReason::NotFree)],
+        };
+        assert_eq!(not_free.status(), 404);
         let only_ctx = Error::NoEndpoint {
             model: "m/a".into(),
             excluded: vec![ex("m/a", "p", ctx)],

@@ -63,6 +63,10 @@ pub struct Policy {
     /// How many further models `openrouter/auto` and `openrouter/free` add
     /// to the plan as model fallbacks after the one they pick.
     pub router_fallback_models: usize,
+    /// The model a request that names none (no `model`, no `models`) is
+    /// routed to, e.g. `"openrouter/auto"`. Unset (the default): such a
+    /// request is a 400.
+    pub default_model: Option<String>,
 }
 
 impl Default for Policy {
@@ -81,6 +85,7 @@ impl Default for Policy {
             exacto_providers: Vec::new(),
             auto_models: Vec::new(),
             router_fallback_models: 2,
+            default_model: None,
         }
     }
 }
@@ -129,6 +134,11 @@ impl Policy {
         }
         if self.stats_half_life_secs == 0 {
             return bad("stats_half_life_secs", "must be greater than 0".into());
+        }
+        if let Some(model) = &self.default_model
+            && let Err(e) = tollgate_catalog::ModelId::parse(model)
+        {
+            return bad("default_model", e.to_string());
         }
         Ok(())
     }

@@ -62,7 +62,8 @@ fn no_fallbacks_keeps_only_the_ordered_providers() {
     // None of the ordered providers serves the model: no endpoint.
     let req = request("m/x", json!({"order": ["zz"], "allow_fallbacks": false}));
     let err = check(&catalog, &req).unwrap_err();
-    assert_eq!(err.status(), 404);
+    // No provider meets the routing requirements: 503 (api-reference.txt).
+    assert_eq!(err.status(), 503);
     assert!(err.to_string().starts_with(
         "no endpoint of `m/x` can serve this request: a: not tried: provider.allow_fallbacks"
     ));
@@ -150,9 +151,9 @@ fn require_parameters_keeps_endpoints_supporting_every_parameter() {
     // Without it, every endpoint stays (providers ignore what they lack).
     let req = request("m/x", json!({})).with_parameters(["tools"]);
     assert_eq!(check(&catalog, &req).unwrap().len(), 2);
-    // A parameter nobody supports: no endpoint, 404.
+    // A parameter nobody supports: no endpoint, 503.
     let req = request("m/x", json!({"require_parameters": true})).with_parameters(["top_a"]);
-    assert_eq!(check(&catalog, &req).unwrap_err().status(), 404);
+    assert_eq!(check(&catalog, &req).unwrap_err().status(), 503);
 }
 
 #[test]

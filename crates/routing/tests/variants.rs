@@ -312,7 +312,7 @@ fn auto_picks_the_cheapest_model_meeting_the_needs() {
     let mut req = RouteRequest::new("openrouter/auto");
     req.input_modalities.insert("image".into());
     let err = check(&catalog, &req).unwrap_err();
-    assert_eq!(err.status(), 404);
+    assert_eq!(err.status(), 503);
     assert!(
         err.to_string().contains("does not support image input"),
         "{err}"

@@ -153,6 +153,15 @@ impl Generation {
                 });
                 usage.cost = Some(settled.charge);
                 usage.is_byok = Some(by.is_byok);
+                // What the provider's prices come to, by side; the whole
+                // upstream cost only when the user's own key paid it (else
+                // it is `cost`), as OpenRouter reports it.
+                usage.cost_details = Some(tollgate_schema::usage::CostDetails {
+                    upstream_inference_cost: by.is_byok.then_some(settled.upstream_cost),
+                    upstream_inference_prompt_cost: Some(settled.prompt_cost),
+                    upstream_inference_completions_cost: Some(settled.completion_cost),
+                    extra: Default::default(),
+                });
             }
             None => hold.release().await,
         }

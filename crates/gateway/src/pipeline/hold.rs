@@ -104,6 +104,12 @@ pub struct Settled {
     /// What the generation cost at the provider's prices (for BYOK, what
     /// the user's own key paid).
     pub upstream_cost: Decimal,
+    /// The input side of that cost: prompt, cache reads and writes
+    /// (`cost_details.upstream_inference_prompt_cost`).
+    pub prompt_cost: Decimal,
+    /// The output side: completion and reasoning
+    /// (`cost_details.upstream_inference_completions_cost`).
+    pub completion_cost: Decimal,
 }
 
 /// An open hold, as the store or the books know it.
@@ -150,8 +156,9 @@ impl HoldGuard {
             return Settled::default();
         };
         let billable = BillableUsage::from_usage(usage, images, 0);
-        let cost = match bill(&endpoint.pricing, &billable, ending) {
-            Ok(b) => b.charge,
+        let (cost, prompt_cost, completion_cost) = match bill(&endpoint.pricing, &billable, ending)
+        {
+            Ok(b) => (b.charge, b.cost.prompt_side(), b.cost.completion_side()),
             Err(e) => {
                 tracing::error!(generation = %generation_id, error = %e, "cost could not be computed; releasing the hold");
                 self.release().await;
@@ -235,6 +242,8 @@ impl HoldGuard {
         Settled {
             charge,
             upstream_cost: cost,
+            prompt_cost,
+            completion_cost,
         }
     }
 

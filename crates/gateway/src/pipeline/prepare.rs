@@ -37,6 +37,13 @@ pub struct Prepared {
 pub fn prepare(state: &AppState, mut request: ChatRequest) -> Result<Prepared, ApiError> {
     validate::chat_request(&request)?;
     normalize(&mut request);
+    // `[routing] default_model` for a request that names no model.
+    if request.model.as_deref().is_none_or(str::is_empty)
+        && request.models.as_ref().is_none_or(Vec::is_empty)
+        && let Some(model) = &state.policy.default_model
+    {
+        request.model = Some(model.clone());
+    }
     let routes = state.routes();
     let upper_bound = prompt_bound(&request);
     let measured = prompt::measure(&routes, &request, upper_bound);

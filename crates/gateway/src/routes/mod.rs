@@ -2,6 +2,7 @@
 
 pub(crate) mod chat;
 mod completions;
+pub(crate) mod cors;
 mod embeddings;
 mod messages;
 mod models;
@@ -40,6 +41,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/messages/count_tokens", post(messages::count_tokens))
         .route("/responses", post(responses::responses))
         .route("/models", get(models::list))
+        .route("/models/count", get(models::count))
+        .route("/models/user", get(models::user))
+        .route("/models/{author}/{slug}", get(models::get))
         .route("/providers", get(models::providers))
         .route("/credits", get(account::credits))
         .route("/key", get(account::key))

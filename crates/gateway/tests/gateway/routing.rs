@@ -193,7 +193,8 @@ async fn no_endpoint_errors_say_why_each_was_excluded() {
             json!({"provider": {"only": ["nobody"]}}),
         ))
         .await;
-    let error = assert_error(&reply, 404);
+    // api-reference.txt: 503, no provider meets the routing requirements.
+    let error = assert_error(&reply, 503);
     let message = error["message"].as_str().unwrap();
     for provider in ["mock-alpha", "mock-beta", "mock-gamma"] {
         assert!(message.contains(provider), "{message}");

@@ -54,6 +54,9 @@ pub(crate) struct Options {
     /// Where `mock-alpha` is called instead of its mock (a hand-written
     /// upstream, or a closed port).
     pub(crate) alpha_base_url: Option<String>,
+    /// `server.cors_allowed_origins` and `server.cors_allow_credentials`;
+    /// `None` keeps the defaults (any origin, no credentials).
+    pub(crate) cors: Option<(Vec<String>, bool)>,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
             postgres: false,
             surge_per_second: 0,
             alpha_base_url: None,
+            cors: None,
         }
     }
 }
@@ -184,6 +188,10 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     config.rate_limits.surge_per_second = options.surge_per_second;
     config.billing = options.billing.clone();
     config.server.failover_budget_secs = options.failover_budget_secs;
+    if let Some((origins, credentials)) = options.cors.clone() {
+        config.server.cors_allowed_origins = origins;
+        config.server.cors_allow_credentials = credentials;
+    }
     config.server.byok_cipher = options
         .byok_secret
         .map(|s| tollgate_store::ByokCipher::from_secret(s).unwrap());

@@ -151,9 +151,19 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
-    /// Whether middle-out is on: it is unless `transforms` is given without
-    /// it.
+    /// Whether middle-out is on: a `context-compression` plugin decides
+    /// (`enabled`, default true), as it replaces `transforms`; else it is on
+    /// unless `transforms` is given without it.
     pub fn middle_out(&self) -> bool {
+        let plugin = self.plugins.iter().flatten().find(|p| {
+            p.get("id").and_then(serde_json::Value::as_str) == Some("context-compression")
+        });
+        if let Some(plugin) = plugin {
+            return plugin
+                .get("enabled")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true);
+        }
         match &self.transforms {
             None => true,
             Some(t) => t.iter().any(|t| t == "middle-out"),
