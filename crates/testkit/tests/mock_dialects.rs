@@ -250,3 +250,6 @@ async fn every_dialect_router_mounts_inside_another_app() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[path = "mock_dialects/structured.rs"]
+mod structured;
