@@ -51,6 +51,8 @@ mod production;
 mod reload;
 #[path = "gateway/routing.rs"]
 mod routing;
+#[path = "gateway/structured.rs"]
+mod structured;
 #[path = "gateway/stream.rs"]
 mod stream;
 #[path = "gateway/transforms.rs"]
