@@ -126,9 +126,11 @@
 //! **Structured output.** A request asking for JSON (OpenAI
 //! `response_format` `json_object` / `json_schema`; Gemini
 //! `responseMimeType: "application/json"` with `responseSchema` or
-//! `responseJsonSchema`; in any dialect, a system message that mentions
-//! JSON and says `only` or `single`, with the schema as the JSON object
-//! after the word `schema`, as gateways write JSON mode into the prompt)
+//! `responseJsonSchema`; in any dialect, a system message saying to answer
+//! only with JSON (`only with a JSON`, `single valid JSON`, ...: see
+//! [`behaviour::schema::format_from_instruction`]), with the schema as the
+//! JSON object after the word `schema`, as gateways write JSON mode into
+//! the prompt)
 //! gets compact JSON instead of the echo: `{"echo": <user text>}` for a
 //! JSON object, else a value generated from the schema
 //! ([`behaviour::schema::generate`]): every property of an object
@@ -219,6 +221,16 @@
 //! **Embeddings** are unit vectors of 8 dimensions (or `dimensions` /
 //! `outputDimensionality`) drawn from SHA-256 of each input text
 //! ([`behaviour::embedding_for`]).
+//!
+//! **Context.** With [`MockConfig::context_length`], a chat request whose
+//! prompt tokens exceed it is refused with the dialect's error: OpenAI a
+//! 400 `{"error": {"message": "This model's maximum context length is N
+//! tokens. However, your messages resulted in M tokens. ...", "type":
+//! "invalid_request_error", "param": "messages", "code":
+//! "context_length_exceeded"}}`; Anthropic a 400 `invalid_request_error`
+//! `prompt is too long: M tokens > N maximum`; Gemini a 400
+//! `INVALID_ARGUMENT` `The input token count (M) exceeds the maximum number
+//! of tokens allowed (N).`
 //!
 //! **Models.** The model list shows [`MockConfig::models`]; when that is
 //! empty any model is accepted and the list shows the models asked about so

@@ -186,3 +186,26 @@ async fn a_prompt_past_the_context_is_context_length_exceeded() {
     let message = v["error"]["message"].as_str().unwrap();
     assert!(message.contains("context length"), "{message}");
 }
+
+#[tokio::test]
+async fn an_upstream_context_length_error_reaches_the_client_as_such() {
+    // the listing promises more context than the upstream has: the
+    // provider's own refusal is passed on, not turned into an outage
+    let small = MockConfig {
+        context_length: Some(5),
+        ..MockConfig::default()
+    };
+    let gw = start_with(Options {
+        mocks: [small.clone(), small.clone(), small],
+        ..Options::default()
+    })
+    .await;
+    let reply = gw.chat(&chat_body("mock/echo", "a prompt of some words")).await;
+    let error = assert_error(&reply, 400);
+    assert_eq!(error["metadata"]["error_type"], "context_length_exceeded", "{error}");
+    let raw = error["metadata"]["raw"].to_string();
+    assert!(raw.contains("maximum context length is 5 tokens"), "{error}");
+    // a 400 is not retried elsewhere
+    let sent: usize = gw.request_counts().iter().sum();
+    assert_eq!(sent, 1);
+}

@@ -337,3 +337,74 @@ async fn openai_dialect_reasons_for_reasoners_and_when_asked() {
     let usage = &chunks.last().unwrap()["usage"];
     assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 5);
 }
+
+#[tokio::test]
+async fn prompts_past_the_context_get_each_dialects_error() {
+    use tollgate_testkit::{MockConfig, MockServer};
+    let start = |dialect| {
+        MockServer::start(MockConfig {
+            dialect,
+            context_length: Some(10),
+            ..MockConfig::default()
+        })
+    };
+    // "one two three four five": 5 + 3 per message + 3 priming = 11 > 10
+    let text = "one two three four five";
+    let openai = start(Dialect::OpenAi).await.unwrap();
+    let response = reqwest::Client::new()
+        .post(openai.url("/chat/completions"))
+        .json(&json!({ "model": "m", "messages": [{ "role": "user", "content": text }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert_eq!(error["type"], "invalid_request_error");
+    assert_eq!(error["code"], "context_length_exceeded");
+    assert_eq!(error["param"], "messages");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("This model's maximum context length is 10 tokens"),
+        "{message}"
+    );
+    assert!(message.contains("11 tokens"), "{message}");
+    // one word less fits
+    let fits = post(
+        openai.url("/chat/completions"),
+        &json!({ "model": "m", "messages": [{ "role": "user", "content": "one two three four" }] }),
+    )
+    .await;
+    assert_eq!(fits["usage"]["prompt_tokens"], 10);
+
+    let anthropic = start(Dialect::Anthropic).await.unwrap();
+    let response = reqwest::Client::new()
+        .post(anthropic.url("/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({ "model": "m", "max_tokens": 10,
+                       "messages": [{ "role": "user", "content": text }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["message"], "prompt is too long: 11 tokens > 10 maximum");
+
+    let gemini = start(Dialect::Gemini).await.unwrap();
+    let response = reqwest::Client::new()
+        .post(gemini.url("/models/m:generateContent"))
+        .json(&json!({ "contents": [{ "parts": [{ "text": text }] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("input token count (11)")
+    );
+}

@@ -46,14 +46,24 @@ pub fn json_reply(format: &ResponseFormat, text: &str) -> Option<String> {
     }
 }
 
+/// Phrases of a system prompt asking for JSON only (lower case).
+const JSON_ONLY_PHRASES: &[&str] = &[
+    "only with a json",
+    "only with json",
+    "single valid json",
+    "json only",
+];
+
 /// The format a system prompt asks for in words (as gateways write JSON
-/// mode into the prompt for models without it): a message that mentions
-/// `JSON` and says to answer only with it (`only`, or `single`) asks for
+/// mode into the prompt for models without it): a message saying to answer
+/// only with JSON ([`JSON_ONLY_PHRASES`], case-insensitive: `Respond only
+/// with a JSON value`, `Reply with a single valid JSON object`) asks for
 /// JSON; if a JSON object follows the word `schema` in it, that is the
-/// schema.
+/// schema. (A description of tools asking for a JSON object to call them
+/// is not one of these.)
 pub fn format_from_instruction(system: &str) -> ResponseFormat {
     let lower = system.to_lowercase();
-    if !lower.contains("json") || !(lower.contains("only") || lower.contains("single")) {
+    if !JSON_ONLY_PHRASES.iter().any(|p| lower.contains(p)) {
         return ResponseFormat::Text;
     }
     let mut from = 0;
@@ -321,6 +331,12 @@ mod tests {
     #[test]
     fn instructions_are_read() {
         assert_eq!(format_from_instruction("Be brief."), ResponseFormat::Text);
+        assert_eq!(
+            format_from_instruction(
+                "To call tools, reply with only this JSON object, with no text before or after it"
+            ),
+            ResponseFormat::Text
+        );
         assert_eq!(
             format_from_instruction("Respond only with a JSON object, with no other text."),
             ResponseFormat::JsonObject
