@@ -51,9 +51,9 @@ mod production;
 mod reload;
 #[path = "gateway/routing.rs"]
 mod routing;
-#[path = "gateway/structured.rs"]
-mod structured;
 #[path = "gateway/stream.rs"]
 mod stream;
+#[path = "gateway/structured.rs"]
+mod structured;
 #[path = "gateway/transforms.rs"]
 mod transforms;

@@ -1,7 +1,7 @@
 //! The same conversation through the three dialects: the same reply, the
 //! same token counts and the same tool decision, whatever the wire format.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
 use tollgate_testkit::{Dialect, MockConfig, MockHandle, MockServer, MockState};

@@ -105,21 +105,19 @@ pub fn plan_chat(
         &mut rand::rng(),
     )
     .map_err(|e| match &e {
-        tollgate_routing::Error::NoEndpoint { excluded, .. } => {
-            match context_exceeded(excluded) {
-                Some((needed, available)) => ApiError::ContextLengthExceeded {
-                    message: format!(
-                        "This model's maximum context length is {available} tokens. However, \
+        tollgate_routing::Error::NoEndpoint { excluded, .. } => match context_exceeded(excluded) {
+            Some((needed, available)) => ApiError::ContextLengthExceeded {
+                message: format!(
+                    "This model's maximum context length is {available} tokens. However, \
                          the messages and the completion's reserve need {needed} tokens. \
                          Please reduce the length of the messages or completion. ({e})"
-                    ),
-                },
-                None => ApiError::NoEndpoint {
-                    status: e.status(),
-                    message: e.to_string(),
-                },
-            }
-        }
+                ),
+            },
+            None => ApiError::NoEndpoint {
+                status: e.status(),
+                message: e.to_string(),
+            },
+        },
         other if other.status() == 400 => ApiError::field("model", other.to_string()),
         other => ApiError::Internal(other.to_string()),
     })?;
@@ -129,7 +127,7 @@ pub fn plan_chat(
         ep.output_modalities.is_empty() || ep.output_modalities.iter().any(|m| m == "text")
     };
     if let Some(first) = plan.attempts.first()
-        && plan.attempts.iter().all(|a| !answers_text(&a.endpoint))
+        && plan.attempts.iter().all(|a| !answers_text(a.endpoint))
     {
         return Err(ApiError::field(
             "model",
@@ -144,7 +142,7 @@ pub fn plan_chat(
     let endpoints = plan
         .attempts
         .iter()
-        .filter(|a| answers_text(&a.endpoint))
+        .filter(|a| answers_text(a.endpoint))
         .map(|a| Planned {
             model: a.requested.to_string(),
             endpoint: Arc::new(a.endpoint.clone()),

@@ -76,7 +76,12 @@ async fn json_schema_answers_validate_through_every_dialect() {
     }
     // the demo's Anthropic listing has no JSON mode: asked by instruction
     let sent = gw.anthropic.last_request().unwrap();
-    assert!(sent.body["system"].as_str().unwrap().contains("JSON Schema"));
+    assert!(
+        sent.body["system"]
+            .as_str()
+            .unwrap()
+            .contains("JSON Schema")
+    );
     // Gemini natively
     let sent = gw.gemini.last_request().unwrap();
     assert_eq!(
@@ -177,7 +182,10 @@ async fn a_prompt_past_the_context_is_context_length_exceeded() {
     body["transforms"] = json!([]);
     let reply = gw.chat(&body).await;
     let error = assert_error(&reply, 400);
-    assert_eq!(error["metadata"]["error_type"], "context_length_exceeded", "{error}");
+    assert_eq!(
+        error["metadata"]["error_type"], "context_length_exceeded",
+        "{error}"
+    );
     // OpenAI's shape, which litellm and LangChain map to their
     // context-window exceptions
     let v = reply.json();
@@ -200,11 +208,19 @@ async fn an_upstream_context_length_error_reaches_the_client_as_such() {
         ..Options::default()
     })
     .await;
-    let reply = gw.chat(&chat_body("mock/echo", "a prompt of some words")).await;
+    let reply = gw
+        .chat(&chat_body("mock/echo", "a prompt of some words"))
+        .await;
     let error = assert_error(&reply, 400);
-    assert_eq!(error["metadata"]["error_type"], "context_length_exceeded", "{error}");
+    assert_eq!(
+        error["metadata"]["error_type"], "context_length_exceeded",
+        "{error}"
+    );
     let raw = error["metadata"]["raw"].to_string();
-    assert!(raw.contains("maximum context length is 5 tokens"), "{error}");
+    assert!(
+        raw.contains("maximum context length is 5 tokens"),
+        "{error}"
+    );
     // a 400 is not retried elsewhere
     let sent: usize = gw.request_counts().iter().sum();
     assert_eq!(sent, 1);

@@ -216,7 +216,11 @@ async fn streamed_json_is_the_same_json() {
         .filter_map(|e| e.strip_prefix("data: "))
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_valid(&schema, &answer);
@@ -289,7 +293,10 @@ async fn openai_dialect_reasons_for_reasoners_and_when_asked() {
 
     let off = ask("mock/reasoner", json!({ "reasoning_effort": "none" })).await;
     assert!(off["choices"][0]["message"].get("reasoning").is_none());
-    assert_eq!(off["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(
+        off["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        0
+    );
     let plain = ask("mock/echo", json!({})).await;
     assert!(plain["choices"][0]["message"].get("reasoning").is_none());
     let asked = ask("mock/echo", json!({ "reasoning": { "effort": "low" } })).await;
@@ -327,9 +334,11 @@ async fn openai_dialect_reasons_for_reasoners_and_when_asked() {
     assert_eq!(collect("reasoning"), "thinking about: Hi there");
     assert_eq!(collect("reasoning_content"), "thinking about: Hi there");
     assert_eq!(collect("content"), "echo: Hi there");
-    let first_content = chunks
-        .iter()
-        .position(|c| c["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()));
+    let first_content = chunks.iter().position(|c| {
+        c["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    });
     let last_reasoning = chunks
         .iter()
         .rposition(|c| c["choices"][0]["delta"]["reasoning"].is_string());
@@ -389,7 +398,10 @@ async fn prompts_past_the_context_get_each_dialects_error() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(body["error"]["message"], "prompt is too long: 11 tokens > 10 maximum");
+    assert_eq!(
+        body["error"]["message"],
+        "prompt is too long: 11 tokens > 10 maximum"
+    );
 
     let gemini = start(Dialect::Gemini).await.unwrap();
     let response = reqwest::Client::new()

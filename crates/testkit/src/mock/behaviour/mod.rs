@@ -510,9 +510,7 @@ fn tool_calls_for(conversation: &Conversation, user_text: &str) -> Vec<ToolCall>
     let arguments = |name: &str| {
         let parameters = conversation.tool_schemas.get(name);
         match parameters {
-            Some(p) if !schema::takes_query(Some(p)) => {
-                schema::generate(p, user_text).to_string()
-            }
+            Some(p) if !schema::takes_query(Some(p)) => schema::generate(p, user_text).to_string(),
             _ => query.clone(),
         }
     };

@@ -133,11 +133,19 @@ impl<'a> Generator<'a> {
         if let Some(value) = obj.get("const") {
             return value.clone();
         }
-        if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        if let Some(first) = obj
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
             return first.clone();
         }
         for key in ["anyOf", "oneOf", "allOf"] {
-            if let Some(first) = obj.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+            if let Some(first) = obj
+                .get(key)
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+            {
                 return self.value(first, depth + 1);
             }
         }
