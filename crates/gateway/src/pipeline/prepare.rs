@@ -110,7 +110,8 @@ pub fn plan_chat(
                 message: format!(
                     "This model's maximum context length is {available} tokens. However, \
                          the messages and the completion's reserve need {needed} tokens. \
-                         Please reduce the length of the messages or completion. ({e})"
+                         Please reduce the length of the messages or completion \
+                         (context_length_exceeded: {e})"
                 ),
             },
             None => ApiError::NoEndpoint {
