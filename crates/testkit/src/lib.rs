@@ -133,7 +133,9 @@
 //! the prompt)
 //! gets compact JSON instead of the echo: `{"echo": <user text>}` for a
 //! JSON object, else a value generated from the schema
-//! ([`behaviour::schema::generate`]): every property of an object
+//! ([`behaviour::schema::generate`]): an object without `properties`
+//! (nor `required`, nor `additionalProperties: false`) is
+//! `{"echo": <user text>}`, else every property of an object
 //! (required ones always; optional ones until 8 levels deep), the first
 //! `enum` value, `const`, the first branch of `anyOf` / `oneOf` / `allOf`,
 //! `$ref`s within the schema (`#/$defs/...`), integers and numbers from

@@ -181,6 +181,14 @@ impl<'a> Generator<'a> {
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let mut out = Map::new();
+        // an open object of unknown shape: what a JSON object answer says
+        if !obj.contains_key("properties")
+            && required.is_empty()
+            && obj.get("additionalProperties") != Some(&Value::Bool(false))
+        {
+            out.insert("echo".to_owned(), Value::String(self.text.to_owned()));
+            return Value::Object(out);
+        }
         if let Some(properties) = obj.get("properties").and_then(Value::as_object) {
             for (name, property) in properties {
                 // optional properties too, until the nesting is deep
@@ -320,6 +328,16 @@ mod tests {
         // deterministic from the text
         assert_eq!(v, generate(&schema, "Alice is happy"));
         assert_ne!(v, generate(&schema, "Bob is sad"));
+    }
+
+    #[test]
+    fn open_objects_echo() {
+        assert_eq!(
+            generate(&json!({"type": "object"}), "hi you"),
+            json!({"echo": "hi you"})
+        );
+        let closed = json!({"type": "object", "additionalProperties": false});
+        assert_eq!(generate(&closed, "hi"), json!({}));
     }
 
     #[test]
