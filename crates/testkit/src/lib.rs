@@ -102,7 +102,8 @@
 //! the text contains `parallel`, at least two tools exist and no function is
 //! forced, it calls the first two tools instead. Arguments are
 //! `{"query":<user text>}` (or, for a tool whose parameters have properties
-//! but no `query`, generated from them: see Structured output). Each call has an id derived from the
+//! but no `query`, or require another one, generated from them: see
+//! Structured output). Each call has an id derived from the
 //! conversation and the call's position: OpenAI `call_` + 24 alphanumeric
 //! characters, Anthropic `toolu_01` + 22 (Gemini shows no ids).
 //!
@@ -145,9 +146,9 @@
 //! `date-time`, `date`, `email`, `uri`, `uuid` get a fitting value). Type
 //! names are case-insensitive (Gemini's `STRING`). The JSON is then cut by
 //! stop sequences and the token limit like any reply. Tool calls use the
-//! same generator: a tool whose parameters have properties but no `query`
-//! (Anthropic's forced JSON tool, instructor's function) gets arguments
-//! generated from them.
+//! same generator: a tool whose parameters have properties but no `query`,
+//! or require another one (Anthropic's forced JSON tool, instructor's function),
+//! gets arguments generated from them.
 //!
 //! **Directives** in the last user message (or the legacy prompt) script
 //! failures in end-to-end tests, and are stripped from the echoed text (the

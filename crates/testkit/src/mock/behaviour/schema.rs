@@ -47,7 +47,7 @@ pub fn json_reply(format: &ResponseFormat, text: &str) -> Option<String> {
 }
 
 /// Phrases of a system prompt asking for JSON only (lower case).
-const JSON_ONLY_PHRASES: &[&str] = &[
+pub const JSON_ONLY_PHRASES: &[&str] = &[
     "only with a json",
     "only with json",
     "single valid json",
@@ -83,7 +83,8 @@ pub fn format_from_instruction(system: &str) -> ResponseFormat {
 }
 
 /// Whether a tool's parameters take the mock's usual `{"query": ...}`
-/// arguments: no schema, no properties, or a `query` property.
+/// arguments: no schema, no properties, or a `query` property and no
+/// other required one.
 pub fn takes_query(parameters: Option<&Value>) -> bool {
     let Some(properties) = parameters
         .and_then(|p| p.get("properties"))
@@ -91,7 +92,11 @@ pub fn takes_query(parameters: Option<&Value>) -> bool {
     else {
         return true;
     };
-    properties.is_empty() || properties.contains_key("query")
+    let others_required = parameters
+        .and_then(|p| p.get("required"))
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|name| name != "query"));
+    properties.is_empty() || (properties.contains_key("query") && !others_required)
 }
 
 struct Generator<'a> {
@@ -328,6 +333,19 @@ mod tests {
         // deterministic from the text
         assert_eq!(v, generate(&schema, "Alice is happy"));
         assert_ne!(v, generate(&schema, "Bob is sad"));
+    }
+
+    #[test]
+    fn query_tools_keep_their_arguments() {
+        assert!(takes_query(None));
+        assert!(takes_query(Some(
+            &json!({"type": "object", "properties": {}})
+        )));
+        let query = json!({"properties": {"query": {"type": "string"}}, "required": ["query"]});
+        assert!(takes_query(Some(&query)));
+        let more = json!({"properties": {"query": {}, "n": {}}, "required": ["query", "n"]});
+        assert!(!takes_query(Some(&more)));
+        assert!(!takes_query(Some(&json!({"properties": {"city": {}}}))));
     }
 
     #[test]
