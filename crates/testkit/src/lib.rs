@@ -133,7 +133,9 @@
 //! JSON object after the word `schema`, as gateways write JSON mode into
 //! the prompt)
 //! gets compact JSON instead of the echo: `{"echo": <user text>}` for a
-//! JSON object, else a value generated from the schema
+//! JSON object (unless a system message gives a schema, the first JSON
+//! object after the word `schema`, as instructor's JSON mode does), else a
+//! value generated from the schema
 //! ([`behaviour::schema::generate`]): an object without `properties`
 //! (nor `required`, nor `additionalProperties: false`) is
 //! `{"echo": <user text>}`, else every property of an object

@@ -420,3 +420,27 @@ async fn prompts_past_the_context_get_each_dialects_error() {
             .contains("input token count (11)")
     );
 }
+
+#[tokio::test]
+async fn json_object_follows_a_schema_given_in_the_system_prompt() {
+    // instructor's JSON mode: `json_object` and the schema in words
+    let schema = person_schema();
+    let openai = start(Dialect::OpenAi).await;
+    let body = post(
+        openai.url("/chat/completions"),
+        &json!({
+            "model": "m",
+            "messages": [
+                { "role": "system", "content": format!(
+                    "Provide the parsed objects in json that match the following \
+                     json_schema:\n\n{schema:#}\n\nMake sure to return an instance of the \
+                     JSON, not the schema itself") },
+                { "role": "user", "content": PROMPT },
+            ],
+            "response_format": { "type": "json_object" },
+        }),
+    )
+    .await;
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_valid(&schema, &serde_json::from_str(text).unwrap());
+}

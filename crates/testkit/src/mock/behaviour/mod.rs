@@ -146,18 +146,21 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// The format the reply takes: the request's, else the one a system
-    /// message asks for.
+    /// The format the reply takes: the request's (a JSON object with the
+    /// schema a system message gives, as instructor's JSON mode asks),
+    /// else the one a system message asks for.
     pub fn effective_format(&self) -> ResponseFormat {
-        if self.response_format != ResponseFormat::Text {
-            return self.response_format.clone();
+        let mut system = self.messages.iter().filter(|m| m.role == Role::System);
+        match &self.response_format {
+            ResponseFormat::Text => system
+                .map(|m| schema::format_from_instruction(&m.text))
+                .find(|f| *f != ResponseFormat::Text)
+                .unwrap_or_default(),
+            ResponseFormat::JsonObject => system
+                .find_map(|m| schema::schema_in(&m.text))
+                .map_or(ResponseFormat::JsonObject, ResponseFormat::JsonSchema),
+            schema @ ResponseFormat::JsonSchema(_) => schema.clone(),
         }
-        self.messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| schema::format_from_instruction(&m.text))
-            .find(|f| *f != ResponseFormat::Text)
-            .unwrap_or_default()
     }
 }
 

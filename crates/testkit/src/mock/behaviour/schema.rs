@@ -66,6 +66,14 @@ pub fn format_from_instruction(system: &str) -> ResponseFormat {
     if !JSON_ONLY_PHRASES.iter().any(|p| lower.contains(p)) {
         return ResponseFormat::Text;
     }
+    schema_in(system).map_or(ResponseFormat::JsonObject, ResponseFormat::JsonSchema)
+}
+
+/// The JSON Schema a text gives: the first JSON object after the word
+/// `schema` (case-insensitive; `json_schema:` too) that parses.
+pub fn schema_in(text: &str) -> Option<Value> {
+    let lower = text.to_lowercase();
+    let system = text;
     let mut from = 0;
     while let Some(at) = lower[from..].find("schema") {
         let after = from + at + "schema".len();
@@ -74,12 +82,12 @@ pub fn format_from_instruction(system: &str) -> ResponseFormat {
             let mut stream =
                 serde_json::Deserializer::from_str(&system[start..]).into_iter::<Value>();
             if let Some(Ok(schema @ Value::Object(_))) = stream.next() {
-                return ResponseFormat::JsonSchema(schema);
+                return Some(schema);
             }
         }
         from = after;
     }
-    ResponseFormat::JsonObject
+    None
 }
 
 /// Whether a tool's parameters take the mock's usual `{"query": ...}`
