@@ -5,8 +5,8 @@ schema, so these libraries' validation succeeds end to end.
 pydantic-ai (tool output, the default, and native structured output) and
 LangChain's `with_structured_output` (JSON schema, function calling; its
 `json_mode` leaves the schema to the prompt), through each wire dialect; plus reasoning, and the context-window
-error as litellm and LangChain recognise it. (instructor is not here: its
-latest release pins `jiter<0.15`, which the pinned `openai` cannot share.)
+error as litellm and LangChain recognise it. (instructor is in
+test_instructor.py, with a venv of its own.)
 """
 
 from typing import Literal
