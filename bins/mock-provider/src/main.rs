@@ -46,6 +46,10 @@ struct Cli {
     /// A model to serve (repeatable; default: accept any model).
     #[arg(long = "model")]
     models: Vec<String>,
+    /// Refuse chat prompts longer than this many tokens with the dialect's
+    /// context-length error (default: no limit).
+    #[arg(long)]
+    context_length: Option<u32>,
 }
 
 impl Cli {
@@ -61,6 +65,7 @@ impl Cli {
             models: self.models,
             // nobody can read recorded requests from outside: keep none
             max_recorded_requests: 0,
+            context_length: self.context_length,
         }
     }
 }

@@ -67,6 +67,16 @@ pub enum ApiError {
         /// Why, in words.
         message: String,
     },
+    /// 400: the prompt (with the completion's reserve) fits no endpoint's
+    /// context. Written as OpenAI words it (`This model's maximum context
+    /// length is ...`, `type: invalid_request_error`, `param: messages`,
+    /// `metadata.error_type: context_length_exceeded`), so clients raise
+    /// their context-window exceptions (litellm, LangChain).
+    #[error("{message}")]
+    ContextLengthExceeded {
+        /// What did not fit where.
+        message: String,
+    },
     /// The provider failed and no fallback was left.
     #[error("{0}")]
     Provider(#[from] ProviderError),
@@ -108,7 +118,9 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::ContextLengthExceeded { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
@@ -136,6 +148,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::NoEndpoint { .. } => "provider_unavailable",
+            ApiError::ContextLengthExceeded { .. } => "context_length_exceeded",
             ApiError::Provider(e) => e.error_type(),
             ApiError::Internal(_) => "server",
         }
@@ -172,8 +185,14 @@ impl ApiError {
         if let ApiError::BadRequest { field: Some(f), .. } = self {
             metadata.insert("field".into(), f.clone().into());
         }
+        let mut extra = Extra::new();
+        if let ApiError::ContextLengthExceeded { .. } = self {
+            extra.insert("type".into(), "invalid_request_error".into());
+            extra.insert("param".into(), "messages".into());
+        }
         ErrorBody {
             metadata: Some(metadata),
+            extra,
             ..ErrorBody::new(status, message)
         }
     }

@@ -59,5 +59,7 @@ mod routing;
 mod stream;
 #[path = "gateway/surface.rs"]
 mod surface;
+#[path = "gateway/structured.rs"]
+mod structured;
 #[path = "gateway/transforms.rs"]
 mod transforms;

@@ -101,7 +101,9 @@
 //! not `false`, Anthropic no `disable_parallel_tool_use`, Gemini always),
 //! the text contains `parallel`, at least two tools exist and no function is
 //! forced, it calls the first two tools instead. Arguments are
-//! `{"query":<user text>}`. Each call has an id derived from the
+//! `{"query":<user text>}` (or, for a tool whose parameters have properties
+//! but no `query`, or require another one, generated from them: see
+//! Structured output). Each call has an id derived from the
 //! conversation and the call's position: OpenAI `call_` + 24 alphanumeric
 //! characters, Anthropic `toolu_01` + 22 (Gemini shows no ids).
 //!
@@ -114,7 +116,41 @@
 //! from `candidatesTokenCount`). Anthropic's thinking block carries the
 //! signature [`behaviour::thinking_signature`] (base64 of SHA-256); Gemini
 //! sends the thought part only with `includeThoughts: true`. The OpenAI
-//! dialect never thinks.
+//! dialect thinks for a model whose name contains `reason` (`mock/reasoner`)
+//! unless `reasoning_effort` (or `reasoning.effort`) is `"none"` or
+//! `reasoning.enabled` is false, and for any model asked for it
+//! (`reasoning_effort`, or a `reasoning` object); the reasoning goes in the
+//! message's `reasoning` and `reasoning_content` (OpenRouter's and
+//! DeepSeek's names), in deltas of both names before the content, and in
+//! `completion_tokens_details.reasoning_tokens`.
+//!
+//! **Structured output.** A request asking for JSON (OpenAI
+//! `response_format` `json_object` / `json_schema`; Gemini
+//! `responseMimeType: "application/json"` with `responseSchema` or
+//! `responseJsonSchema`; in any dialect, a system message saying to answer
+//! only with JSON (`only with a JSON`, `single valid JSON`, ...: see
+//! [`behaviour::schema::format_from_instruction`]), with the schema as the
+//! JSON object after the word `schema`, as gateways write JSON mode into
+//! the prompt)
+//! gets compact JSON instead of the echo: `{"echo": <user text>}` for a
+//! JSON object (unless a system message gives a schema, the first JSON
+//! object after the word `schema`, as instructor's JSON mode does), else a
+//! value generated from the schema
+//! ([`behaviour::schema::generate`]): an object without `properties`
+//! (nor `required`, nor `additionalProperties: false`) is
+//! `{"echo": <user text>}`, else every property of an object
+//! (required ones always; optional ones until 8 levels deep), the first
+//! `enum` value, `const`, the first branch of `anyOf` / `oneOf` / `allOf`,
+//! `$ref`s within the schema (`#/$defs/...`), integers and numbers from
+//! the prompt's word count clamped into their bounds, `true` for booleans,
+//! `max(minItems, 1)` items (at most `maxItems`), and strings that are the
+//! prompt's words in turn (fit to `minLength` / `maxLength`; `format`s
+//! `date-time`, `date`, `email`, `uri`, `uuid` get a fitting value). Type
+//! names are case-insensitive (Gemini's `STRING`). The JSON is then cut by
+//! stop sequences and the token limit like any reply. Tool calls use the
+//! same generator: a tool whose parameters have properties but no `query`,
+//! or require another one (Anthropic's forced JSON tool, instructor's function),
+//! gets arguments generated from them.
 //!
 //! **Directives** in the last user message (or the legacy prompt) script
 //! failures in end-to-end tests, and are stripped from the echoed text (the
@@ -190,6 +226,16 @@
 //! **Embeddings** are unit vectors of 8 dimensions (or `dimensions` /
 //! `outputDimensionality`) drawn from SHA-256 of each input text
 //! ([`behaviour::embedding_for`]).
+//!
+//! **Context.** With [`MockConfig::context_length`], a chat request whose
+//! prompt tokens exceed it is refused with the dialect's error: OpenAI a
+//! 400 `{"error": {"message": "This model's maximum context length is N
+//! tokens. However, your messages resulted in M tokens. ...", "type":
+//! "invalid_request_error", "param": "messages", "code":
+//! "context_length_exceeded"}}`; Anthropic a 400 `invalid_request_error`
+//! `prompt is too long: M tokens > N maximum`; Gemini a 400
+//! `INVALID_ARGUMENT` `The input token count (M) exceeds the maximum number
+//! of tokens allowed (N).`
 //!
 //! **Models.** The model list shows [`MockConfig::models`]; when that is
 //! empty any model is accepted and the list shows the models asked about so

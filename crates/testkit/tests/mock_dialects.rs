@@ -1,7 +1,7 @@
 //! The same conversation through the three dialects: the same reply, the
 //! same token counts and the same tool decision, whatever the wire format.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
 use tollgate_testkit::{Dialect, MockConfig, MockHandle, MockServer, MockState};
@@ -250,3 +250,6 @@ async fn every_dialect_router_mounts_inside_another_app() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[path = "mock_dialects/structured.rs"]
+mod structured;

@@ -279,8 +279,13 @@ pub async fn chat_completion(
                 .clone_from(&choice.finish_reason);
         }
     }
+    let reasoning: String = completion
+        .choices
+        .iter()
+        .filter_map(|c| c.message.reasoning.as_deref())
+        .collect();
     let usage = match completion.usage.take() {
-        Some(u) => u.normalized(),
+        Some(u) => super::meter::with_reasoning_counted(u.normalized(), &reasoning, &tokenizer),
         None => {
             let mut meter = OutputMeter::new(by.bound.output_tokens, tokenizer);
             for c in &completion.choices {

@@ -12,7 +12,24 @@
 //! less headroom than the bytes did, so a 200-token stream with a bound of
 //! 200 is counted some 15–20 times, in small pieces, not once per chunk.
 
+use tollgate_schema::usage::{CompletionTokensDetails, Usage};
 use tollgate_transforms::Tokenizer;
+
+/// `usage` with its reasoning tokens counted from the reasoning text when
+/// the provider reported none although it reasoned (Anthropic counts
+/// thinking in `output_tokens` and never apart): the text's tokens with
+/// the model family's tokenizer, at most the completion tokens.
+pub fn with_reasoning_counted(mut usage: Usage, reasoning: &str, tokenizer: &Tokenizer) -> Usage {
+    if reasoning.is_empty() || usage.reasoning_tokens() > 0 {
+        return usage;
+    }
+    let tokens = tokenizer.count(reasoning).min(usage.completion_tokens);
+    usage
+        .completion_tokens_details
+        .get_or_insert_with(CompletionTokensDetails::default)
+        .reasoning_tokens = tokens;
+    usage
+}
 
 /// Produced output measured against a bound of tokens.
 #[derive(Debug)]

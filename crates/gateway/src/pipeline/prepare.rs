@@ -111,18 +111,46 @@ pub fn plan_chat(
         &state.policy,
         &mut rand::rng(),
     )
-    .map_err(|e| match e {
-        tollgate_routing::Error::NoEndpoint { .. } => ApiError::NoEndpoint {
-            status: e.status(),
-            message: e.to_string(),
+    .map_err(|e| match &e {
+        tollgate_routing::Error::NoEndpoint { excluded, .. } => match context_exceeded(excluded) {
+            Some((needed, available)) => ApiError::ContextLengthExceeded {
+                message: format!(
+                    "This model's maximum context length is {available} tokens. However, \
+                         the messages and the completion's reserve need {needed} tokens. \
+                         Please reduce the length of the messages or completion \
+                         (context_length_exceeded: {e})"
+                ),
+            },
+            None => ApiError::NoEndpoint {
+                status: e.status(),
+                message: e.to_string(),
+            },
         },
         other if other.status() == 400 => ApiError::field("model", other.to_string()),
         other => ApiError::Internal(other.to_string()),
     })?;
     let label = route.model_chain().join(", ");
+    // a model without text output (embeddings) cannot answer chat
+    let answers_text = |ep: &tollgate_catalog::CatalogEndpoint| {
+        ep.output_modalities.is_empty() || ep.output_modalities.iter().any(|m| m == "text")
+    };
+    if let Some(first) = plan.attempts.first()
+        && plan.attempts.iter().all(|a| !answers_text(a.endpoint))
+    {
+        return Err(ApiError::field(
+            "model",
+            format!(
+                "`{}` cannot answer chat: its output is {}, not text (an embeddings \
+                 model is called through /api/v1/embeddings)",
+                first.requested,
+                first.endpoint.output_modalities.join(", ")
+            ),
+        ));
+    }
     let endpoints = plan
         .attempts
         .iter()
+        .filter(|a| answers_text(a.endpoint))
         .map(|a| Planned {
             model: a.requested.to_string(),
             endpoint: Arc::new(a.endpoint.clone()),
@@ -134,6 +162,22 @@ pub fn plan_chat(
         endpoints,
         routes: routes.clone(),
     })
+}
+
+/// When every endpoint was left out because the prompt did not fit its
+/// context: the tokens needed and the largest context there was.
+fn context_exceeded(excluded: &[tollgate_routing::Exclusion<'_>]) -> Option<(u64, u64)> {
+    let mut found: Option<(u64, u64)> = None;
+    for e in excluded {
+        let tollgate_routing::ExclusionReason::ContextTooSmall { needed, available } = e.reason
+        else {
+            return None;
+        };
+        if found.is_none_or(|(_, best)| available > best) {
+            found = Some((needed, available));
+        }
+    }
+    found
 }
 
 /// The model named `name` and its endpoints, or a 400 naming the model

@@ -94,6 +94,9 @@ struct Rewriter {
     held_text: Option<String>,
     /// The output passed its bound; the stream is cut.
     cut: bool,
+    /// The reasoning text relayed, counted at the end when the provider
+    /// reports no reasoning tokens (bounded by the output meter).
+    reasoning: String,
 }
 
 impl Rewriter {
@@ -117,6 +120,7 @@ impl Rewriter {
             native_finish_reason: None,
             held_text,
             cut: false,
+            reasoning: String::new(),
         }
     }
 
@@ -131,6 +135,9 @@ impl Rewriter {
             let d = &mut choice.delta;
             self.meter.add(d.content.as_deref().unwrap_or_default());
             self.meter.add(d.reasoning.as_deref().unwrap_or_default());
+            if let Some(r) = d.reasoning.as_deref() {
+                self.reasoning.push_str(r);
+            }
             for t in d.tool_calls.iter().flatten() {
                 self.meter.add(
                     t.function
@@ -268,7 +275,11 @@ impl Rewriter {
     /// usage): the metered output, never above its bound.
     fn final_usage(&mut self) -> Usage {
         match self.usage.take() {
-            Some(u) if !self.cut => u.normalized(),
+            Some(u) if !self.cut => super::meter::with_reasoning_counted(
+                u.normalized(),
+                &self.reasoning,
+                &self.meta.tokenizer,
+            ),
             _ => Usage::new(self.meta.prompt_estimate, self.meter.tokens()),
         }
     }

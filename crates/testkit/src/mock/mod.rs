@@ -125,6 +125,11 @@ pub struct MockConfig {
     /// How many requests [`MockState::requests`] keeps (the oldest are
     /// forgotten first); [`MockState::request_count`] counts them all.
     pub max_recorded_requests: usize,
+    /// The context window, in prompt tokens: a chat request whose prompt
+    /// is longer gets the dialect's context-length error (OpenAI: 400
+    /// `invalid_request_error`, `code: "context_length_exceeded"`, `param:
+    /// "messages"`). `None`: no limit.
+    pub context_length: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -139,6 +144,7 @@ impl Default for MockConfig {
             api_key: None,
             models: Vec::new(),
             max_recorded_requests: 10_000,
+            context_length: None,
         }
     }
 }

@@ -114,6 +114,14 @@ async fn messages(
     request::validate(&request, false)?;
     let model = check_model(&state, &config, model)?;
     let mut reply = reply_for(&request);
+    if let Some(limit) = config.context_length
+        && reply.usage.prompt_tokens > limit
+    {
+        return Err(ApiError::invalid(format!(
+            "prompt is too long: {} tokens > {limit} maximum",
+            reply.usage.prompt_tokens
+        )));
+    }
     let cache = CacheUse::look_up(&state, &request);
     cache.apply(&mut reply.usage);
     if reply.directives.status.is_none() {

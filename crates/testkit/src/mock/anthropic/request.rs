@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use crate::mock::MockState;
 use crate::mock::behaviour::{
-    self, Conversation, Message, Reply, Role, ToolChoice, ToolIdStyle, Usage, count_tokens,
+    self, Conversation, Message, Reply, ResponseFormat, Role, ToolChoice, ToolIdStyle, Usage,
+    count_tokens,
 };
 
 /// The smallest thinking budget the API accepts.
@@ -84,6 +85,17 @@ pub fn conversation(request: &Value) -> Conversation {
             .unwrap_or_default(),
         thinking: thinking_enabled(request),
         tool_ids: ToolIdStyle::Anthropic,
+        tool_schemas: request
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                let name = t.get("name")?.as_str()?;
+                Some((name.to_owned(), t.get("input_schema")?.clone()))
+            })
+            .collect(),
+        response_format: ResponseFormat::Text,
     }
 }
 

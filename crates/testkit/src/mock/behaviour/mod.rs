@@ -13,14 +13,18 @@
 
 mod directives;
 mod embedding;
+pub mod schema;
 mod tokens;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use self::directives::{DEFAULT_ENDLESS_REPLY_BYTES, Directives};
 pub use self::embedding::{DEFAULT_EMBEDDING_DIMENSIONS, embedding_for};
+pub use self::schema::ResponseFormat;
 pub use self::tokens::{count_tokens, split_tokens};
 use super::{Failure, MockConfig};
 
@@ -130,6 +134,34 @@ pub struct Conversation {
     pub thinking: bool,
     /// The form of the tool-call ids.
     pub tool_ids: ToolIdStyle,
+    /// The parameters schema of each tool that has one, by name: a tool
+    /// whose parameters have properties but no `query` gets arguments
+    /// generated from it ([`schema::generate`]).
+    pub tool_schemas: BTreeMap<String, Value>,
+    /// What the reply's text must be (OpenAI `response_format`, Gemini
+    /// `responseMimeType` / `responseSchema`); when `Text`, a system
+    /// message asking for JSON in words still counts
+    /// ([`schema::format_from_instruction`]).
+    pub response_format: ResponseFormat,
+}
+
+impl Conversation {
+    /// The format the reply takes: the request's (a JSON object with the
+    /// schema a system message gives, as instructor's JSON mode asks),
+    /// else the one a system message asks for.
+    pub fn effective_format(&self) -> ResponseFormat {
+        let mut system = self.messages.iter().filter(|m| m.role == Role::System);
+        match &self.response_format {
+            ResponseFormat::Text => system
+                .map(|m| schema::format_from_instruction(&m.text))
+                .find(|f| *f != ResponseFormat::Text)
+                .unwrap_or_default(),
+            ResponseFormat::JsonObject => system
+                .find_map(|m| schema::schema_in(&m.text))
+                .map_or(ResponseFormat::JsonObject, ResponseFormat::JsonSchema),
+            schema @ ResponseFormat::JsonSchema(_) => schema.clone(),
+        }
+    }
 }
 
 /// Why a reply ended.
@@ -372,7 +404,8 @@ pub fn respond(conversation: &Conversation) -> Reply {
         };
     }
 
-    let full = format!("echo: {subject}");
+    let full = schema::json_reply(&conversation.effective_format(), &subject)
+        .unwrap_or_else(|| format!("echo: {subject}"));
     let (text, finish_reason, stop_sequence) =
         limit_text(&full, &conversation.stop, conversation.max_tokens);
     Reply {
@@ -476,7 +509,14 @@ fn tool_calls_for(conversation: &Conversation, user_text: &str) -> Vec<ToolCall>
             }
         }
     };
-    let arguments = serde_json::json!({ "query": user_text }).to_string();
+    let query = serde_json::json!({ "query": user_text }).to_string();
+    let arguments = |name: &str| {
+        let parameters = conversation.tool_schemas.get(name);
+        match parameters {
+            Some(p) if !schema::takes_query(Some(p)) => schema::generate(p, user_text).to_string(),
+            _ => query.clone(),
+        }
+    };
     let digest = conversation_digest(conversation);
     chosen
         .into_iter()
@@ -490,7 +530,7 @@ fn tool_calls_for(conversation: &Conversation, user_text: &str) -> Vec<ToolCall>
             ToolCall {
                 id,
                 name: name.to_owned(),
-                arguments: arguments.clone(),
+                arguments: arguments(name),
             }
         })
         .collect()

@@ -135,6 +135,14 @@ async fn generate(
     };
     let model = check_model(state, &config, model, method)?;
     let reply = reply_for(&request);
+    if let Some(limit) = config.context_length
+        && reply.usage.prompt_tokens > limit
+    {
+        return Err(ApiError::invalid(format!(
+            "The input token count ({}) exceeds the maximum number of tokens allowed ({limit}).",
+            reply.usage.prompt_tokens
+        )));
+    }
     let meta = Meta::new(state, &model, request::include_thoughts(&request));
     let stream = framing.map(|framing| {
         let frames = render::frames(&meta, &reply, framing);

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::mock::behaviour::{
-    self, Conversation, DEFAULT_EMBEDDING_DIMENSIONS, Message, Reply, Role, ToolChoice,
-    ToolIdStyle, count_tokens,
+    self, Conversation, DEFAULT_EMBEDDING_DIMENSIONS, Message, Reply, ResponseFormat, Role,
+    ToolChoice, ToolIdStyle, count_tokens,
 };
 
 /// Largest `outputDimensionality` an embedding request may ask for.
@@ -164,6 +164,32 @@ pub fn conversation(request: &Value) -> Conversation {
             .unwrap_or_default(),
         thinking: thinking_requested(request),
         tool_ids: ToolIdStyle::OpenAi,
+        tool_schemas: array(request, "tools")
+            .iter()
+            .flat_map(|tool| array(tool, "functionDeclarations"))
+            .filter_map(|declaration| {
+                let name = str_field(declaration, "name")?;
+                let parameters = field(declaration, "parameters")
+                    .or_else(|| field(declaration, "parametersJsonSchema"))?;
+                Some((name.to_owned(), parameters.clone()))
+            })
+            .collect(),
+        response_format: response_format(generation),
+    }
+}
+
+/// `generationConfig.responseMimeType: "application/json"`: JSON valid
+/// against `responseSchema` (or `responseJsonSchema`), else a JSON object.
+fn response_format(generation: Option<&Value>) -> ResponseFormat {
+    let Some(generation) = generation else {
+        return ResponseFormat::Text;
+    };
+    if str_field(generation, "responseMimeType") != Some("application/json") {
+        return ResponseFormat::Text;
+    }
+    match field(generation, "responseSchema").or_else(|| field(generation, "responseJsonSchema")) {
+        Some(schema @ Value::Object(_)) => ResponseFormat::JsonSchema(schema.clone()),
+        _ => ResponseFormat::JsonObject,
     }
 }
 

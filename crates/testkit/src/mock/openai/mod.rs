@@ -115,6 +115,19 @@ async fn chat_completions(
     request::check_limit(&request, "max_completion_tokens")?;
     let choices = request::choices(&request)?;
     let reply = reply_for(&request);
+    if let Some(limit) = config.context_length
+        && reply.usage.prompt_tokens > limit
+    {
+        return Err(ApiError::invalid(
+            format!(
+                "This model's maximum context length is {limit} tokens. However, your \
+                 messages resulted in {} tokens. Please reduce the length of the messages.",
+                reply.usage.prompt_tokens
+            ),
+            "messages",
+            "context_length_exceeded",
+        ));
+    }
     let ids = Ids::new(&state, "chatcmpl", &model);
     let stream = request::is_stream(&request).then(|| StreamPlan {
         frames: render::chat_frames(&ids, request::include_usage(&request), &reply, choices),

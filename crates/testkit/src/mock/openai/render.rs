@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::mock::MockState;
 use crate::mock::behaviour::{
     Delta, FILLER_PIECE, Output, Reply, ToolCall, Usage, alphanumeric_id, count_tokens,
-    embedding_for, split_tokens, stream_deltas,
+    embedding_for, reasoning_pieces, split_tokens, stream_deltas,
 };
 use crate::mock::stream::{Frame, FrameKind};
 
@@ -55,7 +55,7 @@ fn usage_json(usage: &Usage) -> Value {
         "total_tokens": usage.total_tokens(),
         "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": usage.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -86,7 +86,7 @@ pub(super) fn choices_usage(reply: &Reply, n: u32) -> Option<Usage> {
 /// A chat completion with `n` choices, each the same reply (the mock is
 /// deterministic); no `usage` with `[mock:no_usage]`.
 pub(super) fn chat_completion_json(ids: &Ids, reply: &Reply, n: u32) -> Value {
-    let message = match &reply.output {
+    let mut message = match &reply.output {
         Output::Text(text) => json!({ "role": "assistant", "content": text, "refusal": null }),
         Output::Filler(filler) => {
             json!({ "role": "assistant", "content": filler.text(), "refusal": null })
@@ -98,6 +98,12 @@ pub(super) fn chat_completion_json(ids: &Ids, reply: &Reply, n: u32) -> Value {
             "refusal": null,
         }),
     };
+    // reasoning as OpenRouter (`reasoning`) and DeepSeek / vLLM
+    // (`reasoning_content`) send it
+    if let (Some(reasoning), Some(fields)) = (&reply.reasoning, message.as_object_mut()) {
+        fields.insert("reasoning".to_owned(), json!(reasoning));
+        fields.insert("reasoning_content".to_owned(), json!(reasoning));
+    }
     let choices: Vec<Value> = (0..n)
         .map(|index| {
             json!({
@@ -199,6 +205,11 @@ pub(super) fn chat_frames(ids: &Ids, include_usage: bool, reply: &Reply, n: u32)
     let content_step =
         |delta: Value| step(FrameKind::Content, n, |index| choice(index, &delta, None));
     let mut frames = vec![step(FrameKind::Lead, n, |index| choice(index, &role, None))];
+    for piece in reasoning_pieces(reply) {
+        frames.push(content_step(
+            json!({ "reasoning": piece, "reasoning_content": piece }),
+        ));
+    }
     if let Output::Filler(filler) = &reply.output {
         let (times, odd) = filler.stream_pieces();
         frames.push(content_step(json!({ "content": FILLER_PIECE })).repeat(times));

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::mock::behaviour::{
-    self, Conversation, DEFAULT_EMBEDDING_DIMENSIONS, Message, Reply, Role, ToolChoice,
-    ToolIdStyle, count_tokens, respond_to_prompt,
+    self, Conversation, DEFAULT_EMBEDDING_DIMENSIONS, Message, Reply, ResponseFormat, Role,
+    ToolChoice, ToolIdStyle, count_tokens, respond_to_prompt,
 };
 
 /// Largest `dimensions` an embedding request may ask for.
@@ -47,6 +47,17 @@ pub fn conversation(request: &Value) -> Conversation {
         },
         _ => ToolChoice::Auto,
     };
+    let tool_schemas = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let name = t.pointer("/function/name")?.as_str()?;
+            let parameters = t.pointer("/function/parameters")?;
+            Some((name.to_owned(), parameters.clone()))
+        })
+        .collect();
     Conversation {
         messages,
         tools,
@@ -54,8 +65,48 @@ pub fn conversation(request: &Value) -> Conversation {
         parallel_tool_calls: request.get("parallel_tool_calls") != Some(&Value::Bool(false)),
         max_tokens: token_limit(request, &["max_completion_tokens", "max_tokens"]),
         stop: stop_sequences(request),
-        thinking: false,
+        thinking: thinks(request),
         tool_ids: ToolIdStyle::OpenAi,
+        tool_schemas,
+        response_format: response_format(request),
+    }
+}
+
+/// Whether an OpenAI request gets reasoning: a model whose name contains
+/// `reason` always reasons unless `reasoning_effort` is `"none"` or
+/// `reasoning.enabled` is false / `reasoning.effort` is `"none"`; any other
+/// model reasons when asked (`reasoning_effort` other than `"none"`, or a
+/// `reasoning` object not disabled).
+pub fn thinks(request: &Value) -> bool {
+    let effort = request
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .or_else(|| request.pointer("/reasoning/effort").and_then(Value::as_str));
+    let disabled = effort == Some("none")
+        || request.pointer("/reasoning/enabled") == Some(&Value::Bool(false));
+    if disabled {
+        return false;
+    }
+    let reasoner = request
+        .get("model")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.to_lowercase().contains("reason"));
+    reasoner || effort.is_some() || request.get("reasoning").is_some_and(Value::is_object)
+}
+
+/// `response_format`: `json_object`, or `json_schema` with its
+/// `json_schema.schema` (without one: any JSON object).
+pub fn response_format(request: &Value) -> ResponseFormat {
+    let Some(format) = request.get("response_format") else {
+        return ResponseFormat::Text;
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_object") => ResponseFormat::JsonObject,
+        Some("json_schema") => match format.pointer("/json_schema/schema") {
+            Some(schema @ Value::Object(_)) => ResponseFormat::JsonSchema(schema.clone()),
+            _ => ResponseFormat::JsonObject,
+        },
+        _ => ResponseFormat::Text,
     }
 }
 

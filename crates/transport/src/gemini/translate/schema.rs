@@ -27,12 +27,32 @@ const KEPT: &[&str] = &[
     "propertyOrdering",
 ];
 
+/// How many `$ref`s deep a schema is inlined; a recursive schema's deeper
+/// references become an untyped schema.
+const MAX_REF_DEPTH: usize = 8;
+
 /// `schema` with only what Gemini accepts (see the module docs of
-/// [`translate`](super)).
+/// [`translate`](super)). Gemini's `Schema` has no `$ref`: references
+/// within the schema (`#/$defs/...`, `#/definitions/...`, as pydantic and
+/// zod write them) are inlined.
 pub fn gemini_schema(schema: &Value) -> Value {
+    cut(schema, schema, 0)
+}
+
+fn cut(schema: &Value, root: &Value, depth: usize) -> Value {
     let Value::Object(m) = schema else {
         return schema.clone();
     };
+    if let Some(reference) = m.get("$ref").and_then(Value::as_str) {
+        let target = reference
+            .strip_prefix('#')
+            .and_then(|pointer| root.pointer(pointer));
+        return match target {
+            Some(target) if depth < MAX_REF_DEPTH => cut(target, root, depth + 1),
+            _ => Value::Object(Map::new()),
+        };
+    }
+    let gemini_schema = |s: &Value| cut(s, root, depth);
     let mut out = Map::new();
     for (key, value) in m {
         match key.as_str() {
@@ -73,7 +93,7 @@ pub fn gemini_schema(schema: &Value) -> Value {
             }
             "anyOf" | "oneOf" => {
                 if let Value::Array(options) = value {
-                    let options = options.iter().map(gemini_schema).collect();
+                    let options = options.iter().map(&gemini_schema).collect();
                     out.insert("anyOf".into(), Value::Array(options));
                 }
             }
@@ -134,6 +154,43 @@ mod tests {
                 "required": ["city"]
             })
         );
+    }
+
+    #[test]
+    fn references_are_inlined() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "home": { "$ref": "#/$defs/Place" },
+                "trips": { "type": "array", "items": { "$ref": "#/definitions/Trip" } },
+                "next": { "$ref": "#/$defs/Node" },
+                "lost": { "$ref": "other.json#/x" }
+            },
+            "$defs": {
+                "Place": { "type": "object", "properties": { "city": { "type": "string" } } },
+                "Node": { "type": "object", "properties": { "next": { "$ref": "#/$defs/Node" } } }
+            },
+            "definitions": { "Trip": { "type": "string", "title": "Trip" } }
+        });
+        let out = gemini_schema(&schema);
+        assert_eq!(
+            out["properties"]["home"],
+            json!({ "type": "object", "properties": { "city": { "type": "string" } } })
+        );
+        assert_eq!(
+            out["properties"]["trips"]["items"],
+            json!({ "type": "string", "title": "Trip" })
+        );
+        assert_eq!(out["properties"]["lost"], json!({}));
+        assert!(out.get("$defs").is_none() && out.get("definitions").is_none());
+        // a recursive reference ends
+        let mut node = &out["properties"]["next"];
+        let mut levels = 0;
+        while let Some(next) = node.pointer("/properties/next") {
+            node = next;
+            levels += 1;
+        }
+        assert!((1..=MAX_REF_DEPTH).contains(&levels), "{levels}");
     }
 
     #[test]
