@@ -57,9 +57,9 @@ mod responses;
 mod routing;
 #[path = "gateway/stream.rs"]
 mod stream;
-#[path = "gateway/surface.rs"]
-mod surface;
 #[path = "gateway/structured.rs"]
 mod structured;
+#[path = "gateway/surface.rs"]
+mod surface;
 #[path = "gateway/transforms.rs"]
 mod transforms;
