@@ -171,11 +171,13 @@ def test_image_input(client, model):
 
 
 def test_image_input_to_text_only_model_is_refused(client):
-    with pytest.raises(openai.NotFoundError) as e:
+    # 503: no provider meets the request's requirements (api-reference.txt).
+    with pytest.raises(openai.InternalServerError) as e:
         client.chat.completions.create(model="mock/echo", messages=[{"role": "user", "content": [
             {"type": "text", "text": "What is in it?"},
             {"type": "image_url", "image_url": {"url": PNG_1PX}},
         ]}])
+    assert e.value.status_code == 503
     assert "image input" in e.value.message
 
 
