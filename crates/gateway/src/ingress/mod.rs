@@ -20,6 +20,8 @@
 //! answer, stream encoder and error encoding, and a route (as
 //! [`responses`] was).
 
+#[cfg(test)]
+mod golden;
 pub mod messages;
 pub mod responses;
 

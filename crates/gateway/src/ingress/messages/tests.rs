@@ -2,40 +2,22 @@
 //! each Anthropic request decoded, then sent by each upstream dialect's
 //! adapter; each finished answer and relayed stream encoded.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_schema::Extra;
 use tollgate_schema::chat::{ChatChunk, ChatCompletion, ChatRequest};
 use tollgate_schema::from_json_slice;
 use tollgate_schema::messages::MessagesRequest;
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
-use tollgate_transport::{anthropic, gemini, openai};
 
 use super::error::error_type;
 use super::{Encoder, answer, decode};
 use crate::error::ApiError;
+use crate::ingress::golden::{self, parse_events, upstream_body};
 use crate::ingress::{StreamEncoder, StreamInfo};
 
 fn cases() -> Vec<(String, Value)> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/ingress/messages"
-    );
-    let mut cases: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (
-                name,
-                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-            )
-        })
-        .collect();
-    cases.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(cases.len() >= 8, "{cases:?}");
-    cases
+    golden::cases("messages", 8)
 }
 
 fn decoded(request: &Value) -> Result<ChatRequest, ApiError> {
@@ -57,23 +39,17 @@ fn requests_decode_and_reach_each_dialect_as_the_cases_say() {
             "{name}: the internal request"
         );
         let upstream = &case["upstream"];
-        assert_eq!(
-            openai::translate::chat_body(&internal, "gpt-up", false, false).unwrap(),
-            upstream["openai"],
-            "{name}: to an OpenAI upstream"
-        );
-        assert_eq!(
-            anthropic::translate::messages_body(&internal, "claude-up", false, None)
-                .unwrap()
-                .body,
-            upstream["anthropic"],
-            "{name}: to an Anthropic upstream"
-        );
-        assert_eq!(
-            gemini::translate::generate_body(&internal).unwrap().body,
-            upstream["gemini"],
-            "{name}: to a Gemini upstream"
-        );
+        for (dialect, to) in [
+            ("openai", "OpenAI"),
+            ("anthropic", "Anthropic"),
+            ("gemini", "Gemini"),
+        ] {
+            assert_eq!(
+                upstream_body(dialect, &internal),
+                upstream[dialect],
+                "{name}: to an {to} upstream"
+            );
+        }
         checked += 1;
     }
     assert!(checked >= 4);
@@ -95,19 +71,6 @@ fn answers_encode_as_the_cases_say() {
         checked += 1;
     }
     assert!(checked >= 5);
-}
-
-/// `event: <name>\ndata: <json>` frames as `{"event", "data"}`.
-fn parse_events(bytes: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(bytes).unwrap();
-    text.split_terminator("\n\n")
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').unwrap();
-            let event = event.strip_prefix("event: ").unwrap();
-            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            json!({ "event": event, "data": data })
-        })
-        .collect()
 }
 
 #[test]

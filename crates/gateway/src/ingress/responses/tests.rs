@@ -9,31 +9,14 @@ use tollgate_schema::from_json_slice;
 use tollgate_schema::responses::ResponsesRequest;
 use tollgate_schema::usage::Usage;
 use tollgate_schema::wire_error::ErrorBody;
-use tollgate_transport::{anthropic, gemini, openai};
 
 use super::{Echo, Encoder, answer, decode};
 use crate::error::ApiError;
+use crate::ingress::golden::{self, parse_events, upstream_body};
 use crate::ingress::{StreamEncoder, StreamInfo};
 
 fn cases() -> Vec<(String, Value)> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/ingress/responses"
-    );
-    let mut cases: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (
-                name,
-                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-            )
-        })
-        .collect();
-    cases.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(cases.len() >= 5, "{cases:?}");
+    let cases = golden::cases("responses", 5);
     // A misspelt key would leave its part of a case unchecked.
     const KEYS: &[&str] = &[
         "request",
@@ -100,28 +83,18 @@ fn requests_decode_as_the_cases_say() {
         );
         // What each dialect's adapter sends, where the case says.
         let upstream = &case["upstream"];
-        if let Some(body) = upstream.get("openai") {
-            assert_eq!(
-                &openai::translate::chat_body(&internal, "gpt-up", false, false).unwrap(),
-                body,
-                "{name}: to an OpenAI upstream"
-            );
-        }
-        if let Some(body) = upstream.get("anthropic") {
-            assert_eq!(
-                &anthropic::translate::messages_body(&internal, "claude-up", false, None)
-                    .unwrap()
-                    .body,
-                body,
-                "{name}: to an Anthropic upstream"
-            );
-        }
-        if let Some(body) = upstream.get("gemini") {
-            assert_eq!(
-                &gemini::translate::generate_body(&internal).unwrap().body,
-                body,
-                "{name}: to a Gemini upstream"
-            );
+        for (dialect, to) in [
+            ("openai", "OpenAI"),
+            ("anthropic", "Anthropic"),
+            ("gemini", "Gemini"),
+        ] {
+            if let Some(body) = upstream.get(dialect) {
+                assert_eq!(
+                    &upstream_body(dialect, &internal),
+                    body,
+                    "{name}: to an {to} upstream"
+                );
+            }
         }
         checked += 1;
     }
@@ -144,19 +117,6 @@ fn answers_encode_as_the_cases_say() {
         checked += 1;
     }
     assert!(checked >= 3);
-}
-
-/// `event: <name>\ndata: <json>` frames as `{"event", "data"}`.
-fn parse_events(bytes: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(bytes).unwrap();
-    text.split_terminator("\n\n")
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').unwrap();
-            let event = event.strip_prefix("event: ").unwrap();
-            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            json!({ "event": event, "data": data })
-        })
-        .collect()
 }
 
 #[test]
