@@ -32,8 +32,9 @@ def split_url(url):
     return parts.hostname, parts.port, path
 
 
-def build_request(host, port, path, body, key=None, accept="text/event-stream"):
-    """The bytes of a `POST` with a JSON body (keep-alive)."""
+def build_request(host, port, path, body, key=None, accept="text/event-stream", headers=()):
+    """The bytes of a `POST` with a JSON body (keep-alive); `headers` are
+    extra `Name: value` lines (a peer gateway's routing headers)."""
     if isinstance(body, str):
         body = body.encode()
     lines = [
@@ -45,6 +46,7 @@ def build_request(host, port, path, body, key=None, accept="text/event-stream"):
     ]
     if key:
         lines.append(f"Authorization: Bearer {key}")
+    lines.extend(headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 

@@ -20,7 +20,12 @@ import sys
 from pathlib import Path
 
 BASELINES = ("direct", "nginx")
-TARGET_ORDER = ("direct", "nginx", "sqlite", "postgres")
+# The peer gateways: in the tables for comparison, never judged against the
+# targets, and their errors (a peer falling over under load) are noted
+# rather than invalidating the run.
+PEERS = ("portkey", "litellm")
+TARGET_ORDER = ("direct", "nginx", "sqlite", "postgres", "replicas") + PEERS
+REPLICAS = 2  # tollgated replicas behind the `replicas` target's nginx
 SCENARIO_ORDER = ("chat", "stream")
 ERROR_FIELDS = ("non2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
 
@@ -29,6 +34,8 @@ ADDED_P50_X_NGINX = 2.0  # gateway-added p50 within 2x nginx-added p50, c=1
 ADDED_P99_US = 1000.0  # gateway-added p99 under 1 ms, c=1
 RPS_VS_NGINX = 0.5  # c=32 throughput at least 50% of nginx's
 TTFB_ADDED_US = 1000.0  # streaming TTFB adds under 1 ms
+STREAM_RPS_VS_NGINX = 0.7  # 200-token streams at c=32: at least 70% of nginx's (issue 23)
+PG_VS_SQLITE = 0.85  # PostgreSQL's c=32 throughput within 15% of SQLite's (issue 23)
 IDLE_STREAMS = 10000
 IDLE_KB = 50.0  # per idle stream
 MIN_NGINX_ADDED_US = 10  # a smaller nginx-added latency is noise, not a bar
@@ -75,8 +82,27 @@ def parse_wrk(d):
             "mean_us": float(kv["mean_us"]),
             "errors": {k: int(kv.get(k, 0)) for k in ERROR_FIELDS},
         }
+        cell["cpu_us_per_req"] = cpu_per_request(f, cell["requests"])
         cells[(target, scenario, conc)] = cell
     return cells
+
+
+def cpu_per_request(wrk_file, requests):
+    """CPU microseconds per request of each process group (bench/lib/cpu.py
+    snapshots beside wrk's output), only those that did work; {} without
+    snapshots."""
+    try:
+        before = json.loads(Path(f"{wrk_file}.cpu0").read_text())
+        after = json.loads(Path(f"{wrk_file}.cpu1").read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name, t1 in after["ticks"].items():
+        t0 = before["ticks"].get(name)
+        if t0 is None or requests <= 0 or t1 <= t0:
+            continue
+        out[name] = round((t1 - t0) * 1e6 / after["tick_hz"] / requests, 1)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def ratio(a, b):
@@ -169,6 +195,24 @@ def check_targets(cells, ttfb, idle, gateways):
                 f"{n32['rps']:.0f} (>= {RPS_VS_NGINX:.0%})")
         else:
             add("rps-c32", g, None, None, None, "needs nginx and this target, chat, c=32")
+        s32 = cells.get((g, "stream", 32))
+        ns32 = cells.get(("nginx", "stream", 32))
+        if s32 and ns32:
+            r = s32["rps_vs_nginx"]
+            add("stream-c32", g, r >= STREAM_RPS_VS_NGINX, round(r, 4), STREAM_RPS_VS_NGINX,
+                f"streams at c=32 {s32['rps']:.0f} /s = {r:.0%} of nginx's {ns32['rps']:.0f} "
+                f"(>= {STREAM_RPS_VS_NGINX:.0%})")
+        else:
+            add("stream-c32", g, None, None, None, "needs nginx and this target, stream, c=32")
+        if g == "postgres":
+            sq = cells.get(("sqlite", "chat", 32))
+            if c32 and sq:
+                r = ratio(c32["rps"], sq["rps"])
+                add("pg-vs-sqlite", g, r >= PG_VS_SQLITE, round(r, 4), PG_VS_SQLITE,
+                    f"throughput at c=32 (non-streaming) {c32['rps']:.0f} req/s = {r:.0%} of SQLite's "
+                    f"{sq['rps']:.0f} (>= {PG_VS_SQLITE:.0%})")
+            else:
+                add("pg-vs-sqlite", g, None, None, None, "needs sqlite and postgres, chat, c=32")
         t = ttfb.get(g)
         if t and t.get("added_ttfb_p50_us_vs_direct") is not None:
             v = t["added_ttfb_p50_us_vs_direct"]
@@ -204,13 +248,14 @@ def main():
     if idle and meta.get("idle_note"):
         idle["note"] = meta["idle_note"]
     targets_seen = {k[0] for k in cells} | set(ttfb) | ({idle["label"]} if idle else set())
-    gateways = [t for t in order(targets_seen, TARGET_ORDER) if t not in BASELINES]
+    gateways = [t for t in order(targets_seen, TARGET_ORDER) if t not in BASELINES + PEERS]
 
-    invalid = []
+    invalid, peer_errors = [], []
     for c in cells.values():
         n = sum(c["errors"].values())
         if n:
-            invalid.append(f"{c['target']}/{c['scenario']}/c{c['concurrency']}: {n} errors {c['errors']}")
+            line = f"{c['target']}/{c['scenario']}/c{c['concurrency']}: {n} errors {c['errors']}"
+            (peer_errors if c["target"] in PEERS else invalid).append(line)
 
     out = []
     p = out.append
@@ -221,6 +266,11 @@ def main():
     p(f"upstream: mock-provider (openai dialect, zero latency); wrk {meta.get('wrk', '?')}, "
       f"{meta.get('duration', '?')} s per cell; nginx {meta.get('nginx', '-')}; "
       f"tollgated worker threads: {meta.get('gateway_worker_threads', 'per CPU')}")
+    if meta.get("portkey", "-") != "-" or meta.get("litellm", "-") != "-":
+        p(f"peers: Portkey gateway {meta.get('portkey', '-')} (npm, --headless); "
+          f"LiteLLM proxy {meta.get('litellm', '-')} (PyPI, 1 worker, no database)")
+    for note in filter(None, meta.get("peer_notes", "").split("|")):
+        p(f"note: {note}")
     if cells:
         p("")
         p("Load (wrk: whole responses; latencies in us; 'added' = this target minus direct;")
@@ -249,6 +299,26 @@ def main():
                         fmt(c["rps_vs_nginx"], "{:.3f}") if t not in BASELINES else "-",
                     ) + bad)
                 p("")
+    cpu_cells = [c for c in cells.values() if c.get("cpu_us_per_req")]
+    if cpu_cells:
+        p("CPU per request (us of CPU time per completed request, by process: what the")
+        p("      two cores were spent on; wrk's own share is not counted)")
+        for s_ in order({c["scenario"] for c in cpu_cells}, SCENARIO_ORDER):
+            for c in sorted((c for c in cpu_cells if c["scenario"] == s_),
+                            key=lambda c: (c["concurrency"], order([c["target"]], TARGET_ORDER))):
+                cpu = c["cpu_us_per_req"]
+                parts = ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+                p(f"  {c['target']:<9} {s_:<6} c={c['concurrency']:<4} total {sum(cpu.values()):>7.0f} = {parts}")
+        p("")
+    for c in sorted((c for c in cells.values() if c["target"] == "replicas"), key=lambda c: (c["scenario"], c["concurrency"])):
+        single = cells.get(("postgres", c["scenario"], c["concurrency"]))
+        text = (f"scale-out ({c['scenario']}, c={c['concurrency']}): {c['rps']:.0f} req/s through nginx over "
+                f"{REPLICAS} replicas = {c['rps'] / REPLICAS:.0f} per replica")
+        if single:
+            text += f"; one replica alone (postgres) {single['rps']:.0f} req/s: x{c['rps'] / single['rps']:.2f}"
+        p(text)
+    if any(c["target"] == "replicas" for c in cells.values()):
+        p("")
     if ttfb:
         p(f"Streaming time to first byte (bench/lib/ttfb.py: concurrency 1, "
           f"{next(iter(ttfb.values()))['requests']} sequential streams per target; us)")
@@ -285,9 +355,14 @@ def main():
         p("")
     checks = check_targets(cells, ttfb, idle, gateways)
     if checks:
-        p("Targets (issue 10):")
+        p("Targets (issues 10 and 23):")
         for c in checks:
             p(f"  {c['status']:<8} {c['target']:<9} {c['id']:<13} {c['detail']}")
+        p("")
+    if peer_errors:
+        p("Peer cells with errors (their figures count the failed requests too):")
+        for line in peer_errors:
+            p(f"  {line}")
         p("")
     if invalid:
         p("INVALID: these cells saw errors, so their numbers do not measure successful requests:")
@@ -309,6 +384,7 @@ def main():
         "meta": {k: num(v) if k.startswith("loadavg") else v for k, v in meta.items()},
         "valid": not invalid,
         "invalid": invalid,
+        "peer_errors": peer_errors,
         "load": [cells[k] for k in sorted(cells, key=lambda k: (
             SCENARIO_ORDER.index(k[1]) if k[1] in SCENARIO_ORDER else 9, k[2],
             TARGET_ORDER.index(k[0]) if k[0] in TARGET_ORDER else 9))],

@@ -6,6 +6,8 @@
 --   BENCH_BODY   the JSON request body
 --   BENCH_AUTH   the bearer key for this target (optional)
 --   BENCH_LABEL  target/scenario/cN, echoed in the result line
+--   BENCH_HEADERS extra "Name: value" headers, one per line (the peer
+--                gateways' routing headers; optional)
 
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or error("BENCH_BODY is not set")
@@ -13,6 +15,12 @@ wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
+end
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 
 -- One machine-readable line; bench/run and bench/lib/report.py look for the

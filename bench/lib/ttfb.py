@@ -34,6 +34,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", required=True)
     ap.add_argument("--key", default="")
+    ap.add_argument("--header", action="append", default=[], help="an extra 'Name: value' header")
     ap.add_argument("--body-file", required=True)
     ap.add_argument("--requests", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=50)
@@ -64,7 +65,7 @@ def main():
 async def run(args):
     host, port, path = httpc.split_url(args.url)
     body = Path(args.body_file).read_bytes()
-    request = httpc.build_request(host, port, path, body, key=args.key)
+    request = httpc.build_request(host, port, path, body, key=args.key, headers=args.header)
     ttfb, head, total, gap = [], [], [], []
     events = None
     reconnects = 0
