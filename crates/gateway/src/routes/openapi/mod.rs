@@ -250,10 +250,10 @@ fn operation(op: &Operation, generator: &mut SchemaGenerator) -> Value {
 
     let (status, ok) = op.ok;
     let mut answer = content(ok, generator);
-    if let (Some(stream), Value::Object(map)) = (op.stream, &mut answer) {
-        if let Value::Object(events) = media(stream, "text/event-stream", generator) {
-            map.extend(events);
-        }
+    if let (Some(stream), Value::Object(map)) = (op.stream, &mut answer)
+        && let Value::Object(events) = media(stream, "text/event-stream", generator)
+    {
+        map.extend(events);
     }
     let mut responses = Map::new();
     responses.insert(
