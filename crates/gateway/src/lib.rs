@@ -47,6 +47,7 @@ pub use config::{Config, ConfigError};
 pub use error::ApiError;
 pub use reload::{CatalogSource, ReloadError, ReloadSummary};
 pub use routes::access::AdminAuth;
+pub use routes::route_list;
 use state::AppState;
 
 /// Why the gateway could not start.

@@ -47,6 +47,8 @@ mod messages;
 mod models;
 #[path = "gateway/oauth.rs"]
 mod oauth;
+#[path = "gateway/openapi.rs"]
+mod openapi;
 #[path = "gateway/production.rs"]
 mod production;
 #[path = "gateway/reload.rs"]

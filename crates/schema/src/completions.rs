@@ -10,6 +10,7 @@ use crate::wire_error::ErrorBody;
 
 /// A legacy completion request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CompletionRequest {
     /// Model id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,7 @@ pub struct CompletionRequest {
 
 /// `prompt`: text, texts, token ids or batches of token ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Prompt {
     /// One text.
@@ -73,6 +75,7 @@ pub enum Prompt {
 
 /// A legacy completion response or stream chunk (`object: "text_completion"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TextCompletion {
     /// `gen-...`.
     pub id: String,
@@ -103,6 +106,7 @@ pub struct TextCompletion {
 
 /// One text answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TextChoice {
     /// The text (a fragment, when streaming).
     pub text: String,

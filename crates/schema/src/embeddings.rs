@@ -9,6 +9,7 @@ use crate::provider::ProviderPreferences;
 
 /// An embeddings request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingRequest {
     /// Model id.
     pub model: String,
@@ -36,6 +37,7 @@ pub struct EmbeddingRequest {
 
 /// `input`: texts, token ids, or multimodal content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum EmbeddingInput {
     /// One text.
@@ -52,6 +54,7 @@ pub enum EmbeddingInput {
 
 /// An embeddings response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingResponse {
     /// `"list"`.
     pub object: String,
@@ -72,6 +75,7 @@ pub struct EmbeddingResponse {
 
 /// One embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Embedding {
     /// `"embedding"`.
     pub object: String,
@@ -84,6 +88,7 @@ pub struct Embedding {
 
 /// A vector as floats or base64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     /// Floats.
@@ -94,6 +99,7 @@ pub enum EmbeddingVector {
 
 /// Usage of an embeddings call.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EmbeddingUsage {
     /// Input tokens.
     pub prompt_tokens: u64,

@@ -21,6 +21,10 @@
 //! Money (prices, costs) is [`rust_decimal::Decimal`], never a float: prices
 //! travel as decimal strings, costs are written as JSON numbers.
 //!
+//! With the `openapi` feature every wire type also derives
+//! `schemars::JsonSchema` (the gateway's OpenAPI document); the schema
+//! describes what deserializing accepts, `extra` keys included.
+//!
 //! Architecture Invariant: this crate depends on no other Tollgate crate and
 //! does no I/O (the typed client behind the `client` feature is the one
 //! exception, and it is opt-in).

@@ -14,6 +14,7 @@ use crate::decimal::{de_lenient, de_lenient_opt, ser_string, ser_string_opt};
 
 /// The body of a provider's list-models endpoint: `{"data": [...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ProviderListing {
     /// Every model the provider serves.
     pub data: Vec<ListingModel>,
@@ -24,6 +25,7 @@ pub struct ProviderListing {
 
 /// One model as a provider lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ListingModel {
     /// The provider's id for the model (what is sent upstream as `model`).
     pub id: String,
@@ -81,6 +83,7 @@ pub struct ListingModel {
 
 /// `openrouter` object of a listing model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ListingRouterInfo {
     /// Slug clients use to address the model, `author/slug`.
     pub slug: String,
@@ -91,6 +94,7 @@ pub struct ListingRouterInfo {
 
 /// A datacenter location.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Datacenter {
     /// ISO 3166 alpha-2 country code.
     pub country_code: String,
@@ -101,6 +105,7 @@ pub struct Datacenter {
 
 /// Prices of a listing, USD per token unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ListingPricing {
     /// Per prompt token.
     #[serde(deserialize_with = "de_lenient", serialize_with = "ser_string")]

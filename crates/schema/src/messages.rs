@@ -36,6 +36,7 @@ pub const ANTHROPIC_STOP_SEQUENCE: &str = "stop_sequence";
 /// The body of `POST /messages` (and, without `max_tokens`, of
 /// `POST /messages/count_tokens`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MessagesRequest {
     /// The model (or leave it out and name `models`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +108,8 @@ pub struct MessagesRequest {
 
 /// One turn of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicInputMessage"))]
 pub struct InputMessage {
     /// `user` or `assistant`.
     pub role: String,
@@ -119,6 +122,8 @@ pub struct InputMessage {
 
 /// Content: a plain string or a list of blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicContent"))]
 #[serde(untagged)]
 pub enum Content {
     /// A plain string.
@@ -139,6 +144,8 @@ impl Content {
 
 /// One content block, in requests and answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicContentBlock"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     /// `{"type":"text","text"}`.
@@ -178,6 +185,8 @@ impl ContentBlock {
 
 /// A text block.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicTextBlock"))]
 pub struct TextBlock {
     /// The text.
     pub text: String,
@@ -204,6 +213,8 @@ impl TextBlock {
 
 /// An image or a document: its `source`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicSourceBlock"))]
 pub struct SourceBlock {
     /// Where the bytes are.
     pub source: Source,
@@ -219,6 +230,8 @@ pub struct SourceBlock {
 /// `{"type":"url","url"}`, `{"type":"text","media_type","data"}` (plain
 /// text documents) or `{"type":"content","content"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicSource"))]
 pub struct Source {
     /// `base64`, `url`, `text`, `content`, `file`.
     #[serde(rename = "type")]
@@ -242,6 +255,8 @@ pub struct Source {
 
 /// A tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicToolUseBlock"))]
 pub struct ToolUseBlock {
     /// `toolu_...`.
     pub id: String,
@@ -260,6 +275,8 @@ pub struct ToolUseBlock {
 
 /// A tool's result, in a `user` turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicToolResultBlock"))]
 pub struct ToolResultBlock {
     /// The `tool_use` block this answers.
     pub tool_use_id: String,
@@ -279,6 +296,8 @@ pub struct ToolResultBlock {
 
 /// Extended thinking, signed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicThinkingBlock"))]
 pub struct ThinkingBlock {
     /// The thinking text.
     #[serde(default)]
@@ -293,6 +312,11 @@ pub struct ThinkingBlock {
 
 /// Thinking the provider encrypted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(rename = "AnthropicRedactedThinkingBlock")
+)]
 pub struct RedactedThinkingBlock {
     /// The opaque data.
     #[serde(default)]
@@ -305,6 +329,8 @@ pub struct RedactedThinkingBlock {
 /// A tool the model may call: a client tool with `input_schema`, or a
 /// server tool (`type` like `web_search_20250305`), kept as sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicToolDefinition"))]
 pub struct ToolDefinition {
     /// The tool's name.
     pub name: String,
@@ -335,6 +361,8 @@ impl ToolDefinition {
 
 /// `tool_choice`: `auto`, `any`, `tool` (with `name`) or `none`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicToolChoice"))]
 pub struct ToolChoice {
     /// `auto`, `any`, `tool`, `none`.
     #[serde(rename = "type")]
@@ -353,6 +381,8 @@ pub struct ToolChoice {
 /// `thinking`: `{"type":"enabled","budget_tokens":N}`, `{"type":"disabled"}`
 /// or `{"type":"adaptive"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicThinkingConfig"))]
 pub struct ThinkingConfig {
     /// `enabled`, `disabled`, `adaptive`.
     #[serde(rename = "type")]
@@ -367,6 +397,8 @@ pub struct ThinkingConfig {
 
 /// `metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicMetadata"))]
 pub struct Metadata {
     /// The end user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +410,8 @@ pub struct Metadata {
 
 /// The answer: `{"type":"message", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicMessage"))]
 pub struct Message {
     /// The generation's id.
     pub id: String,
@@ -404,6 +438,7 @@ pub struct Message {
 
 /// `usage`: Anthropic counts `input_tokens` without the cached part.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MessagesUsage {
     /// Prompt tokens neither read from nor written to the cache.
     #[serde(default)]
@@ -432,6 +467,8 @@ pub struct MessagesUsage {
 
 /// One event of a streamed answer; its `type` is also the SSE `event:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicStreamEvent"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// The message, without content yet.
@@ -494,6 +531,8 @@ impl StreamEvent {
 
 /// A piece of a content block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicBlockDelta"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockDelta {
     /// Text.
@@ -520,6 +559,8 @@ pub enum BlockDelta {
 
 /// `message_delta.delta`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicMessageDelta"))]
 pub struct MessageDelta {
     /// Why the answer ended.
     pub stop_reason: Option<String>,
@@ -529,6 +570,8 @@ pub struct MessageDelta {
 
 /// An error answer: `{"type":"error","error":{"type","message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicErrorResponse"))]
 pub struct ErrorResponse {
     /// Always `error`.
     #[serde(rename = "type")]
@@ -542,6 +585,8 @@ pub struct ErrorResponse {
 /// `not_found_error`, `request_too_large`, `rate_limit_error`,
 /// `api_error`, `timeout_error` or `overloaded_error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicErrorObject"))]
 pub struct ErrorObject {
     /// The error's type.
     #[serde(rename = "type")]
@@ -555,6 +600,8 @@ pub struct ErrorObject {
 
 /// The answer of `POST /messages/count_tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AnthropicTokenCount"))]
 pub struct TokenCount {
     /// The prompt's tokens.
     pub input_tokens: u64,

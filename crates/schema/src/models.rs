@@ -9,6 +9,7 @@ use crate::decimal::{de_lenient, de_lenient_opt, ser_string, ser_string_opt};
 
 /// `GET /models` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ModelList {
     /// The models.
     pub data: Vec<Model>,
@@ -19,6 +20,7 @@ pub struct ModelList {
 
 /// One model of the Models API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Model {
     /// Id used in requests, `author/slug`.
     pub id: String,
@@ -59,6 +61,7 @@ pub struct Model {
 
 /// Technical capabilities of a model.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Architecture {
     /// Summary such as `"text+image->text"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +83,7 @@ pub struct Architecture {
 
 /// Prices in USD per token / request / unit, as decimal strings on the wire.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Pricing {
     /// Per prompt token.
     #[serde(deserialize_with = "de_lenient", serialize_with = "ser_string")]
@@ -142,6 +146,7 @@ pub struct Pricing {
 
 /// The primary endpoint of a model.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TopProvider {
     /// Its context window.
     #[serde(default)]
@@ -159,6 +164,7 @@ pub struct TopProvider {
 
 /// Token limits of one request for the calling key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PerRequestLimits {
     /// Largest prompt affordable.
     pub prompt_tokens: u64,
@@ -171,6 +177,7 @@ pub struct PerRequestLimits {
 
 /// `GET /models/{author}/{slug}/endpoints` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EndpointList {
     /// The model and its endpoints.
     pub data: ModelEndpoints,
@@ -178,6 +185,7 @@ pub struct EndpointList {
 
 /// A model with every endpoint serving it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ModelEndpoints {
     /// Model id.
     pub id: String,
@@ -199,6 +207,7 @@ pub struct ModelEndpoints {
 
 /// One provider's offer of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Endpoint {
     /// `"Provider | model"` display name.
     pub name: String,
@@ -250,6 +259,7 @@ pub struct Endpoint {
 
 /// p50 / p75 / p90 / p99 of a measure.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -263,6 +273,7 @@ pub struct Percentiles {
 
 /// `GET /providers` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ProviderList {
     /// The providers.
     pub data: Vec<ProviderSummary>,
@@ -270,6 +281,7 @@ pub struct ProviderList {
 
 /// A configured provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ProviderSummary {
     /// Display name.
     pub name: String,

@@ -11,6 +11,7 @@ use crate::decimal::{de_lenient_opt, ser_string_opt};
 /// Provider names are an open set (display names like `"OpenAI"` or slugs
 /// like `"openai"`), so they are strings, never a closed enum.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ProviderPreferences {
     /// Try these providers first, in this order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +59,7 @@ pub struct ProviderPreferences {
 
 /// `data_collection`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DataCollection {
     /// Providers that may store and train on data are allowed (default).
@@ -68,6 +70,7 @@ pub enum DataCollection {
 
 /// `sort`: a strategy name or `{by, partition}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ProviderSort {
     /// `price`, `throughput`, `latency` or `exacto`.
@@ -96,6 +99,7 @@ impl ProviderSort {
 /// `max_price`: USD per million tokens (prompt, completion) or per unit.
 /// Clients send strings or numbers; both are read exactly.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MaxPrice {
     /// Per million prompt tokens.
     #[serde(

@@ -19,6 +19,7 @@ use crate::provider::ProviderPreferences;
 
 /// The body of `POST /responses`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ResponsesRequest {
     /// The model (or leave it out and name `models`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,7 @@ pub struct ResponsesRequest {
 
 /// `input`: a string or a list of items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Input {
     /// One user message.
@@ -107,6 +109,7 @@ pub enum Input {
 /// One input item. `type` is `message` (the default), `function_call`,
 /// `function_call_output` or `reasoning`; each uses some of the fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct InputItem {
     /// The item's type (`message` when absent).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +148,7 @@ pub struct InputItem {
 
 /// A message's content: a string or parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ItemContent {
     /// A plain string.
@@ -156,6 +160,8 @@ pub enum ItemContent {
 /// One content part: `input_text`, `input_image`, `input_file`, or (in an
 /// assistant message sent back) `output_text` / `refusal`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ResponsesContentPart"))]
 pub struct ContentPart {
     /// The part's type.
     #[serde(rename = "type")]
@@ -192,6 +198,7 @@ pub struct ContentPart {
 /// A function tool: `{type: "function", name, description, parameters,
 /// strict}` (flat, unlike chat's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ToolDef {
     /// `function` (other types are refused).
     #[serde(rename = "type")]
@@ -215,6 +222,7 @@ pub struct ToolDef {
 
 /// `text`: the output's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TextConfig {
     /// `{type: "text"}`, `{type: "json_object"}` or `{type: "json_schema",
     /// name, schema, strict, description}`.
@@ -227,6 +235,7 @@ pub struct TextConfig {
 
 /// `text.format`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TextFormat {
     /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
@@ -250,6 +259,7 @@ pub struct TextFormat {
 
 /// `reasoning`: `{effort, summary}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReasoningParam {
     /// `minimal`, `low`, `medium`, `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,6 +274,7 @@ pub struct ReasoningParam {
 
 /// A reasoning item's summary part: `{type: "summary_text", text}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SummaryPart {
     /// `summary_text`.
     #[serde(rename = "type", default = "summary_text")]
@@ -294,6 +305,7 @@ impl SummaryPart {
 /// The `response` object: the answer, and (in progress) the stream's
 /// `response.created` / `response.completed` payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Response {
     /// The generation's id (`gen-...`).
     pub id: String,
@@ -338,6 +350,7 @@ pub struct Response {
 
 /// A failed response's error: `{code, message}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ResponseError {
     /// `server_error`, `rate_limit_exceeded`, ...
     pub code: String,
@@ -347,6 +360,7 @@ pub struct ResponseError {
 
 /// One output item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputItem {
     /// The assistant's message.
@@ -359,6 +373,7 @@ pub enum OutputItem {
 
 /// `{type: "message", id, status, role: "assistant", content}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OutputMessage {
     /// `msg_...`.
     pub id: String,
@@ -372,6 +387,7 @@ pub struct OutputMessage {
 
 /// An output message's part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputContent {
     /// `{type: "output_text", text, annotations}`.
@@ -393,6 +409,7 @@ pub enum OutputContent {
 
 /// `{type: "function_call", id, call_id, name, arguments, status}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionCallItem {
     /// `fc_...`.
     pub id: String,
@@ -408,6 +425,7 @@ pub struct FunctionCallItem {
 
 /// `{type: "reasoning", id, summary, encrypted_content}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReasoningItem {
     /// `rs_...`.
     pub id: String,
@@ -424,6 +442,7 @@ pub struct ReasoningItem {
 
 /// The response's usage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ResponseUsage {
     /// Prompt tokens (cached included).
     pub input_tokens: u64,
@@ -447,6 +466,7 @@ pub struct ResponseUsage {
 
 /// `input_tokens_details`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct InputTokensDetails {
     /// Tokens read from the prompt cache.
     pub cached_tokens: u64,
@@ -454,6 +474,7 @@ pub struct InputTokensDetails {
 
 /// `output_tokens_details`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OutputTokensDetails {
     /// Reasoning tokens.
     pub reasoning_tokens: u64,

@@ -13,6 +13,7 @@ use crate::decimal::{de_lenient_opt, ser_number_opt};
 /// `reasoning_tokens`), so `cost` is a number or absent and both details
 /// objects always carry their counters.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// Prompt tokens (incl. images and tools).
     #[serde(default)]
@@ -89,6 +90,7 @@ impl Usage {
 
 /// `prompt_tokens_details`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PromptTokensDetails {
     /// Tokens read from the prompt cache.
     #[serde(default, deserialize_with = "null_as_zero")]
@@ -109,6 +111,7 @@ pub struct PromptTokensDetails {
 
 /// `completion_tokens_details`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CompletionTokensDetails {
     /// Reasoning (thinking) tokens.
     #[serde(default, deserialize_with = "null_as_zero")]
@@ -132,6 +135,7 @@ pub struct CompletionTokensDetails {
 
 /// `cost_details`: what the upstream charged (BYOK).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CostDetails {
     /// Upstream cost, or null.
     #[serde(

@@ -7,6 +7,7 @@ use crate::Extra;
 
 /// A non-2xx response body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorBody,
@@ -17,6 +18,7 @@ pub struct ErrorResponse {
 
 /// The error object, also used mid-stream and in choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// The HTTP status (mid-stream errors sometimes carry a string code).
     pub code: ErrorCode,
@@ -44,6 +46,7 @@ impl ErrorBody {
 
 /// `error.code`: a number (the HTTP status) or, mid-stream, a string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ErrorCode {
     /// An HTTP status.

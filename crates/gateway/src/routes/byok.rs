@@ -38,13 +38,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_schema::wire_error::{ErrorBody, ErrorResponse};
@@ -53,6 +52,7 @@ use tollgate_store::{ByokKey, key_last4};
 use super::access::authenticate_any;
 use super::fields;
 use super::oauth::parse_json;
+use super::{Route, Verb};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,10 +64,12 @@ pub(crate) const BYOK_DISABLED: &str =
 const KEY_LEN: std::ops::RangeInclusive<usize> = 8..=4096;
 
 /// `/byok` and `/byok/{provider}`, under `/api/v1`.
-pub(super) fn api() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/byok", get(list))
-        .route("/byok/{provider}", put(store_key).delete(delete_key))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Verb::Get, "/api/v1/byok", list),
+        Route::new(Verb::Put, "/api/v1/byok/{provider}", store_key),
+        Route::new(Verb::Delete, "/api/v1/byok/{provider}", delete_key),
+    ]
 }
 
 /// The 503 of a BYOK route while BYOK is disabled, in the seed's shape.
@@ -96,9 +98,11 @@ fn view(state: &AppState, key: &ByokKey) -> Value {
 }
 
 /// `PUT /api/v1/byok/{provider}` body. Its `Debug` shows no key.
-#[derive(Deserialize)]
-struct PutBody {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(crate) struct PutBody {
+    /// The provider key.
     api_key: String,
+    /// Never fall back to the gateway's shared key for this provider.
     #[serde(default)]
     always_use: Option<bool>,
 }

@@ -16,69 +16,173 @@ mod generation;
 mod keys;
 
 pub(crate) mod byok;
-mod oauth;
+pub(crate) mod oauth;
+mod openapi;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
 
 use crate::error::ApiError;
 use crate::pipeline::{Attempt, attempts_header};
 use crate::state::AppState;
 
-/// The application router.
+/// The application router, built from [`table`].
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.server.max_body_bytes;
-    let api = Router::new()
-        .route("/chat/completions", post(chat::chat_completions))
-        .route("/completions", post(completions::completions))
-        .route("/embeddings", post(embeddings::embeddings))
-        .route("/messages", post(messages::messages))
-        .route("/messages/count_tokens", post(messages::count_tokens))
-        .route("/responses", post(responses::responses))
-        .route("/models", get(models::list))
-        .route("/models/count", get(models::count))
-        .route("/models/user", get(models::user))
-        .route("/models/{author}/{slug}", get(models::get))
-        .route("/providers", get(models::providers))
-        .route("/credits", get(account::credits))
-        .route("/key", get(account::key))
-        .route("/auth/key", get(account::key))
-        .route("/keys", get(keys::list).post(keys::create))
-        .route(
-            "/keys/{hash}",
-            get(keys::get).patch(keys::update).delete(keys::delete),
-        )
-        .route("/generation", get(generation::generation))
-        .route("/activity", get(generation::activity))
-        .route(
-            "/admin/accounts",
-            get(admin::list_accounts).post(admin::create_account),
-        )
-        .route("/admin/accounts/{id}", get(admin::get_account))
-        .route("/admin/accounts/{id}/credits", post(admin::add_credits))
-        .route("/admin/catalog/reload", post(admin::reload_catalog))
-        .route("/models/{author}/{slug}/endpoints", get(models::endpoints))
-        .merge(oauth::api())
-        .merge(byok::api());
-    // The nested router has no fallback of its own: it inherits the outer
-    // one, which sees the full path (a nested fallback sees it stripped of
-    // `/api/v1`).
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(crate::observe::scrape))
-        .merge(oauth::pages())
-        .fallback(not_found)
+    let mut app = Router::new();
+    // A path routed twice merges the two method routers.
+    for route in table() {
+        app = app.route(route.path, route.handler);
+    }
+    app.fallback(not_found)
         // After every route: applies to the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Every route of the gateway, one method of one path each: the router is
+/// built from this list and the OpenAPI document (`routes::openapi`) must
+/// describe each entry, which a test checks.
+pub(crate) fn table() -> Vec<Route> {
+    use Verb::{Delete, Get, Patch, Post};
+    let mut routes = vec![
+        Route::new(Post, "/api/v1/chat/completions", chat::chat_completions),
+        Route::new(Post, "/api/v1/completions", completions::completions),
+        Route::new(Post, "/api/v1/embeddings", embeddings::embeddings),
+        Route::new(Post, "/api/v1/messages", messages::messages),
+        Route::new(
+            Post,
+            "/api/v1/messages/count_tokens",
+            messages::count_tokens,
+        ),
+        Route::new(Post, "/api/v1/responses", responses::responses),
+        Route::new(Get, "/api/v1/models", models::list),
+        Route::new(Get, "/api/v1/models/count", models::count),
+        Route::new(Get, "/api/v1/models/user", models::user),
+        Route::new(Get, "/api/v1/models/{author}/{slug}", models::get),
+        Route::new(
+            Get,
+            "/api/v1/models/{author}/{slug}/endpoints",
+            models::endpoints,
+        ),
+        Route::new(Get, "/api/v1/providers", models::providers),
+        Route::new(Get, "/api/v1/credits", account::credits),
+        Route::new(Get, "/api/v1/key", account::key),
+        Route::new(Get, "/api/v1/auth/key", account::key),
+        Route::new(Get, "/api/v1/keys", keys::list),
+        Route::new(Post, "/api/v1/keys", keys::create),
+        Route::new(Get, "/api/v1/keys/{hash}", keys::get),
+        Route::new(Patch, "/api/v1/keys/{hash}", keys::update),
+        Route::new(Delete, "/api/v1/keys/{hash}", keys::delete),
+        Route::new(Get, "/api/v1/generation", generation::generation),
+        Route::new(Get, "/api/v1/activity", generation::activity),
+        Route::new(Get, "/api/v1/admin/accounts", admin::list_accounts),
+        Route::new(Post, "/api/v1/admin/accounts", admin::create_account),
+        Route::new(Get, "/api/v1/admin/accounts/{id}", admin::get_account),
+        Route::new(
+            Post,
+            "/api/v1/admin/accounts/{id}/credits",
+            admin::add_credits,
+        ),
+        Route::new(Post, "/api/v1/admin/catalog/reload", admin::reload_catalog),
+        Route::new(Get, "/api/v1/openapi.json", openapi::serve),
+        Route::new(Get, "/openapi.json", openapi::serve),
+        Route::new(Get, "/health", health),
+        Route::new(Get, "/ready", ready),
+        Route::new(Get, "/metrics", crate::observe::scrape),
+    ];
+    routes.extend(oauth::routes());
+    routes.extend(byok::routes());
+    routes
+}
+
+/// Every method and path the router answers, as (`"GET"`,
+/// `"/api/v1/models"`), paths in the `{param}` syntax.
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    table().iter().map(|r| (r.verb.as_str(), r.path)).collect()
+}
+
+/// The methods routes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Verb {
+    /// The method's name, as in `GET`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+            Verb::Options => "OPTIONS",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
+            Verb::Options => MethodFilter::OPTIONS,
+        }
+    }
+}
+
+/// One method of one path and its handler.
+pub(crate) struct Route {
+    pub(crate) verb: Verb,
+    /// The full path, in axum's `{param}` syntax (also OpenAPI's).
+    pub(crate) path: &'static str,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+impl Route {
+    /// `handler` answers `verb` on `path` (and only that method, so the
+    /// documented method is the routed one).
+    pub(crate) fn new<H, T>(verb: Verb, path: &'static str, handler: H) -> Route
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        Route {
+            verb,
+            path,
+            handler: on(verb.filter(), handler),
+        }
+    }
+
+    /// The route with `layer` around its handler.
+    pub(crate) fn layer<L>(self, layer: L) -> Route
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        Route {
+            handler: self.handler.layer(layer),
+            ..self
+        }
+    }
 }
 
 /// `GET /health`: liveness. The process answers; nothing else is checked

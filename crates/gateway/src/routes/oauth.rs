@@ -39,13 +39,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -56,6 +55,7 @@ use url::Url;
 
 use super::access::authenticate_any;
 use super::fields;
+use super::{Route, Verb};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,15 +64,9 @@ const MAX_CALLBACK_LEN: usize = 2048;
 /// The longest key label accepted (the OpenAPI `maxLength`).
 const MAX_LABEL_CHARS: usize = 100;
 
-/// `GET /auth` and `POST /auth/approve`, outside `/api/v1`.
-pub(super) fn pages() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/auth", get(approval_page))
-        .route("/auth/approve", post(approve))
-}
-
-/// `POST /auth/keys` and `POST /auth/keys/code`, under `/api/v1`.
-pub(super) fn api() -> Router<Arc<AppState>> {
+/// `GET /auth` and `POST /auth/approve` (outside `/api/v1`), `POST
+/// /api/v1/auth/keys` and `POST /api/v1/auth/keys/code`.
+pub(super) fn routes() -> Vec<Route> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::POST])
@@ -81,9 +75,13 @@ pub(super) fn api() -> Router<Arc<AppState>> {
     // answer: the router's method-not-allowed fallback, installed later,
     // would not pass through it.
     let preflight = || async { StatusCode::NO_CONTENT };
-    Router::new()
-        .route("/auth/keys", post(exchange).options(preflight).layer(cors))
-        .route("/auth/keys/code", post(create_code))
+    vec![
+        Route::new(Verb::Get, "/auth", approval_page),
+        Route::new(Verb::Post, "/auth/approve", approve),
+        Route::new(Verb::Post, "/api/v1/auth/keys", exchange).layer(cors.clone()),
+        Route::new(Verb::Options, "/api/v1/auth/keys", preflight).layer(cors),
+        Route::new(Verb::Post, "/api/v1/auth/keys/code", create_code),
+    ]
 }
 
 /// Authenticates a form's API key with the same rules as a bearer key on
@@ -382,11 +380,14 @@ fn server_error_page(error: ApiError) -> Response {
 
 /// `POST /api/v1/auth/keys` body. No `Debug`: it holds the code and the
 /// verifier.
-#[derive(Deserialize)]
-struct ExchangeBody {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(crate) struct ExchangeBody {
+    /// The code the callback received.
     code: String,
+    /// The PKCE verifier, when the code was made with a challenge.
     #[serde(default)]
     code_verifier: Option<String>,
+    /// `S256` or `plain`.
     #[serde(default)]
     code_challenge_method: Option<String>,
 }
@@ -438,8 +439,9 @@ async fn exchange(
 
 /// `POST /api/v1/auth/keys/code` body (WIRE-NOTES §3). `workspace_id` and
 /// other fields are accepted and ignored: Tollgate has no workspaces.
-#[derive(Debug, Deserialize)]
-struct CodeBody {
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct CodeBody {
+    /// Where the user is sent back with `?code=`.
     callback_url: String,
     #[serde(default)]
     code_challenge: Option<String>,

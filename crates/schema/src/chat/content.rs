@@ -107,6 +107,7 @@ impl ContentPart {
 
 /// A text part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TextPart {
     /// The text.
     pub text: String,
@@ -131,6 +132,7 @@ impl TextPart {
 
 /// An image part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ImagePart {
     /// The image.
     pub image_url: ImageUrl,
@@ -141,6 +143,7 @@ pub struct ImagePart {
 
 /// Where an image is: an http(s) URL or a `data:` URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ImageUrl {
     /// http(s) or `data:image/...;base64,...` URL.
     pub url: String,
@@ -154,6 +157,7 @@ pub struct ImageUrl {
 
 /// An audio part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct InputAudioPart {
     /// The audio.
     pub input_audio: InputAudio,
@@ -164,6 +168,7 @@ pub struct InputAudioPart {
 
 /// Base64 audio and its format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct InputAudio {
     /// Base64 data.
     pub data: String,
@@ -176,6 +181,7 @@ pub struct InputAudio {
 
 /// A file part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FilePart {
     /// The file.
     pub file: FileData,
@@ -186,6 +192,7 @@ pub struct FilePart {
 
 /// A file: name, data URL or URL, or an uploaded file's id.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FileData {
     /// File name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +210,7 @@ pub struct FileData {
 
 /// A video part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VideoPart {
     /// The video.
     pub video_url: VideoUrl,
@@ -217,6 +225,7 @@ pub struct VideoPart {
 
 /// Where a video is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VideoUrl {
     /// URL of the video.
     pub url: String,
@@ -293,5 +302,75 @@ impl<'de> Deserialize<'de> for ContentPart {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// The schemas of the two hand-written (de)serializers above, as they read
+/// the wire: a string or an array of parts; a part tagged by `type`.
+#[cfg(feature = "openapi")]
+mod json_schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    use super::{
+        ContentPart, FilePart, ImagePart, InputAudioPart, MessageContent, TextPart, VideoPart,
+    };
+
+    impl JsonSchema for MessageContent {
+        fn schema_name() -> Cow<'static, str> {
+            Cow::Borrowed("MessageContent")
+        }
+
+        fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+            let parts = generator.subschema_for::<Vec<ContentPart>>();
+            json_schema!({
+                "description": "Plain text, or an array of typed content parts.",
+                "anyOf": [{"type": "string"}, parts]
+            })
+        }
+    }
+
+    /// A known part: its body's schema with `type` fixed to one of `names`.
+    fn tagged<T: JsonSchema>(generator: &mut SchemaGenerator, names: &[&str]) -> Schema {
+        let body = generator.subschema_for::<T>();
+        json_schema!({
+            "allOf": [
+                body,
+                {"type": "object", "required": ["type"], "properties": {"type": {"enum": names}}}
+            ]
+        })
+    }
+
+    impl JsonSchema for ContentPart {
+        fn schema_name() -> Cow<'static, str> {
+            Cow::Borrowed("ContentPart")
+        }
+
+        fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+            let known = [
+                "text",
+                "image_url",
+                "input_audio",
+                "file",
+                "video_url",
+                "input_video",
+            ];
+            json_schema!({
+                "description": "One content part, tagged by `type`; a part of an unknown type is kept verbatim.",
+                "oneOf": [
+                    tagged::<TextPart>(generator, &["text"]),
+                    tagged::<ImagePart>(generator, &["image_url"]),
+                    tagged::<InputAudioPart>(generator, &["input_audio"]),
+                    tagged::<FilePart>(generator, &["file"]),
+                    tagged::<VideoPart>(generator, &["video_url", "input_video"]),
+                    {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"type": "string", "not": {"enum": known}}}
+                    }
+                ]
+            })
+        }
     }
 }

@@ -9,6 +9,7 @@ use crate::keyed::with_extra;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions from the application.
@@ -47,6 +48,7 @@ impl Role {
 /// Role-specific rules (a tool message needs `tool_call_id`) are checked by
 /// the gateway's validation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Message {
     /// Author of the message.
     pub role: Role,

@@ -14,6 +14,7 @@ use crate::provider::ProviderPreferences;
 /// Every documented field is typed; anything else (clients spread
 /// `extra_body` keys at the top level) is kept in `extra` and written back.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatRequest {
     /// The conversation. Either `messages` or `prompt` is required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +174,7 @@ impl ChatRequest {
 
 /// `stop`: one sequence or several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Stop {
     /// One sequence.
@@ -193,6 +195,7 @@ impl Stop {
 
 /// `stream_options`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StreamOptions {
     /// Ask for usage in the last chunk (always sent anyway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,6 +207,7 @@ pub struct StreamOptions {
 
 /// `response_format`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ResponseFormat {
     /// `text`, `json_object`, `json_schema`, `grammar` or `python`.
     #[serde(rename = "type")]
@@ -221,6 +225,7 @@ pub struct ResponseFormat {
 
 /// A named JSON schema for structured output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct JsonSchemaFormat {
     /// Name, at most 64 of `[A-Za-z0-9_-]`.
     pub name: String,
@@ -240,6 +245,7 @@ pub struct JsonSchemaFormat {
 
 /// `reasoning`: effort or a token budget, and whether to show it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReasoningConfig {
     /// `max`, `xhigh`, `high`, `medium`, `low`, `minimal` or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,6 +269,7 @@ pub struct ReasoningConfig {
 
 /// Legacy `usage: {include: bool}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct UsageRequest {
     /// Include cost in `usage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

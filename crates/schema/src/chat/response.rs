@@ -11,6 +11,7 @@ use crate::wire_error::ErrorBody;
 
 /// `object: "chat.completion"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatCompletion {
     /// `gen-...`; also the `X-Generation-Id` header.
     pub id: String,
@@ -44,6 +45,7 @@ fn chat_completion() -> String {
 
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Choice {
     /// Position among the choices.
     #[serde(default)]
@@ -69,6 +71,7 @@ pub struct Choice {
 
 /// The assistant message of a response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ResponseMessage {
     /// `"assistant"`.
     #[serde(default = "assistant")]

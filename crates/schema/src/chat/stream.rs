@@ -13,6 +13,7 @@ use crate::wire_error::ErrorBody;
 /// The last chunk before `[DONE]` carries `usage` and `choices: []`. A
 /// chunk with a top-level `error` ends the stream with that error.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChatChunk {
     /// `gen-...`, the same in every chunk.
     pub id: String,
@@ -89,6 +90,7 @@ with_extra!(Delta, "a delta",
 
 /// One choice's delta.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChunkChoice {
     /// Position among the choices.
     #[serde(default)]
@@ -115,6 +117,7 @@ pub struct ChunkChoice {
 
 /// New content of a streamed message.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Delta {
     /// `"assistant"`, on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +144,7 @@ pub struct Delta {
 
 /// A fragment of a tool call; `index` says which call it continues.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ToolCallDelta {
     /// Which call (0-based) this fragment belongs to.
     pub index: u32,
@@ -157,6 +161,7 @@ pub struct ToolCallDelta {
 
 /// Name and argument fragments of a streamed call.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionCallDelta {
     /// Function name, on the first fragment.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ use crate::Extra;
 /// A tool the model may call. Usually `{"type":"function","function":{..}}`;
 /// other types (OpenRouter server tools) are kept verbatim in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Tool {
     /// `"function"` for function tools.
     #[serde(rename = "type")]
@@ -21,6 +22,7 @@ pub struct Tool {
 
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionDef {
     /// Name, at most 64 of `[A-Za-z0-9_-]`.
     pub name: String,
@@ -41,6 +43,7 @@ pub struct FunctionDef {
 /// `tool_choice`: a mode (`"none"`, `"auto"`, `"required"`) or one named
 /// function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `"none"`, `"auto"` or `"required"`.
@@ -51,6 +54,7 @@ pub enum ToolChoice {
 
 /// A `tool_choice` naming one function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NamedToolChoice {
     /// `"function"`.
     #[serde(rename = "type")]
@@ -64,6 +68,7 @@ pub struct NamedToolChoice {
 
 /// A function named by `tool_choice`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NamedFunction {
     /// Its name.
     pub name: String,
@@ -71,6 +76,7 @@ pub struct NamedFunction {
 
 /// A call the model made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ToolCall {
     /// Id that the tool message's `tool_call_id` answers.
     pub id: String,
@@ -90,6 +96,7 @@ fn function_type() -> String {
 
 /// A function call: name and arguments as a JSON string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FunctionCall {
     /// Function name.
     pub name: String,
