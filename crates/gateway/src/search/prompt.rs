@@ -144,14 +144,10 @@ mod tests {
             let c = &a[i]["url_citation"];
             (c["start_index"].as_u64(), c["end_index"].as_u64())
         };
-        // "é see " is 6 characters (7 bytes).
-        assert_eq!(span(0), (Some(6), Some(6 + 33)));
-        let b_at = content.chars().take_while(|_| true).collect::<String>();
-        let b_start = b_at.find("https://b").map(|b| content[..b].chars().count());
-        assert_eq!(
-            span(1),
-            (b_start.map(|s| s as u64), b_start.map(|s| s as u64 + 19))
-        );
+        // "é see " is 6 characters (7 bytes); the link is 32 characters.
+        assert_eq!(span(0), (Some(6), Some(6 + 32)));
+        // the bare URL after "é see <link> and " (6 + 32 + 5 characters)
+        assert_eq!(span(1), (Some(43), Some(43 + 19)));
         assert_eq!(span(2), (None, None), "an uncited result has no span");
         assert_eq!(a[2]["type"], "url_citation");
         assert_eq!(a[2]["url_citation"]["url"], "https://c.example/");

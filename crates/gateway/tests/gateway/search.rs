@@ -291,6 +291,92 @@ async fn the_server_tool_searches_when_the_model_calls_it_and_continues() {
     assert_eq!(g["tokens_prompt"], usage["prompt_tokens"]);
 }
 
+/// An upstream that calls `web_search` whenever it is offered, and
+/// answers "done" once it is not: the gateway must stop after
+/// `max_rounds` searches and ask once more without the tool.
+#[tokio::test]
+async fn the_server_tool_stops_after_max_rounds() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let upstream = axum::Router::new().fallback({
+        let seen = seen.clone();
+        move |body: String| {
+            let request: Value = serde_json::from_str(&body).unwrap();
+            seen.lock().unwrap().push(request.clone());
+            let offered = request["tools"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "web_search"));
+            let (message, finish, usage) = if offered {
+                (
+                    json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "web_search", "arguments": "{\"query\":\"again\"}"}}]}),
+                    "tool_calls",
+                    json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+                )
+            } else {
+                (
+                    json!({"role": "assistant", "content": "done"}),
+                    "stop",
+                    json!({"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22}),
+                )
+            };
+            let answer = json!({"id": "up-1", "object": "chat.completion", "created": 1,
+                "model": "echo-upstream",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage});
+            async move { axum::Json(answer) }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, upstream).await });
+    let exa = MockSearch::start(SearchDialect::Exa).await.unwrap();
+    let gw = start_with(Options {
+        alpha_base_url: Some(format!("http://{addr}/v1")),
+        search: Some(SearchConfig {
+            backend: Some(BackendKind::Exa),
+            base_url: Some(exa.base_url()),
+            api_key_env: Some(String::from("PATH")),
+            ..SearchConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let mut body = chat_body("mock/echo", "keep searching");
+    body["tools"] = json!([{"type": "openrouter:web_search", "parameters": {"max_results": 2}}]);
+    let reply = gw.chat(&body).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(exa.queries(), ["again", "again", "again"], "max_rounds = 3");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "three searching turns and a last one");
+    assert!(
+        seen[3].get("tools").is_none(),
+        "the last turn has no tool: {}",
+        seen[3]
+    );
+    assert_eq!(seen[3]["messages"].as_array().unwrap().len(), 1 + 3 * 2);
+    let v = reply.json();
+    assert_eq!(v["choices"][0]["message"]["content"], "done");
+    let usage = &v["usage"];
+    assert_eq!(usage["prompt_tokens"], 3 * 10 + 20);
+    assert_eq!(usage["completion_tokens"], 3 * 5 + 2);
+    assert_eq!(
+        usage["server_tool_use_details"],
+        json!({"web_search_requests": 3, "tool_calls_requested": 3, "tool_calls_executed": 3})
+    );
+    assert_eq!(dec(&usage["cost"]), expected_cost(usage, 6));
+    // "done" cites nothing: every result is listed, without a span.
+    let annotations = v["choices"][0]["message"]["annotations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(annotations.len(), 6);
+    assert!(
+        annotations
+            .iter()
+            .all(|a| a["url_citation"].get("start_index").is_none())
+    );
+}
+
 #[tokio::test]
 async fn streams_carry_the_annotations_in_the_finishing_delta() {
     let (gw, _exa) = with_search(SearchDialect::Exa, false).await;
