@@ -34,6 +34,9 @@ pub struct Config {
     /// `[telemetry]`: OpenTelemetry trace export (off by default).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// `[search]`: the web-search backend and its price (off by default).
+    #[serde(default)]
+    pub search: crate::search::SearchConfig,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -788,6 +791,7 @@ impl Config {
         }
         self.rate_limits.validate()?;
         self.telemetry.validate()?;
+        self.search.validate()?;
         self.routing.validate().map_err(|e| e.to_string())?;
         tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
     }

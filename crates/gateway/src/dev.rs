@@ -6,12 +6,17 @@
 //! and a provisioning key (for `/api/v1/keys`, `tollgate keys`), and
 //! hands back everything the binary prints. With a user config
 //! (`--dev --config FILE`), the providers of FILE are served instead of the
-//! demo catalog, and the other conveniences stay.
+//! demo catalog, and the other conveniences stay. Unless the config names
+//! a `[search] backend`, a mock SearXNG serves web search, so
+//! `mock/echo:online` answers with citations.
 
 use tempfile::TempDir;
 use tollgate_catalog::{Catalog, Dialect, demo};
 use tollgate_store::{KeyKind, NewApiKey, Store};
-use tollgate_testkit::{Dialect as MockDialect, MockConfig, MockHandle, MockServer};
+use tollgate_testkit::{
+    Dialect as MockDialect, MockConfig, MockHandle, MockSearch, MockServer, SearchDialect,
+    SearchHandle,
+};
 
 use crate::{AdminAuth, Config, Gateway, Result};
 
@@ -38,6 +43,9 @@ pub struct DevEnvironment {
     pub account_id: String,
     /// The mock providers, when serving the demo catalog.
     pub mocks: Vec<MockHandle>,
+    /// The mock search backend (SearXNG's API), unless the config names
+    /// a `[search] backend`.
+    pub search: Option<SearchHandle>,
     _dir: TempDir,
 }
 
@@ -78,6 +86,16 @@ impl DevEnvironment {
             }
         };
         config.database.url = db_url;
+        // A mock SearXNG, so `mock/echo:online` cites results out of the box.
+        let search = match config.search.backend {
+            Some(_) => None,
+            None => {
+                let mock = MockSearch::start(SearchDialect::Searxng).await?;
+                config.search.backend = Some(crate::search::BackendKind::Searxng);
+                config.search.base_url = Some(mock.base_url());
+                Some(mock)
+            }
+        };
         let store = Store::connect(&config.database.url).await?;
         let account = store.create_account("demo").await?;
         store
@@ -123,6 +141,7 @@ impl DevEnvironment {
             database_url: config.database.url.clone(),
             account_id: account.id,
             mocks,
+            search,
             _dir: dir,
         })
     }

@@ -30,6 +30,7 @@ pub mod observe;
 mod pipeline;
 pub mod reload;
 mod routes;
+pub mod search;
 pub mod state;
 mod validate;
 
@@ -156,6 +157,7 @@ impl Gateway {
             message: e.to_string(),
         })?;
         let routes = reload::build_routes(&config.providers, catalog, &client)?;
+        let search = search::Search::new(config.search.clone(), client.clone());
         tokio::runtime::Handle::try_current().map_err(|_| Error::Provider {
             provider: String::from("books"),
             message: String::from("a gateway must be built inside a Tokio runtime"),
@@ -189,6 +191,7 @@ impl Gateway {
             health_sync: Default::default(),
             admin_secrets: Default::default(),
             draining: Default::default(),
+            search,
         };
         Ok(Gateway {
             state: Arc::new(state),

@@ -82,6 +82,8 @@ pub struct AppState {
     pub admin_secrets: ArcSwap<Secrets>,
     /// Set once shutdown began: `GET /ready` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Web search (`[search]`): its settings and backend.
+    pub search: crate::search::Search,
 }
 
 impl AppState {

@@ -57,6 +57,8 @@ mod reload;
 mod responses;
 #[path = "gateway/routing.rs"]
 mod routing;
+#[path = "gateway/search.rs"]
+mod search;
 #[path = "gateway/stream.rs"]
 mod stream;
 #[path = "gateway/structured.rs"]

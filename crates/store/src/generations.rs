@@ -31,7 +31,8 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      tokens_prompt, tokens_completion, native_tokens_prompt, native_tokens_completion, \
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
-     request_id, api_type, origin, app_title, external_user, user_agent, error";
+     request_id, api_type, origin, app_title, external_user, user_agent, error, \
+     num_search_results, web_search_engine";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,6 +168,10 @@ pub struct GenerationRecord {
     pub user_agent: Option<String>,
     /// Why the generation failed, if it did.
     pub error: Option<String>,
+    /// Web-search results added to the generation, when a search ran.
+    pub num_search_results: Option<u64>,
+    /// The search engine used (`exa`, `searxng`), when a search ran.
+    pub web_search_engine: Option<String>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -260,6 +265,8 @@ struct GenerationRow {
     external_user: Option<String>,
     user_agent: Option<String>,
     error: Option<String>,
+    num_search_results: Option<i64>,
+    web_search_engine: Option<String>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -283,6 +290,8 @@ impl TryFrom<GenerationRow> for GenerationRecord {
                 r.native_tokens_cache_write,
                 "native_tokens_cache_write",
             )?,
+            num_search_results: count_out_opt(r.num_search_results, "num_search_results")?,
+            web_search_engine: r.web_search_engine,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
             attempts: serde_json::from_str(&r.attempts)
@@ -462,7 +471,8 @@ impl<'g> GenerationInsert<'g> {
             sql: format!(
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+                 $34, $35) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
@@ -474,7 +484,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 33 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 35 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -519,6 +529,8 @@ macro_rules! bind_generation {
             .$bind(&g.external_user)
             .$bind(&g.user_agent)
             .$bind(&g.error)
+            .$bind(g.num_search_results.map($crate::generations::count_in))
+            .$bind(&g.web_search_engine)
     }};
 }
 pub(crate) use bind_generation;

@@ -405,6 +405,7 @@
 
 mod error;
 pub mod mock;
+pub mod search;
 
 pub use error::{Error, Result};
 pub use mock::behaviour::{self, Reply, count_tokens};
@@ -413,3 +414,4 @@ pub use mock::{
     Dialect, Failure, MockConfig, MockHandle, MockServer, MockState, RecordedRequest,
     SHUTDOWN_GRACE, anthropic, gemini, openai,
 };
+pub use search::{MockSearch, SearchDialect, SearchHandle};

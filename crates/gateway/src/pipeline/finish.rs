@@ -121,6 +121,7 @@ impl Generation {
         } = self;
         let ending = outcome.ending.unwrap_or(Ending::Failed);
         let mut usage = outcome.usage;
+        let search = hold.search().clone();
         let mut settled = Settled::default();
         match &outcome.served {
             Some(by) => {
@@ -153,6 +154,11 @@ impl Generation {
                 });
                 usage.cost = Some(settled.charge);
                 usage.is_byok = Some(by.is_byok);
+                if let Some(details) = search.usage_details() {
+                    usage
+                        .extra
+                        .insert(String::from("server_tool_use_details"), details);
+                }
                 // What the provider's prices come to, by side; the whole
                 // upstream cost only when the user's own key paid it (else
                 // it is `cost`), as OpenRouter reports it.
@@ -189,6 +195,8 @@ impl Generation {
             latency_ms: latency.map(millis),
             transforms: measured.as_ref().and_then(transforms_json),
             endpoint: outcome.served.map(|b| b.endpoint),
+            num_search_results: search.engine().map(|_| search.results()),
+            web_search_engine: search.engine().map(str::to_owned),
         };
         crate::observe::span_generation(
             &id,

@@ -28,6 +28,7 @@ use tollgate_store::ApiKey;
 use super::Target;
 use crate::books::{Charge, LocalHold, Refusal};
 use crate::error::ApiError;
+use crate::search::SearchUse;
 use crate::state::AppState;
 
 /// How long a database hold may stay open before the hold sweeper
@@ -46,6 +47,10 @@ pub struct Bound {
     pub output_tokens: u64,
     /// Input images (priced per image where the endpoint says so).
     pub images: u64,
+    /// The most web-search results the request may get (`crate::search`).
+    pub web_results: u64,
+    /// Their price per result (`[search] price_per_result`).
+    pub web_result_price: Decimal,
 }
 
 impl Bound {
@@ -67,7 +72,7 @@ impl Bound {
             prompt_tokens: self.prompt_tokens,
             max_output_tokens: self.output_tokens,
             images: self.images,
-            web_searches: 0,
+            web_searches: self.web_results,
         }
     }
 
@@ -128,6 +133,8 @@ struct OpenHold {
 pub struct HoldGuard {
     state: Arc<AppState>,
     hold: Option<OpenHold>,
+    /// The web-search results got, charged with the tokens.
+    search: Arc<SearchUse>,
 }
 
 impl HoldGuard {
@@ -155,9 +162,9 @@ impl HoldGuard {
         else {
             return Settled::default();
         };
-        let billable = BillableUsage::from_usage(usage, images, 0);
-        let (cost, prompt_cost, completion_cost) = match bill(&endpoint.pricing, &billable, ending)
-        {
+        let billable = BillableUsage::from_usage(usage, images, self.search.results());
+        let pricing = self.search.pricing(&endpoint.pricing);
+        let (cost, prompt_cost, completion_cost) = match bill(&pricing, &billable, ending) {
             Ok(b) => (b.charge, b.cost.prompt_side(), b.cost.completion_side()),
             Err(e) => {
                 tracing::error!(generation = %generation_id, error = %e, "cost could not be computed; releasing the hold");
@@ -247,6 +254,12 @@ impl HoldGuard {
         }
     }
 
+    /// What web search got for this generation (counted by
+    /// `crate::search`, charged by [`HoldGuard::settle`]).
+    pub fn search(&self) -> &Arc<SearchUse> {
+        &self.search
+    }
+
     /// Releases the hold (nothing billable was produced).
     pub async fn release(mut self) {
         if let Some(hold) = self.hold.take()
@@ -298,7 +311,11 @@ pub async fn place(
 ) -> Result<HoldGuard, ApiError> {
     let mut amount = Decimal::ZERO;
     for p in &target.endpoints {
-        let cost = max_cost(&p.endpoint.pricing, &p.bound.estimate())
+        let mut pricing = p.endpoint.pricing.clone();
+        if p.bound.web_results > 0 {
+            pricing.web_search = p.bound.web_result_price;
+        }
+        let cost = max_cost(&pricing, &p.bound.estimate())
             .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", p.endpoint.provider)))?;
         amount = amount.max(cost);
     }
@@ -344,6 +361,7 @@ pub async fn place(
     Ok(HoldGuard {
         state: state.clone(),
         hold: Some(hold),
+        search: Arc::default(),
     })
 }
 

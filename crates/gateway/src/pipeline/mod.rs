@@ -153,6 +153,21 @@ pub struct Served<T> {
     pub attempts: Vec<Attempt>,
 }
 
+impl<T> Served<T> {
+    /// The same service, its answer turned by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Served<U> {
+        Served {
+            value: f(self.value),
+            is_byok: self.is_byok,
+            model: self.model,
+            endpoint: self.endpoint,
+            bound: self.bound,
+            provider_name: self.provider_name,
+            attempts: self.attempts,
+        }
+    }
+}
+
 /// An opened stream: its first chunk already read (so a failure before it
 /// could still fail over), and the rest.
 pub struct OpenStream {

@@ -88,6 +88,7 @@ fn bound(target: &mut Target, request: &Arc<ChatRequest>, unshaped: u64, images:
             prompt_tokens,
             output_tokens: Bound::output_tokens(requested, choices, &ep),
             images,
+            ..Bound::default()
         };
     }
 }

@@ -90,6 +90,10 @@ pub struct Ending {
     pub latency_ms: Option<u64>,
     /// What middle-out did.
     pub transforms: Option<serde_json::Value>,
+    /// Web-search results got, when a search ran.
+    pub num_search_results: Option<u64>,
+    /// The engine searched (`exa`, `searxng`).
+    pub web_search_engine: Option<String>,
 }
 
 /// Queues the record of generation `id` for the books' writer.
@@ -153,6 +157,8 @@ pub fn spawn(
         external_user: text(external_user),
         user_agent: text(ctx.user_agent.clone()),
         error: text(ending.error),
+        num_search_results: ending.num_search_results,
+        web_search_engine: ending.web_search_engine,
     };
     state.books.record(record);
 }

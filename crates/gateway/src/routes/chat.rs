@@ -20,7 +20,7 @@ use crate::pipeline::record::RequestContext;
 use crate::pipeline::{self, attempts_header, hold, prompt, sse};
 use crate::routes::{ATTEMPTS, GENERATION_ID, PROVIDER, failed, generation_body, set};
 use crate::state::AppState;
-use crate::{auth, ids};
+use crate::{auth, ids, search};
 
 /// Handles a chat completion, streamed or not.
 pub async fn chat_completions(
@@ -43,10 +43,14 @@ pub async fn serve_chat(
     state: Arc<AppState>,
     key: ApiKey,
     ctx: RequestContext,
-    request: ChatRequest,
+    mut request: ChatRequest,
     wire: Wire,
 ) -> Result<Response, ApiError> {
-    let prepared = pipeline::prepare(&state, request)?;
+    let web = search::take(&state.search, &mut request)?;
+    let mut prepared = pipeline::prepare(&state, request)?;
+    if let Some(web) = &web {
+        search::run::reserve(&state.search, web, &mut prepared.target);
+    }
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
         return Ok(limited);
     }
@@ -73,6 +77,14 @@ pub async fn serve_chat(
         measured: Some(measured.clone()),
     };
     tracing::debug!(generation = %id, model = %target.model, stream = request.is_stream(), "chat request");
+    let used = generation.hold.search().clone();
+    let (request, measured, mut found) = match &web {
+        Some(w) if w.mode == search::Mode::Prompt => {
+            search::run::into_prompt(&state, w, request, measured, &target, &used).await
+        }
+        _ => (request, measured, Vec::new()),
+    };
+    let tool = web.filter(|w| w.mode == search::Mode::Tool);
     if request.is_stream() {
         let meta = sse::Meta {
             id,
@@ -83,10 +95,25 @@ pub async fn serve_chat(
             tokenizer: measured.tokenizer,
             tools_in_prompt: measured.tools_in_prompt.clone(),
         };
-        return Ok(stream(state, target, request, measured, keys, meta, generation).await);
+        let web = Web {
+            tool,
+            found,
+            used,
+            keys,
+        };
+        return Ok(stream(state, target, request, measured, meta, generation, web).await);
     }
 
-    let served = match pipeline::complete(&state, &target, request, &measured, &keys).await {
+    let served = match &tool {
+        Some(w) => search::run::with_tool(&state, w, &target, request, &measured, &keys, &used)
+            .await
+            .map(|(served, results)| {
+                found.extend(results);
+                served
+            }),
+        None => pipeline::complete(&state, &target, request, &measured, &keys).await,
+    };
+    let served = match served {
         Ok(s) => s,
         Err((e, attempts)) => {
             generation.failed(&target.model, &attempts, &e, false).await;
@@ -96,7 +123,7 @@ pub async fn serve_chat(
     let provider = served.endpoint.provider.clone();
     let quantization = served.endpoint.quantization.clone();
     let attempts = served.attempts.clone();
-    let completion = finish::chat_completion(
+    let mut completion = finish::chat_completion(
         generation,
         served,
         created,
@@ -104,6 +131,7 @@ pub async fn serve_chat(
         measured.tokenizer,
     )
     .await;
+    search::run::annotate(&mut completion, &found);
     let id = completion.id.clone();
     let mut resp = generation_body(wire.answer(completion)?, &id, &provider, &attempts);
     set(resp.headers_mut(), QUANTIZATION, &quantization);
@@ -120,19 +148,13 @@ async fn stream(
     target: pipeline::Target,
     request: Arc<ChatRequest>,
     measured: prompt::Measured,
-    keys: pipeline::byok::Keys,
     meta: sse::Meta,
     generation: Generation,
+    web: Web,
 ) -> Response {
     let keepalive = Duration::from_secs_f64(state.server.stream_keepalive_secs);
     let model = target.model.clone();
-    let mut pending: sse::Pending = Box::pin(pipeline::open_stream(
-        state,
-        target,
-        request,
-        measured.clone(),
-        keys,
-    ));
+    let mut pending: sse::Pending = Box::pin(web.open(state, target, request, measured.clone()));
     let (start, provider, attempts) = match tokio::time::timeout(keepalive, &mut pending).await {
         Ok(Ok(served)) => {
             let provider = (
@@ -174,6 +196,46 @@ async fn stream(
     }
     set_middle_out(h, &measured);
     resp
+}
+
+/// A streamed request's web search: the server tool to run first, the
+/// results already in the prompt, what was searched.
+struct Web {
+    tool: Option<search::WebSearch>,
+    found: Vec<search::SearchResult>,
+    used: Arc<search::SearchUse>,
+    keys: pipeline::byok::Keys,
+}
+
+impl Web {
+    /// Opens the stream: the upstream's, or, with the server tool, its
+    /// rounds run and the answer replayed as a stream; the citations go in
+    /// the delta of the chunk that finishes.
+    async fn open(
+        self,
+        state: Arc<AppState>,
+        target: pipeline::Target,
+        request: Arc<ChatRequest>,
+        measured: prompt::Measured,
+    ) -> Result<pipeline::Served<pipeline::OpenStream>, (ApiError, Vec<pipeline::Attempt>)> {
+        let Web {
+            tool,
+            mut found,
+            used,
+            keys,
+        } = self;
+        let served = match &tool {
+            None => pipeline::open_stream(state, target, request, measured, keys).await?,
+            Some(w) => {
+                let (served, results) =
+                    search::run::with_tool(&state, w, &target, request, &measured, &keys, &used)
+                        .await?;
+                found.extend(results);
+                served.map(search::run::as_stream)
+            }
+        };
+        Ok(served.map(|open| search::run::annotate_stream(open, found)))
+    }
 }
 
 /// `x-tollgate-quantization`: the weight precision of the endpoint that

@@ -113,6 +113,7 @@ async fn passthrough(
             prompt_tokens,
             output_tokens: Bound::output_tokens(request.max_tokens, choices, &p.endpoint),
             images: 0,
+            ..Bound::default()
         };
     }
     if let Err(limited) = pipeline::admit(&state, &key, &target).await {

@@ -49,6 +49,7 @@ pub async fn embeddings(
         prompt_tokens: upper_bound(&request.input),
         output_tokens: 0,
         images: 0,
+        ..Bound::default()
     };
     for p in &mut target.endpoints {
         p.bound = bound;

@@ -60,7 +60,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "num_media_prompt": Value::Null,
         "num_input_audio_prompt": Value::Null,
         "num_media_completion": Value::Null,
-        "num_search_results": Value::Null,
+        "num_search_results": g.num_search_results,
         "num_fetches": Value::Null,
     });
     let rest = json!({
@@ -75,7 +75,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "provider_responses": Value::Null,
         "data_region": "global",
         "service_tier": Value::Null,
-        "web_search_engine": Value::Null,
+        "web_search_engine": g.web_search_engine,
         "workspace_id": Value::Null,
         "request_id": g.request_id,
         "session_id": Value::Null,

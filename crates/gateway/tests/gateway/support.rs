@@ -57,6 +57,8 @@ pub(crate) struct Options {
     /// `server.cors_allowed_origins` and `server.cors_allow_credentials`;
     /// `None` keeps the defaults (any origin, no credentials).
     pub(crate) cors: Option<(Vec<String>, bool)>,
+    /// `[search]` (web search off by default).
+    pub(crate) search: Option<tollgate_gateway::search::SearchConfig>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             surge_per_second: 0,
             alpha_base_url: None,
             cors: None,
+            search: None,
         }
     }
 }
@@ -191,6 +194,9 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     if let Some((origins, credentials)) = options.cors.clone() {
         config.server.cors_allowed_origins = origins;
         config.server.cors_allow_credentials = credentials;
+    }
+    if let Some(search) = options.search.clone() {
+        config.search = search;
     }
     config.server.byok_cipher = options
         .byok_secret

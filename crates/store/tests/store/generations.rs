@@ -65,6 +65,8 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        num_search_results: None,
+        web_search_engine: None,
     }
 }
 
@@ -110,6 +112,8 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         external_user: Some("user-9".to_owned()),
         user_agent: Some("openai-python/1.0".to_owned()),
         error: Some("client went away".to_owned()),
+        num_search_results: Some(5),
+        web_search_engine: Some("exa".to_owned()),
         ..generation(
             "",
             account,

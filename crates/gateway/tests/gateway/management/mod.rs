@@ -218,5 +218,7 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        num_search_results: None,
+        web_search_engine: None,
     }
 }
