@@ -249,7 +249,7 @@ pub struct Endpoint {
 }
 
 /// p50 / p75 / p90 / p99 of a measure.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
