@@ -31,7 +31,7 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      tokens_prompt, tokens_completion, native_tokens_prompt, native_tokens_completion, \
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
-     request_id, api_type, origin, app_title, external_user, user_agent, error";
+     request_id, api_type, origin, app_title, external_user, user_agent, error, router";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,6 +167,9 @@ pub struct GenerationRecord {
     pub user_agent: Option<String>,
     /// Why the generation failed, if it did.
     pub error: Option<String>,
+    /// The router that chose the model (`openrouter/auto`,
+    /// `openrouter/free`), if one did.
+    pub router: Option<String>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -260,6 +263,7 @@ struct GenerationRow {
     external_user: Option<String>,
     user_agent: Option<String>,
     error: Option<String>,
+    router: Option<String>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -315,6 +319,7 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             external_user: r.external_user,
             user_agent: r.user_agent,
             error: r.error,
+            router: r.router,
         })
     }
 }
@@ -462,7 +467,8 @@ impl<'g> GenerationInsert<'g> {
             sql: format!(
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+                 $34) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
@@ -474,7 +480,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 33 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 34 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -519,6 +525,7 @@ macro_rules! bind_generation {
             .$bind(&g.external_user)
             .$bind(&g.user_agent)
             .$bind(&g.error)
+            .$bind(&g.router)
     }};
 }
 pub(crate) use bind_generation;

@@ -90,6 +90,8 @@ pub struct Ending {
     pub latency_ms: Option<u64>,
     /// What middle-out did.
     pub transforms: Option<serde_json::Value>,
+    /// The router that chose the model (`openrouter/auto`), if one did.
+    pub router: Option<String>,
 }
 
 /// Queues the record of generation `id` for the books' writer.
@@ -153,6 +155,7 @@ pub fn spawn(
         external_user: text(external_user),
         user_agent: text(ctx.user_agent.clone()),
         error: text(ending.error),
+        router: ending.router,
     };
     state.books.record(record);
 }

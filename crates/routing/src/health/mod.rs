@@ -22,7 +22,7 @@
 //! * **Latency** (time to first token, else the whole request) and
 //!   **throughput** (completion tokens per second after the first token,
 //!   measured by the gateway when a generation ends and fed with
-//!   [`HealthTracker::record_throughput`]) are time-decayed means of
+//!   [`HealthTracker::record_timing`], with a stream's time to first token) are time-decayed means of
 //!   successful requests with half-life `stats_half_life_secs`: each sample
 //!   counts with weight `0.5^(age / half_life)`; the sorts (`:nitro`,
 //!   `provider.sort`) read these. The samples of the last 30 minutes (at

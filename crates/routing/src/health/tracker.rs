@@ -161,6 +161,12 @@ impl State {
         }
     }
 
+    fn add_latency(&mut self, d: Duration, s: &Settings, now: Timestamp) {
+        let ms = d.as_secs_f64() * 1000.0;
+        self.latency.add(ms, now, s.half_life_ms);
+        self.latency_samples.push(ms, now);
+    }
+
     fn add_throughput(&mut self, tps: f64, s: &Settings, now: Timestamp) {
         if tps.is_finite() && tps >= 0.0 {
             self.throughput.add(tps, now, s.half_life_ms);
@@ -309,9 +315,7 @@ impl HealthTracker {
         }
         if outcome.success {
             if let Some(d) = outcome.ttft.or(outcome.latency) {
-                let ms = d.as_secs_f64() * 1000.0;
-                state.latency.add(ms, now, s.half_life_ms);
-                state.latency_samples.push(ms, now);
+                state.add_latency(d, &s, now);
             }
             if let Some(tps) = outcome.tokens_per_second {
                 state.add_throughput(tps, &s, now);
@@ -325,13 +329,20 @@ impl HealthTracker {
         state.last_seen = state.last_seen.max(now);
     }
 
-    /// Records a throughput measurement at `key` (completion tokens per
-    /// second after the first token), taken when a generation the endpoint
-    /// served ended, after its [`record`](Self::record)ed success (which
-    /// came at the first token, before the throughput was known). It
-    /// counts in the throughput mean and percentiles only, not as a
-    /// request. Non-finite and negative values are ignored.
-    pub fn record_throughput(&mut self, key: &EndpointKey, tokens_per_second: f64, now: Timestamp) {
+    /// Records what was measured at `key` when a generation it served
+    /// ended, after its [`record`](Self::record)ed success (which came
+    /// before these were known: at a stream's first chunk): the time to
+    /// the first token (a latency sample) and the throughput (completion
+    /// tokens per second after the first token). They count in the means
+    /// and percentiles only, not as a request. Non-finite and negative
+    /// throughputs are ignored.
+    pub fn record_timing(
+        &mut self,
+        key: &EndpointKey,
+        ttft: Option<Duration>,
+        tokens_per_second: Option<f64>,
+        now: Timestamp,
+    ) {
         let s = self.settings;
         let state = self
             .models
@@ -339,7 +350,12 @@ impl HealthTracker {
             .or_default()
             .entry(key.provider.clone())
             .or_default();
-        state.add_throughput(tokens_per_second, &s, now);
+        if let Some(d) = ttft {
+            state.add_latency(d, &s, now);
+        }
+        if let Some(tps) = tokens_per_second {
+            state.add_throughput(tps, &s, now);
+        }
         state.last_seen = state.last_seen.max(now);
     }
 
@@ -635,12 +651,13 @@ mod tests {
         let mut t = tracker();
         // The success comes first (at the first token), the throughput
         // when the generation ends; it is not a second request.
-        t.record(&key(), &Outcome::success().with_ttft(Duration::from_millis(100)), at(0.0));
+        t.record(&key(), &Outcome::success(), at(0.0));
+        t.record_timing(&key(), Some(Duration::from_millis(100)), None, at(0.5));
         for tps in 1..=100 {
-            t.record_throughput(&key(), f64::from(tps), at(1.0));
+            t.record_timing(&key(), None, Some(f64::from(tps)), at(1.0));
         }
-        t.record_throughput(&key(), f64::NAN, at(1.0));
-        t.record_throughput(&key(), -5.0, at(1.0));
+        t.record_timing(&key(), None, Some(f64::NAN), at(1.0));
+        t.record_timing(&key(), None, Some(-5.0), at(1.0));
         let h = t.health(&key(), at(1.0)).unwrap();
         assert_eq!(h.requests_in_window, 1);
         assert!((h.throughput_tps.unwrap() - 50.5).abs() < 1e-9, "{h:?}");
@@ -649,9 +666,10 @@ mod tests {
         let p = h.throughput_percentiles.unwrap();
         assert_eq!((p.p50, p.p75, p.p90, p.p99), (51.0, 26.0, 11.0, 2.0));
         assert_eq!(t.api_health(&key(), at(1.0)).throughput_last_30m, Some(p));
-        // Latency percentiles are the usual ones.
+        // The one latency sample (the success came untimed).
         let lat = h.latency_percentiles.unwrap();
-        assert_eq!(lat.p99, 100.0);
+        assert_eq!((lat.p50, lat.p99), (100.0, 100.0));
+        assert!((h.latency_ms.unwrap() - 100.0).abs() < 1e-9);
     }
 
     #[test]

@@ -18,6 +18,17 @@
 //! | `models`, `route`, `provider`, `transforms`, `usage`, `plugins`, `session_id`, `trace`, `debug`, `include_reasoning`, `web_search_options`, `cache_control`, any other unknown key | dropped: OpenRouter-only, and an upstream may answer 400 to keys it does not know |
 //!
 //! Values that are `null` are not sent.
+//!
+//! # What comes back
+//!
+//! Completions and stream chunks are passed on as they are, with the
+//! provider's display name stamped on them; with `reasoning.exclude: true`
+//! (or the legacy `include_reasoning: false`) the model still reasons (and
+//! its `usage` still counts those tokens, so they are billed) but
+//! `reasoning`, `reasoning_details` and the non-standard `reasoning_content`
+//! (DeepSeek, vLLM) are removed from messages and deltas
+//! ([`excludes_reasoning`], [`strip_reasoning`], [`strip_chunk_reasoning`]),
+//! as the Anthropic and Gemini adapters leave them out.
 
 use std::time::Duration;
 
@@ -440,6 +451,42 @@ pub fn chat_completion(
     let mut completion: ChatCompletion = parse_success(slug, name, "chat completion", body)?;
     completion.provider = Some(name.into());
     Ok(completion)
+}
+
+/// Whether `request` asks for the reasoning to be left out of the answer:
+/// `reasoning.exclude: true` or `include_reasoning: false`.
+pub fn excludes_reasoning(request: &ChatRequest) -> bool {
+    request.reasoning.as_ref().and_then(|r| r.exclude) == Some(true)
+        || request.include_reasoning == Some(false)
+}
+
+/// Keys of a message or delta that carry reasoning.
+const REASONING_EXTRA: &[&str] = &["reasoning_content"];
+
+/// Removes the reasoning from every message of `completion` (its usage is
+/// kept: the tokens were produced and are billed).
+pub fn strip_reasoning(completion: &mut ChatCompletion) {
+    for choice in &mut completion.choices {
+        let m = &mut choice.message;
+        m.reasoning = None;
+        m.reasoning_details = None;
+        for key in REASONING_EXTRA {
+            m.extra.remove(*key);
+        }
+    }
+}
+
+/// Removes the reasoning from every delta of `chunk` (a chunk left empty
+/// is still passed on: it may carry the finish reason or usage).
+pub fn strip_chunk_reasoning(chunk: &mut ChatChunk) {
+    for choice in &mut chunk.choices {
+        let d = &mut choice.delta;
+        d.reasoning = None;
+        d.reasoning_details = None;
+        for key in REASONING_EXTRA {
+            d.extra.remove(*key);
+        }
+    }
 }
 
 /// Parses a legacy text completion and stamps the provider's name on it.
