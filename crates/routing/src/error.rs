@@ -54,7 +54,9 @@ pub enum Error {
     },
     /// `route` is not `fallback` or `sort` (the deprecated alias of
     /// `provider.sort.partition`). Status 400.
-    #[error("route `{0}` is not one of fallback, sort (it is deprecated: use provider.sort.partition)")]
+    #[error(
+        "route `{0}` is not one of fallback, sort (it is deprecated: use provider.sort.partition)"
+    )]
     InvalidRoute(String),
     /// No endpoint of any requested model is left; `excluded` says why, for
     /// each endpoint. Status: see [`Error::status`].

@@ -196,10 +196,7 @@ impl<'a> Prefs<'a> {
             sort,
             partition,
             max_price: p.max_price.as_ref(),
-            max_latency: Cutoffs::parse(
-                "preferred_max_latency",
-                p.preferred_max_latency.as_ref(),
-            )?,
+            max_latency: Cutoffs::parse("preferred_max_latency", p.preferred_max_latency.as_ref())?,
             min_throughput: Cutoffs::parse(
                 "preferred_min_throughput",
                 p.preferred_min_throughput.as_ref(),

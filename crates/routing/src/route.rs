@@ -181,18 +181,14 @@ impl<'a, 'h> Ctx<'a, 'h> {
     /// last 30 minutes (latency cutoffs in seconds, percentiles in
     /// milliseconds). An unmeasured endpoint meets them.
     pub fn preferred(&self, h: Option<&EndpointHealth>) -> bool {
-        let lat_ok = self
-            .prefs
-            .max_latency
-            .met_by(h.and_then(|h| h.latency_percentiles.as_ref()), |ms, secs| {
-                ms <= secs * 1000.0
-            });
-        let tps_ok = self
-            .prefs
-            .min_throughput
-            .met_by(h.and_then(|h| h.throughput_percentiles.as_ref()), |tps, min| {
-                tps >= min
-            });
+        let lat_ok = self.prefs.max_latency.met_by(
+            h.and_then(|h| h.latency_percentiles.as_ref()),
+            |ms, secs| ms <= secs * 1000.0,
+        );
+        let tps_ok = self.prefs.min_throughput.met_by(
+            h.and_then(|h| h.throughput_percentiles.as_ref()),
+            |tps, min| tps >= min,
+        );
         lat_ok && tps_ok
     }
 

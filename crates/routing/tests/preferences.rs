@@ -288,7 +288,13 @@ fn percentile_cutoffs_must_all_be_met() {
     let catalog = abc();
     let health = measured();
     let run = |prefs: serde_json::Value| {
-        check_with(&catalog, &request("m/x", prefs), &health, &Policy::default()).unwrap()
+        check_with(
+            &catalog,
+            &request("m/x", prefs),
+            &health,
+            &Policy::default(),
+        )
+        .unwrap()
     };
     // p50 alone: b (200 tok/s) meets 100 tok/s; a does not.
     assert_eq!(

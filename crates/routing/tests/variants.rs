@@ -322,7 +322,10 @@ fn route_is_the_deprecated_alias_of_partition() {
     assert_eq!(
         check(
             &catalog,
-            &with(Some("sort"), json!({"sort": {"by": "price", "partition": "model"}}))
+            &with(
+                Some("sort"),
+                json!({"sort": {"by": "price", "partition": "model"}})
+            )
         )
         .unwrap()[0],
         "mock/reasoner@mock-gamma"

@@ -89,7 +89,14 @@ where
             Ok((value, is_byok)) => {
                 let latency = started.elapsed();
                 let outcome = Outcome::success();
-                state.record(ep, &if timed { outcome.with_latency(latency) } else { outcome });
+                state.record(
+                    ep,
+                    &if timed {
+                        outcome.with_latency(latency)
+                    } else {
+                        outcome
+                    },
+                );
                 state.metrics.attempt_succeeded(ep, latency);
                 crate::observe::span_provider(&ep.provider);
                 attempts.push(Attempt {

@@ -57,8 +57,7 @@ async fn excluded_reasoning_is_left_out_of_openai_dialect_answers_but_billed() {
         // cost as with the reasoning shown.
         assert_eq!(v["usage"]["completion_tokens"], 9, "{exclude}");
         assert_eq!(
-            v["usage"]["completion_tokens_details"]["reasoning_tokens"],
-            5,
+            v["usage"]["completion_tokens_details"]["reasoning_tokens"], 5,
             "{exclude}"
         );
         assert_eq!(v["usage"]["cost"], plain["usage"]["cost"], "{exclude}");
@@ -122,7 +121,11 @@ async fn top_level_cache_control_caches_the_whole_prompt_at_anthropic() {
     let second = gw.chat(&body).await.json();
     let details = &second["usage"]["prompt_tokens_details"];
     assert_eq!(details["cached_tokens"], written, "{second}");
-    assert_eq!(details["cache_write_tokens"].as_u64().unwrap_or(0), 0, "{second}");
+    assert_eq!(
+        details["cache_write_tokens"].as_u64().unwrap_or(0),
+        0,
+        "{second}"
+    );
 
     // Without it, nothing is cached.
     let other = gw

@@ -93,7 +93,10 @@ async fn streams_are_measured_and_nitro_and_sort_throughput_pick_the_fast_endpoi
         assert_eq!(e["throughput_last_30m"], Value::Null, "{e}");
         assert_eq!(e["latency_last_30m"], Value::Null, "{e}");
     }
-    assert_eq!(answered_by(&gw, &with("mock/echo:nitro", json!({}))).await, "mock-alpha");
+    assert_eq!(
+        answered_by(&gw, &with("mock/echo:nitro", json!({}))).await,
+        "mock-alpha"
+    );
 
     for provider in ["mock-alpha", "mock-beta", "mock-gamma"] {
         stream_from(&gw, provider).await;
@@ -118,7 +121,10 @@ async fn streams_are_measured_and_nitro_and_sort_throughput_pick_the_fast_endpoi
     assert!(tail[3] >= 10.0, "{alpha}");
     let fast = p(beta, "throughput_last_30m", "p50");
     assert!(fast > 3.0 * slow, "beta {fast} vs alpha {slow}");
-    assert!(p(gamma, "throughput_last_30m", "p50") > 2.0 * slow, "{gamma}");
+    assert!(
+        p(gamma, "throughput_last_30m", "p50") > 2.0 * slow,
+        "{gamma}"
+    );
     // Latency (time to first token, milliseconds) is measured too.
     for e in [alpha, beta, gamma] {
         let latency = p(e, "latency_last_30m", "p50");
@@ -127,20 +133,33 @@ async fn streams_are_measured_and_nitro_and_sort_throughput_pick_the_fast_endpoi
 
     // `:nitro` and `sort: "throughput"` now pick the fastest; a plain
     // request still the cheapest.
-    assert_eq!(answered_by(&gw, &with("mock/echo:nitro", json!({}))).await, "mock-beta");
     assert_eq!(
-        answered_by(&gw, &with("mock/echo", json!({"provider": {"sort": "throughput"}}))).await,
+        answered_by(&gw, &with("mock/echo:nitro", json!({}))).await,
         "mock-beta"
     );
     assert_eq!(
         answered_by(
             &gw,
-            &with("mock/echo", json!({"provider": {"sort": {"by": "throughput"}}}))
+            &with("mock/echo", json!({"provider": {"sort": "throughput"}}))
         )
         .await,
         "mock-beta"
     );
-    assert_eq!(answered_by(&gw, &with("mock/echo", json!({}))).await, "mock-alpha");
+    assert_eq!(
+        answered_by(
+            &gw,
+            &with(
+                "mock/echo",
+                json!({"provider": {"sort": {"by": "throughput"}}})
+            )
+        )
+        .await,
+        "mock-beta"
+    );
+    assert_eq!(
+        answered_by(&gw, &with("mock/echo", json!({}))).await,
+        "mock-alpha"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +172,11 @@ async fn non_streamed_answers_are_measured_too() {
     let listed = listing(&gw).await;
     // A non-streamed answer is timed from the upstream call to its end:
     // 12 tokens in about 0.55 s.
-    let slow = p(endpoint(&listed, "mock-alpha"), "throughput_last_30m", "p50");
+    let slow = p(
+        endpoint(&listed, "mock-alpha"),
+        "throughput_last_30m",
+        "p50",
+    );
     assert!((10.0..=30.0).contains(&slow), "{listed:?}");
     let fast = p(endpoint(&listed, "mock-beta"), "throughput_last_30m", "p50");
     assert!(fast > 3.0 * slow, "beta {fast} vs alpha {slow}");
@@ -171,15 +194,25 @@ async fn preferred_min_throughput_deprioritises_slow_endpoints_without_excluding
     }
     // A number is the p50 floor; an object sets percentile floors
     // (throughput percentiles name the slow tail, so p90 <= p50).
-    for floor in [json!(100), json!({"p50": 100}), json!({"p90": 100, "p99": null})] {
-        let body = with("mock/echo", json!({"provider": {"preferred_min_throughput": floor}}));
+    for floor in [
+        json!(100),
+        json!({"p50": 100}),
+        json!({"p90": 100, "p99": null}),
+    ] {
+        let body = with(
+            "mock/echo",
+            json!({"provider": {"preferred_min_throughput": floor}}),
+        );
         // Beta and Gamma meet it, and Beta is the cheaper of the two.
         assert_eq!(answered_by(&gw, &body).await, "mock-beta", "{floor}");
     }
     // Deprioritised, not excluded: with the fast ones down, Alpha answers.
     gw.beta.set_failure(Some(Failure::Status(503)));
     gw.gamma.set_failure(Some(Failure::Status(503)));
-    let body = with("mock/echo", json!({"provider": {"preferred_min_throughput": 100}}));
+    let body = with(
+        "mock/echo",
+        json!({"provider": {"preferred_min_throughput": 100}}),
+    );
     let reply = gw.chat(&body).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(
@@ -202,12 +235,22 @@ async fn preferred_max_latency_takes_seconds_and_percentile_objects() {
     let listed = listing(&gw).await;
     let alpha_latency = p(endpoint(&listed, "mock-alpha"), "latency_last_30m", "p50");
     assert!(alpha_latency >= 400.0, "milliseconds: {listed:?}");
-    for cutoff in [json!(0.3), json!({"p50": 0.3}), json!({"p99": 0.3, "p75": null})] {
-        let body = with("mock/echo", json!({"provider": {"preferred_max_latency": cutoff}}));
+    for cutoff in [
+        json!(0.3),
+        json!({"p50": 0.3}),
+        json!({"p99": 0.3, "p75": null}),
+    ] {
+        let body = with(
+            "mock/echo",
+            json!({"provider": {"preferred_max_latency": cutoff}}),
+        );
         assert_eq!(answered_by(&gw, &body).await, "mock-beta", "{cutoff}");
     }
     // A cutoff every endpoint meets changes nothing.
-    let body = with("mock/echo", json!({"provider": {"preferred_max_latency": {"p50": 60}}}));
+    let body = with(
+        "mock/echo",
+        json!({"provider": {"preferred_max_latency": {"p50": 60}}}),
+    );
     assert_eq!(answered_by(&gw, &body).await, "mock-alpha");
 }
 
@@ -245,7 +288,18 @@ async fn get_with_key(gw: &TestGateway, path: &str) -> Reply {
 
 #[tokio::test]
 async fn routers_answer_with_the_model_they_chose_and_generation_names_the_router() {
-    let gw = start().await;
+    // `router` is stored with the generation: SQLite and PostgreSQL.
+    for postgres in [false, true] {
+        routers_name_the_chosen_model(postgres).await;
+    }
+}
+
+async fn routers_name_the_chosen_model(postgres: bool) {
+    let gw = start_with(Options {
+        postgres,
+        ..Options::default()
+    })
+    .await;
     for (router, chosen) in [
         // The cheapest paid text model of the demo catalog.
         ("openrouter/auto", "mock/no-tools"),
@@ -320,7 +374,10 @@ async fn route_takes_the_documented_values_and_sort_sorts_across_models() {
     let error = assert_error(&reply, 400);
     assert_eq!(error["metadata"]["field"], "route", "{error}");
     assert!(
-        error["message"].as_str().unwrap().contains("fallback, sort"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("fallback, sort"),
         "{error}"
     );
 }

@@ -11,7 +11,7 @@
 //! | `temperature`, `top_p`, `frequency_penalty`, `presence_penalty`, `seed`, `logit_bias`, `logprobs`, `top_logprobs`, `max_tokens`, `max_completion_tokens`, `stop`, `response_format`, `user`, `reasoning_effort` | kept |
 //! | `tools`, `tool_choice`, `parallel_tool_calls` | kept; OpenRouter server tools (`type: "openrouter:*"`) are removed, and `tool_choice` / `parallel_tool_calls` go too when no tool is left (OpenAI rejects them alone) |
 //! | `n`, `prediction`, `modalities`, `audio`, `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier` (untyped, from `extra`) | kept |
-//! | `reasoning` | `reasoning.effort` becomes `reasoning_effort` when that is absent; the rest (`max_tokens`, `exclude`, `enabled`, `summary`) has no OpenAI equivalent and is dropped |
+//! | `reasoning` | `reasoning.effort` becomes `reasoning_effort` when that is absent; the rest (`max_tokens`, `exclude`, `enabled`, `summary`) has no OpenAI equivalent and is dropped (`exclude` is applied to the answer instead: see below) |
 //! | `top_k`, `min_p`, `top_a`, `repetition_penalty` | kept only with [`ProviderSettings::extended_sampling`](crate::ProviderSettings::extended_sampling) |
 //! | `stream`, `stream_options` | set by the call: `stream: true` and `stream_options: {include_usage: true}` for streams (OpenAI sends usage only when asked), both absent otherwise |
 //! | `metadata` | dropped: it tags the request for Tollgate; OpenAI accepts it only together with `store`, which we never set (a gateway must not opt its users into upstream storage) |

@@ -216,12 +216,17 @@ const MAX_CACHE_BREAKPOINTS: usize = 4;
 /// Anthropic allows (the explicit ones win; a fifth would be a 400).
 fn automatic_cache_breakpoint(out: &mut Map<String, Value>, cc: &Value) {
     let marked = |blocks: Option<&Value>| {
-        blocks
-            .and_then(Value::as_array)
-            .map_or(0, |b| b.iter().filter(|x| x.get(CACHE_CONTROL).is_some()).count())
+        blocks.and_then(Value::as_array).map_or(0, |b| {
+            b.iter().filter(|x| x.get(CACHE_CONTROL).is_some()).count()
+        })
     };
     let mut existing = marked(out.get("system")) + marked(out.get("tools"));
-    for m in out.get("messages").and_then(Value::as_array).into_iter().flatten() {
+    for m in out
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         existing += marked(m.get("content"));
     }
     if existing >= MAX_CACHE_BREAKPOINTS {
@@ -262,9 +267,7 @@ fn automatic_cache_breakpoint(out: &mut Map<String, Value>, cc: &Value) {
         }
     };
     if let Some(Value::Object(block)) = block {
-        block
-            .entry(CACHE_CONTROL)
-            .or_insert_with(|| cc.clone());
+        block.entry(CACHE_CONTROL).or_insert_with(|| cc.clone());
     }
 }
 
@@ -709,7 +712,10 @@ mod tests {
         assert_eq!(b["system"], json!("Be brief."));
         let turns = b["messages"].as_array().unwrap();
         let last = turns.last().unwrap()["content"].as_array().unwrap();
-        assert_eq!(last[1], json!({ "type": "text", "text": "last", "cache_control": cc }));
+        assert_eq!(
+            last[1],
+            json!({ "type": "text", "text": "last", "cache_control": cc })
+        );
         assert!(last[0].get("cache_control").is_none());
         let marks = b.to_string().matches("cache_control").count();
         assert_eq!(marks, 1, "{b}");
@@ -744,7 +750,11 @@ mod tests {
             ] }],
             "cache_control": { "type": "ephemeral" }
         }));
-        assert!(b["messages"][0]["content"][4].get("cache_control").is_none());
+        assert!(
+            b["messages"][0]["content"][4]
+                .get("cache_control")
+                .is_none()
+        );
     }
 
     #[test]

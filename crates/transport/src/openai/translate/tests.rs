@@ -485,10 +485,16 @@ fn excluded_reasoning_is_stripped_but_usage_kept() {
     let message = &v["choices"][0]["message"];
     assert_eq!(message["content"], "4");
     for key in ["reasoning", "reasoning_details", "reasoning_content"] {
-        assert!(message.get(key).is_none_or(Value::is_null), "{key}: {message}");
+        assert!(
+            message.get(key).is_none_or(Value::is_null),
+            "{key}: {message}"
+        );
     }
     assert_eq!(v["usage"]["completion_tokens"], 9);
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 8);
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        8
+    );
 
     let mut chunk: ChatChunk = serde_json::from_value(json!({
         "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
