@@ -5,7 +5,8 @@
 //! `preferred_min_throughput` and `preferred_max_latency` do with them.
 //!
 //! Mock Alpha (the cheapest, so the default pick of the pinned test policy)
-//! streams at 20 tokens per second; Mock Beta at 400 and Mock Gamma at 200.
+//! streams at 20 tokens per second; Mock Beta at 400 and Mock Gamma at 100
+//! (ratios wide enough to hold on a loaded machine).
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ fn paced(tokens_per_second: f64) -> MockConfig {
 
 async fn paced_gateway(alpha: MockConfig) -> TestGateway {
     start_with(Options {
-        mocks: [alpha, paced(400.0), paced(200.0)],
+        mocks: [alpha, paced(400.0), paced(100.0)],
         ..Options::default()
     })
     .await
@@ -120,10 +121,10 @@ async fn streams_are_measured_and_nitro_and_sort_throughput_pick_the_fast_endpoi
     assert!(tail.windows(2).all(|w| w[0] >= w[1]), "{alpha}");
     assert!(tail[3] >= 10.0, "{alpha}");
     let fast = p(beta, "throughput_last_30m", "p50");
-    assert!(fast > 3.0 * slow, "beta {fast} vs alpha {slow}");
+    let middle = p(gamma, "throughput_last_30m", "p50");
     assert!(
-        p(gamma, "throughput_last_30m", "p50") > 2.0 * slow,
-        "{gamma}"
+        fast > middle && middle > 2.0 * slow,
+        "{fast} > {middle} > {slow}"
     );
     // Latency (time to first token, milliseconds) is measured too.
     for e in [alpha, beta, gamma] {
@@ -179,7 +180,7 @@ async fn non_streamed_answers_are_measured_too() {
     );
     assert!((10.0..=30.0).contains(&slow), "{listed:?}");
     let fast = p(endpoint(&listed, "mock-beta"), "throughput_last_30m", "p50");
-    assert!(fast > 3.0 * slow, "beta {fast} vs alpha {slow}");
+    assert!(fast > 2.0 * slow, "beta {fast} vs alpha {slow}");
     assert_eq!(
         endpoint(&listed, "mock-gamma")["throughput_last_30m"],
         Value::Null
@@ -195,9 +196,9 @@ async fn preferred_min_throughput_deprioritises_slow_endpoints_without_excluding
     // A number is the p50 floor; an object sets percentile floors
     // (throughput percentiles name the slow tail, so p90 <= p50).
     for floor in [
-        json!(100),
-        json!({"p50": 100}),
-        json!({"p90": 100, "p99": null}),
+        json!(60),
+        json!({"p50": 60}),
+        json!({"p90": 60, "p99": null}),
     ] {
         let body = with(
             "mock/echo",
@@ -211,7 +212,7 @@ async fn preferred_min_throughput_deprioritises_slow_endpoints_without_excluding
     gw.gamma.set_failure(Some(Failure::Status(503)));
     let body = with(
         "mock/echo",
-        json!({"provider": {"preferred_min_throughput": 100}}),
+        json!({"provider": {"preferred_min_throughput": 60}}),
     );
     let reply = gw.chat(&body).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
