@@ -10,7 +10,7 @@ use tollgate_store::Store;
 use tollgate_transport::{Provider, ProviderError, Secrets};
 
 use std::sync::{Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tollgate_catalog::CatalogEndpoint;
 use tollgate_routing::{EndpointKey, HealthSnapshot, HealthTracker, Outcome, Policy, Timestamp};
@@ -168,6 +168,28 @@ impl AppState {
         if let Some(sync) = self.health_sync.get() {
             sync.publish(key, outcome.success);
         }
+    }
+
+    /// Records what a generation `endpoint` served measured when it ended:
+    /// its time to first token (streams) and its throughput (completion
+    /// tokens per second after the first token). The success itself was
+    /// [`record`](Self::record)ed when the answer (or the stream's first
+    /// chunk) came. Reaches the snapshot with its next refresh.
+    pub fn record_timing(
+        &self,
+        endpoint: &CatalogEndpoint,
+        ttft: Option<Duration>,
+        tokens_per_second: Option<f64>,
+    ) {
+        if ttft.is_none() && tokens_per_second.is_none() {
+            return;
+        }
+        let now = self.now();
+        let mut tracker = match self.health.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        tracker.record_timing(&EndpointKey::of(endpoint), ttft, tokens_per_second, now);
     }
 
     /// The endpoints API's health fields of `endpoint`.

@@ -25,6 +25,8 @@ mod byok;
 mod chat;
 #[path = "gateway/cors.rs"]
 mod cors;
+#[path = "gateway/dialect_options.rs"]
+mod dialect_options;
 #[path = "gateway/dialects.rs"]
 mod dialects;
 #[path = "gateway/edge.rs"]
@@ -65,5 +67,7 @@ mod stream;
 mod structured;
 #[path = "gateway/surface.rs"]
 mod surface;
+#[path = "gateway/throughput.rs"]
+mod throughput;
 #[path = "gateway/transforms.rs"]
 mod transforms;

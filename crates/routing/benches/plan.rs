@@ -76,6 +76,16 @@ fn catalog(n: usize) -> Catalog {
 
 /// Health for every endpoint of `bench/model`: measured, one in ten in
 /// outage.
+/// Percentiles from a median, each next one `step` times the last.
+fn pct(p50: f64, step: f64) -> tollgate_schema::models::Percentiles {
+    tollgate_schema::models::Percentiles {
+        p50,
+        p75: p50 * step,
+        p90: p50 * step * step,
+        p99: p50 * step * step * step,
+    }
+}
+
 fn health(n: usize) -> HealthSnapshot {
     let mut h = HealthSnapshot::new();
     for i in 0..n {
@@ -87,7 +97,9 @@ fn health(n: usize) -> HealthSnapshot {
         h.insert(
             EndpointKey::new(MODEL, format!("provider-{i}")),
             e.with_throughput(20.0 + i as f64)
-                .with_latency_ms(200.0 + (i % 13) as f64 * 10.0),
+                .with_latency_ms(200.0 + (i % 13) as f64 * 10.0)
+                .with_throughput_percentiles(pct(20.0 + i as f64, 0.8))
+                .with_latency_percentiles(pct(200.0 + (i % 13) as f64 * 10.0, 1.5)),
         );
     }
     h
@@ -108,6 +120,8 @@ fn preferences_request() -> RouteRequest {
         "require_parameters": true,
         "quantizations": ["fp8", "fp16"],
         "max_price": {"prompt": 8, "completion": "80"},
+        "preferred_max_latency": 0.3,
+        "preferred_min_throughput": {"p50": 30, "p90": 20},
     }))
     .unwrap();
     plain_request()

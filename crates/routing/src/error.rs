@@ -42,6 +42,22 @@ pub enum Error {
     /// `provider.sort` is not a known strategy. Status 400.
     #[error("provider.sort `{0}` is not one of price, throughput, latency, exacto")]
     InvalidSort(String),
+    /// `preferred_max_latency` / `preferred_min_throughput` is neither a
+    /// number nor an object of `p50`, `p75`, `p90`, `p99` numbers (or a
+    /// value is negative). Status 400.
+    #[error("provider.{field}: {message}")]
+    InvalidPreference {
+        /// `preferred_max_latency` or `preferred_min_throughput`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// `route` is not `fallback` or `sort` (the deprecated alias of
+    /// `provider.sort.partition`). Status 400.
+    #[error(
+        "route `{0}` is not one of fallback, sort (it is deprecated: use provider.sort.partition)"
+    )]
+    InvalidRoute(String),
     /// No endpoint of any requested model is left; `excluded` says why, for
     /// each endpoint. Status: see [`Error::status`].
     #[error("{}", no_endpoint_message(.model, .excluded))]
@@ -86,7 +102,9 @@ impl Error {
             | Error::InvalidModelId(_)
             | Error::UnknownModel(_)
             | Error::VariantUnavailable { .. }
-            | Error::InvalidSort(_) => 400,
+            | Error::InvalidSort(_)
+            | Error::InvalidPreference { .. }
+            | Error::InvalidRoute(_) => 400,
             Error::NoEndpoint { excluded, .. } => {
                 let all = |f: fn(&ExclusionReason) -> bool| {
                     !excluded.is_empty() && excluded.iter().all(|e| f(&e.reason))
@@ -100,6 +118,19 @@ impl Error {
                 }
             }
             Error::InvalidPolicy { .. } => 500,
+        }
+    }
+}
+
+impl Error {
+    /// The request field a 400 names: `route`, `provider.sort`,
+    /// `provider.preferred_max_latency`, ..., else `model`.
+    pub fn field(&self) -> String {
+        match self {
+            Error::InvalidRoute(_) => "route".to_string(),
+            Error::InvalidSort(_) => "provider.sort".to_string(),
+            Error::InvalidPreference { field, .. } => format!("provider.{field}"),
+            _ => "model".to_string(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use rand::Rng;
-use tollgate_catalog::{Catalog, CatalogEndpoint, FREE_ROUTER, ModelId, Variant};
+use tollgate_catalog::{AUTO_ROUTER, Catalog, CatalogEndpoint, FREE_ROUTER, ModelId, Variant};
 
 use crate::exclusion::Exclusion;
 use crate::health::{EndpointHealth, HealthSnapshot};
@@ -72,6 +72,24 @@ impl<'a> PlannedAttempt<'a> {
     /// The provider's slug.
     pub fn provider(&self) -> &'a str {
         &self.endpoint.provider
+    }
+
+    /// The router that chose this endpoint's model (`openrouter/auto`,
+    /// `openrouter/free`, without a variant), if a router did.
+    pub fn router(&self) -> Option<&'a str> {
+        let base = self.requested.split(':').next().unwrap_or(self.requested);
+        matches!(base, AUTO_ROUTER | FREE_ROUTER).then_some(base)
+    }
+
+    /// The model id the answer names (`model` in the response and its
+    /// chunks): the model that answers when a router chose it, else the
+    /// id as the client asked for it (`mock/echo:nitro`, or the entry of
+    /// `models` that led here).
+    pub fn response_model(&self) -> &'a str {
+        match self.router() {
+            Some(_) => &self.endpoint.model,
+            None => self.requested,
+        }
     }
 }
 
@@ -167,9 +185,22 @@ impl fmt::Display for Choice {
 /// `order` only the first choice; the others are excluded with
 /// `NoFallbacks`.
 ///
+/// **Partition.** `provider.sort.partition: "none"` sorts the endpoints
+/// of every model together (ordered providers first, outages last) by
+/// `provider.sort`, else the first variant's sort, else price. The
+/// deprecated `route` is its alias (OpenAPI `DeprecatedRoute`): `"sort"`
+/// is partition `none`, `"fallback"` partition `model` (the default); an
+/// explicit `partition` wins, any other value is [`Error::InvalidRoute`].
+///
+/// **Soft cutoffs across models.** With `preferred_max_latency` /
+/// `preferred_min_throughput` and fallback models, the models with an
+/// endpoint meeting the cutoffs are tried before those without, each
+/// keeping its order (the OpenAPI document: "this may cause a fallback
+/// model to be used instead of the primary model if it meets the
+/// threshold").
+///
 /// Not applied: `provider.enforce_distillable_text` (listings carry no
-/// such data) and the request's `route` (model fallback is implied by
-/// `models`; `route: "fallback"` without `models` adds nothing).
+/// such data).
 ///
 /// **Errors**: see [`Error`]; [`Error::NoEndpoint`] when no endpoint of any
 /// model is left, with every exclusion.
@@ -200,7 +231,12 @@ pub fn plan<'a, R: Rng + ?Sized>(
         attempts: Vec::with_capacity(total),
         excluded: Vec::new(),
     };
+    let across = match (ctx.prefs.partition, parse_route(input.route.as_deref())?) {
+        (Some(partition), _) => partition == "none",
+        (None, route) => route == Some(Route::Sort),
+    };
     let mut web_search = false;
+    let mut variant_sort = None;
     for &requested in &chain {
         let id = ModelId::parse(requested)?;
         let variant = id.variant();
@@ -215,6 +251,7 @@ pub fn plan<'a, R: Rng + ?Sized>(
                 _ => None,
             },
         };
+        variant_sort = variant_sort.or(rules.sort);
         if id.is_router() {
             rules.router = true;
             rules.free_only |= id.base() == FREE_ROUTER;
@@ -240,8 +277,11 @@ pub fn plan<'a, R: Rng + ?Sized>(
         };
         ctx.route_model(requested, model, rules, rng, &mut out);
     }
-    if let (true, Some(by)) = (ctx.prefs.sort_across_models, ctx.prefs.sort) {
-        sort_across_models(&mut out.attempts, by, policy);
+    if across {
+        let by = ctx.prefs.sort.or(variant_sort).unwrap_or(SortBy::Price);
+        sort_across_models(&ctx, &mut out.attempts, by);
+    } else if ctx.soft() && chain.len() > 1 {
+        prefer_models_meeting_cutoffs(&ctx, &mut out.attempts);
     }
     if out.attempts.is_empty() {
         return Err(Error::NoEndpoint {
@@ -260,12 +300,34 @@ pub fn plan<'a, R: Rng + ?Sized>(
     })
 }
 
-/// `sort.partition: "none"`: ordered providers first (as planned), then
-/// every other endpoint of every model by the sort, outages last.
-fn sort_across_models(attempts: &mut [PlannedAttempt<'_>], by: SortBy, policy: &Policy) {
+/// The request's `route` (deprecated alias of `provider.sort.partition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `fallback`: partition `model`, the default.
+    Fallback,
+    /// `sort`: partition `none`.
+    Sort,
+}
+
+fn parse_route(route: Option<&str>) -> Result<Option<Route>> {
+    match route {
+        None => Ok(None),
+        Some("fallback") => Ok(Some(Route::Fallback)),
+        Some("sort") => Ok(Some(Route::Sort)),
+        Some(other) => Err(Error::InvalidRoute(other.to_string())),
+    }
+}
+
+/// Partition `none` (`provider.sort.partition: "none"` or `route:
+/// "sort"`): ordered providers first (as planned), then every other
+/// endpoint of every model by the sort (those meeting the soft cutoffs
+/// first when some are set), outages last.
+fn sort_across_models(ctx: &Ctx<'_, '_>, attempts: &mut [PlannedAttempt<'_>], by: SortBy) {
+    let soft = ctx.soft();
     let class = |a: &PlannedAttempt<'_>| match a.choice {
         Choice::Ordered { .. } => 0,
-        Choice::Outage => 2,
+        Choice::Outage => 3,
+        _ if soft && !ctx.preferred(a.health.as_ref()) => 2,
         _ => 1,
     };
     attempts.sort_by(|a, b| {
@@ -273,8 +335,27 @@ fn sort_across_models(attempts: &mut [PlannedAttempt<'_>], by: SortBy, policy: &
         if ca != cb || ca == 0 {
             return ca.cmp(&cb);
         }
-        compare(by, key(a), key(b), &policy.exacto_providers).then(Ordering::Equal)
+        compare(by, key(a), key(b), &ctx.policy.exacto_providers).then(Ordering::Equal)
     });
+    for a in attempts {
+        if matches!(a.choice, Choice::Drawn { .. } | Choice::Fallback) {
+            a.choice = Choice::Sorted { by };
+        }
+    }
+}
+
+/// With soft cutoffs and fallback models: the models with an endpoint
+/// (not in outage) meeting them come first, each keeping its own order
+/// (OpenAPI `PreferredMaxLatency`: "this may cause a fallback model to be
+/// used instead of the primary model if it meets the threshold").
+fn prefer_models_meeting_cutoffs(ctx: &Ctx<'_, '_>, attempts: &mut [PlannedAttempt<'_>]) {
+    let met: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.choice != Choice::Outage && ctx.preferred(a.health.as_ref()))
+        .map(|a| a.requested)
+        .collect();
+    // Stable: each model keeps its order.
+    attempts.sort_by_key(|a| !met.contains(&a.requested));
 }
 
 fn key<'x>(a: &'x PlannedAttempt<'_>) -> SortKey<'x> {

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::models::Percentiles;
 use tollgate_schema::provider::{DataCollection, MaxPrice, ProviderPreferences};
 
 use crate::{Error, Result};
@@ -74,26 +75,98 @@ pub(crate) struct Prefs<'a> {
     pub zdr: bool,
     pub quantizations: Option<&'a [String]>,
     pub sort: Option<SortBy>,
-    /// `sort.partition: "none"`: sort across the models of a fallback list.
-    pub sort_across_models: bool,
+    /// `sort.partition` as given (`model` or `none`), if it was.
+    pub partition: Option<&'a str>,
     pub max_price: Option<&'a MaxPrice>,
-    /// `preferred_max_latency` (p50) in milliseconds.
-    pub max_latency_ms: Option<f64>,
-    /// `preferred_min_throughput` (p50) in tokens per second.
-    pub min_throughput: Option<f64>,
+    /// `preferred_max_latency`, in seconds.
+    pub max_latency: Cutoffs,
+    /// `preferred_min_throughput`, in tokens per second.
+    pub min_throughput: Cutoffs,
+}
+
+/// Percentile cutoffs of `preferred_max_latency` (seconds) or
+/// `preferred_min_throughput` (tokens per second): a number is the `p50`
+/// cutoff, an object sets any of `p50`, `p75`, `p90`, `p99` (null or absent
+/// ones are unset). An endpoint is preferred when it meets every cutoff
+/// set (OpenAPI `PercentileLatencyCutoffs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Cutoffs {
+    pub p50: Option<f64>,
+    pub p75: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Cutoffs {
+    /// Reads the value of `provider.<field>`.
+    pub fn parse(field: &'static str, v: Option<&Value>) -> Result<Cutoffs> {
+        let bad = |message: String| Error::InvalidPreference { field, message };
+        let number = |key: &str, v: &Value| -> Result<Option<f64>> {
+            match v {
+                Value::Null => Ok(None),
+                Value::Number(n) => match n.as_f64() {
+                    Some(x) if x >= 0.0 => Ok(Some(x)),
+                    _ => Err(bad(format!("{key} must not be negative"))),
+                },
+                _ => Err(bad(format!("{key} must be a number"))),
+            }
+        };
+        match v {
+            None | Some(Value::Null) => Ok(Cutoffs::default()),
+            Some(n @ Value::Number(_)) => Ok(Cutoffs {
+                p50: number("the value", n)?,
+                ..Cutoffs::default()
+            }),
+            Some(Value::Object(o)) => {
+                let mut c = Cutoffs::default();
+                for (key, value) in o {
+                    let slot = match key.as_str() {
+                        "p50" => &mut c.p50,
+                        "p75" => &mut c.p75,
+                        "p90" => &mut c.p90,
+                        "p99" => &mut c.p99,
+                        other => {
+                            return Err(bad(format!(
+                                "unknown percentile `{other}`: use p50, p75, p90 or p99"
+                            )));
+                        }
+                    };
+                    *slot = number(key, value)?;
+                }
+                Ok(c)
+            }
+            Some(_) => Err(bad(
+                "must be a number (the p50 cutoff) or an object of p50, p75, p90, p99 cutoffs"
+                    .to_string(),
+            )),
+        }
+    }
+
+    /// Whether any cutoff is set.
+    pub fn is_set(&self) -> bool {
+        self.cutoffs().iter().any(Option::is_some)
+    }
+
+    fn cutoffs(&self) -> [Option<f64>; 4] {
+        [self.p50, self.p75, self.p90, self.p99]
+    }
+
+    /// Whether every cutoff set holds for `measured` with `ok(measured,
+    /// cutoff)`; unmeasured endpoints meet them.
+    pub fn met_by(&self, measured: Option<&Percentiles>, ok: impl Fn(f64, f64) -> bool) -> bool {
+        let Some(m) = measured else {
+            return true;
+        };
+        let values = [m.p50, m.p75, m.p90, m.p99];
+        self.cutoffs()
+            .iter()
+            .zip(values)
+            .all(|(cutoff, value)| cutoff.is_none_or(|c| ok(value, c)))
+    }
 }
 
 fn non_empty(v: &Option<Vec<String>>) -> Option<&[String]> {
     v.as_deref().filter(|v| !v.is_empty())
-}
-
-/// A number, or the `p50` of a percentile object.
-fn p50(v: &Option<Value>) -> Option<f64> {
-    match v.as_ref()? {
-        Value::Number(n) => n.as_f64(),
-        Value::Object(o) => o.get("p50")?.as_f64(),
-        _ => None,
-    }
 }
 
 impl<'a> Prefs<'a> {
@@ -104,11 +177,13 @@ impl<'a> Prefs<'a> {
                 Some(SortBy::from_name(name).ok_or_else(|| Error::InvalidSort(name.to_string()))?)
             }
         };
-        let sort_across_models = matches!(
-            &p.sort,
-            Some(tollgate_schema::provider::ProviderSort::Detailed { partition: Some(part), .. })
-                if part == "none"
-        );
+        let partition = match &p.sort {
+            Some(tollgate_schema::provider::ProviderSort::Detailed {
+                partition: Some(part),
+                ..
+            }) => Some(part.as_str()),
+            _ => None,
+        };
         Ok(Prefs {
             order: p.order.as_deref().unwrap_or_default(),
             only: non_empty(&p.only),
@@ -119,10 +194,13 @@ impl<'a> Prefs<'a> {
             zdr: p.zdr.unwrap_or(false),
             quantizations: non_empty(&p.quantizations),
             sort,
-            sort_across_models: sort.is_some() && sort_across_models,
+            partition,
             max_price: p.max_price.as_ref(),
-            max_latency_ms: p50(&p.preferred_max_latency).map(|s| s * 1000.0),
-            min_throughput: p50(&p.preferred_min_throughput),
+            max_latency: Cutoffs::parse("preferred_max_latency", p.preferred_max_latency.as_ref())?,
+            min_throughput: Cutoffs::parse(
+                "preferred_min_throughput",
+                p.preferred_min_throughput.as_ref(),
+            )?,
         })
     }
 
@@ -200,9 +278,22 @@ mod tests {
         .unwrap();
         let prefs = Prefs::new(&p).unwrap();
         assert_eq!(prefs.sort, Some(SortBy::Latency));
-        assert!(prefs.sort_across_models);
-        assert_eq!(prefs.max_latency_ms, Some(1500.0));
-        assert_eq!(prefs.min_throughput, Some(40.0));
+        assert_eq!(prefs.partition, Some("none"));
+        assert_eq!(
+            prefs.max_latency,
+            Cutoffs {
+                p50: Some(1.5),
+                ..Cutoffs::default()
+            }
+        );
+        assert_eq!(
+            prefs.min_throughput,
+            Cutoffs {
+                p50: Some(40.0),
+                p90: Some(10.0),
+                ..Cutoffs::default()
+            }
+        );
         assert!(prefs.only.is_none());
         let bad: ProviderPreferences =
             serde_json::from_value(serde_json::json!({"sort": "fastest"})).unwrap();

@@ -36,6 +36,9 @@ pub struct RouteRequest {
     /// that are too small are kept, marked `compress`, instead of being
     /// excluded.
     pub compressible: bool,
+    /// `route`: the deprecated alias of `provider.sort.partition`
+    /// (`fallback` or `sort`; others are refused by [`crate::plan`]).
+    pub route: Option<String>,
 }
 
 impl RouteRequest {
@@ -180,6 +183,7 @@ impl RouteRequest {
             prompt_tokens,
             max_output_tokens: chat.max_output_tokens().map(u64::from),
             compressible: chat.middle_out(),
+            route: chat.route.clone(),
         }
     }
 

@@ -170,17 +170,25 @@ impl<'a, 'h> Ctx<'a, 'h> {
         self.prefs.sort.or(rules.sort)
     }
 
+    /// Whether any soft preference (`preferred_max_latency`,
+    /// `preferred_min_throughput`) is set.
+    pub fn soft(&self) -> bool {
+        self.prefs.max_latency.is_set() || self.prefs.min_throughput.is_set()
+    }
+
     /// Whether an endpoint meets the soft `preferred_max_latency` /
-    /// `preferred_min_throughput` (an unmeasured one does).
-    fn preferred(&self, h: Option<&EndpointHealth>) -> bool {
-        let lat_ok = match (self.prefs.max_latency_ms, h.and_then(|h| h.latency_ms)) {
-            (Some(max), Some(l)) => l <= max,
-            _ => true,
-        };
-        let tps_ok = match (self.prefs.min_throughput, h.and_then(|h| h.throughput_tps)) {
-            (Some(min), Some(t)) => t >= min,
-            _ => true,
-        };
+    /// `preferred_min_throughput` cutoffs, against its percentiles of the
+    /// last 30 minutes (latency cutoffs in seconds, percentiles in
+    /// milliseconds). An unmeasured endpoint meets them.
+    pub fn preferred(&self, h: Option<&EndpointHealth>) -> bool {
+        let lat_ok = self.prefs.max_latency.met_by(
+            h.and_then(|h| h.latency_percentiles.as_ref()),
+            |ms, secs| ms <= secs * 1000.0,
+        );
+        let tps_ok = self.prefs.min_throughput.met_by(
+            h.and_then(|h| h.throughput_percentiles.as_ref()),
+            |tps, min| tps >= min,
+        );
         lat_ok && tps_ok
     }
 
@@ -235,7 +243,7 @@ impl<'a, 'h> Ctx<'a, 'h> {
             });
         }
 
-        let soft = self.prefs.max_latency_ms.is_some() || self.prefs.min_throughput.is_some();
+        let soft = self.soft();
         let ordering = !self.prefs.order.is_empty();
         for c in &mut cands {
             c.group = match ordering

@@ -5,6 +5,7 @@ use tollgate_catalog::{Catalog, DataCollection};
 use tollgate_routing::{
     Choice, EndpointHealth, EndpointKey, Error, HealthSnapshot, Policy, RouteRequest, plan,
 };
+use tollgate_schema::models::Percentiles;
 
 use crate::support::{Builder, abc, check, check_with, excluded, request, rng};
 
@@ -204,20 +205,31 @@ fn quantizations() {
     assert_eq!(check(&catalog, &req).unwrap().len(), 2);
 }
 
+fn pct(p50: f64, p75: f64, p90: f64, p99: f64) -> Percentiles {
+    Percentiles { p50, p75, p90, p99 }
+}
+
 fn measured() -> HealthSnapshot {
     let mut h = HealthSnapshot::new();
     let k = |p: &str| EndpointKey::new("m/x", p);
+    // a: steady but slow output; quick first token, with a slow tail.
     h.insert(
         k("a"),
         EndpointHealth::up()
             .with_throughput(50.0)
-            .with_latency_ms(300.0),
+            .with_latency_ms(300.0)
+            .with_throughput_percentiles(pct(50.0, 48.0, 45.0, 40.0))
+            .with_latency_percentiles(pct(300.0, 400.0, 600.0, 1500.0)),
     );
+    // b: fast output with a slow tail (throughput p90 = 20 tok/s); slow
+    // first token.
     h.insert(
         k("b"),
         EndpointHealth::up()
             .with_throughput(200.0)
-            .with_latency_ms(900.0),
+            .with_latency_ms(900.0)
+            .with_throughput_percentiles(pct(200.0, 150.0, 20.0, 10.0))
+            .with_latency_percentiles(pct(900.0, 950.0, 990.0, 999.0)),
     );
     // c: no measurements.
     h
@@ -269,6 +281,113 @@ fn soft_latency_and_throughput_preferences() {
     );
     let got = check_with(&catalog, &req, &health, &Policy::default()).unwrap();
     assert_eq!(got, ["a", "c", "b"]);
+}
+
+#[test]
+fn percentile_cutoffs_must_all_be_met() {
+    let catalog = abc();
+    let health = measured();
+    let run = |prefs: serde_json::Value| {
+        check_with(
+            &catalog,
+            &request("m/x", prefs),
+            &health,
+            &Policy::default(),
+        )
+        .unwrap()
+    };
+    // p50 alone: b (200 tok/s) meets 100 tok/s; a does not.
+    assert_eq!(
+        run(json!({"preferred_min_throughput": {"p50": 100}, "sort": "price"})),
+        ["b", "c", "a"]
+    );
+    // b's p90 is 20 tok/s: with a p90 floor of 30 only a (p90 45) and the
+    // unmeasured c are preferred; b is deprioritised, not excluded.
+    assert_eq!(
+        run(json!({"preferred_min_throughput": {"p90": 30}, "sort": "price"})),
+        ["a", "c", "b"]
+    );
+    // Both cutoffs: nobody measured meets p50 >= 100 and p90 >= 30.
+    assert_eq!(
+        run(json!({"preferred_min_throughput": {"p50": 100, "p90": 30}, "sort": "price"})),
+        ["c", "a", "b"]
+    );
+    // Latency in seconds against milliseconds: a's p99 is 1.5 s, b's
+    // 0.999 s.
+    assert_eq!(
+        run(json!({"preferred_max_latency": {"p99": 1}, "sort": "price"})),
+        ["b", "c", "a"]
+    );
+    // Nulls are unset cutoffs (the OpenAPI types are number | null).
+    assert_eq!(
+        run(json!({"preferred_max_latency": {"p50": null, "p99": 1}, "sort": "price"})),
+        ["b", "c", "a"]
+    );
+    // Latency and throughput together.
+    assert_eq!(
+        run(json!({
+            "preferred_max_latency": 0.5,
+            "preferred_min_throughput": {"p75": 40},
+            "sort": "price"
+        })),
+        ["a", "c", "b"]
+    );
+}
+
+#[test]
+fn malformed_cutoffs_are_400_naming_the_field() {
+    let catalog = abc();
+    for (prefs, field, message) in [
+        (
+            json!({"preferred_max_latency": "fast"}),
+            "provider.preferred_max_latency",
+            "provider.preferred_max_latency: must be a number (the p50 cutoff) or an object of p50, p75, p90, p99 cutoffs",
+        ),
+        (
+            json!({"preferred_min_throughput": {"p95": 10}}),
+            "provider.preferred_min_throughput",
+            "provider.preferred_min_throughput: unknown percentile `p95`: use p50, p75, p90 or p99",
+        ),
+        (
+            json!({"preferred_min_throughput": {"p50": -1}}),
+            "provider.preferred_min_throughput",
+            "provider.preferred_min_throughput: p50 must not be negative",
+        ),
+    ] {
+        let err = check(&catalog, &request("m/x", prefs)).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.field(), field);
+        assert_eq!(err.to_string(), message);
+    }
+}
+
+#[test]
+fn cutoffs_can_move_a_fallback_model_first() {
+    // m/x's only endpoint is slow; m/y's is fast: with a throughput floor
+    // m/y is tried first, and m/x is still a fallback.
+    let catalog = Builder::new()
+        .provider("slow", "Slow")
+        .model("m/x", "1")
+        .provider("fast", "Fast")
+        .model("m/y", "1")
+        .build();
+    let mut health = HealthSnapshot::new();
+    health.insert(
+        EndpointKey::new("m/x", "slow"),
+        EndpointHealth::up().with_throughput_percentiles(pct(20.0, 19.0, 18.0, 15.0)),
+    );
+    health.insert(
+        EndpointKey::new("m/y", "fast"),
+        EndpointHealth::up().with_throughput_percentiles(pct(200.0, 190.0, 180.0, 150.0)),
+    );
+    let mut req = request("m/x", json!({"preferred_min_throughput": 100}));
+    req.models = vec!["m/y".into()];
+    let got = check_with(&catalog, &req, &health, &Policy::default()).unwrap();
+    assert_eq!(got, ["m/y@fast", "m/x@slow"]);
+    // Without the cutoff, the primary model comes first.
+    req.provider = crate::support::prefs(json!({}));
+    let got = check_with(&catalog, &req, &health, &Policy::default()).unwrap();
+    assert_eq!(got, ["m/x@slow", "m/y@fast"]);
 }
 
 #[test]

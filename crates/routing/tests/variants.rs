@@ -192,6 +192,9 @@ fn model_fallbacks_come_model_by_model() {
     assert_eq!(got.len(), 4);
     assert!(got[1..].iter().all(|a| a.starts_with("mock/echo@")));
     assert_eq!(p.attempts[1].requested, "mock/echo");
+    // No router: the answer names the model as asked.
+    assert_eq!(p.attempts[1].router(), None);
+    assert_eq!(p.attempts[1].response_model(), "mock/echo");
     // Each model is balanced on its own: the second model's first endpoint
     // is drawn again.
     assert!(matches!(p.attempts[1].choice, Choice::Drawn { .. }));
@@ -274,6 +277,70 @@ fn sort_partition_none_sorts_across_models() {
 }
 
 #[test]
+fn route_is_the_deprecated_alias_of_partition() {
+    let catalog = demo_catalog();
+    let base = RouteRequest {
+        models: vec!["mock/reasoner".into(), "mock/echo".into()],
+        prompt_tokens: 1000,
+        ..RouteRequest::default()
+    };
+    let with = |route: Option<&str>, provider: serde_json::Value| RouteRequest {
+        route: route.map(str::to_string),
+        provider: crate::support::prefs(provider),
+        ..base.clone()
+    };
+    let across = [
+        "mock/echo@mock-alpha",
+        "mock/echo@mock-beta",
+        "mock/echo@mock-gamma",
+        "mock/reasoner@mock-gamma",
+    ];
+    // "sort" = partition "none": every endpoint by price (no provider.sort).
+    let sorted = with(Some("sort"), json!({}));
+    let p = plan_with(&catalog, &sorted, &Policy::default());
+    assert_eq!(crate::support::order(&p), across);
+    assert!(
+        p.attempts
+            .iter()
+            .all(|a| a.choice.to_string() == "sorted by price"),
+        "{:?}",
+        p.attempts
+    );
+    // ...and by provider.sort when given.
+    assert_eq!(
+        check(&catalog, &with(Some("sort"), json!({"sort": "price"}))).unwrap(),
+        across
+    );
+    // "fallback" = partition "model", as without `route`.
+    for route in [Some("fallback"), None] {
+        assert_eq!(
+            check(&catalog, &with(route, json!({"sort": "price"}))).unwrap()[0],
+            "mock/reasoner@mock-gamma"
+        );
+    }
+    // An explicit partition wins over the alias.
+    assert_eq!(
+        check(
+            &catalog,
+            &with(
+                Some("sort"),
+                json!({"sort": {"by": "price", "partition": "model"}})
+            )
+        )
+        .unwrap()[0],
+        "mock/reasoner@mock-gamma"
+    );
+    // Anything else is a 400 naming `route`.
+    let err = check(&catalog, &with(Some("fastest"), json!({}))).unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert_eq!(err.field(), "route");
+    assert_eq!(
+        err.to_string(),
+        "route `fastest` is not one of fallback, sort (it is deprecated: use provider.sort.partition)"
+    );
+}
+
+#[test]
 fn auto_picks_the_cheapest_model_meeting_the_needs() {
     let catalog = demo_catalog();
     let policy = Policy::default();
@@ -282,6 +349,9 @@ fn auto_picks_the_cheapest_model_meeting_the_needs() {
         let mut out: Vec<String> = Vec::new();
         for a in &p.attempts {
             assert_eq!(a.requested, "openrouter/auto");
+            // The answer names the model that answers, and the router.
+            assert_eq!(a.router(), Some("openrouter/auto"));
+            assert_eq!(a.response_model(), a.model());
             if !out.iter().any(|m| m == a.model()) {
                 out.push(a.model().to_string());
             }

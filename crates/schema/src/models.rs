@@ -258,7 +258,7 @@ pub struct Endpoint {
 }
 
 /// p50 / p75 / p90 / p99 of a measure.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     /// Median.

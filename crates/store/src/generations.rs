@@ -32,7 +32,7 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
      request_id, api_type, origin, app_title, external_user, user_agent, error, \
-     num_search_results, web_search_engine";
+     num_search_results, web_search_engine, router";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,6 +172,9 @@ pub struct GenerationRecord {
     pub num_search_results: Option<u64>,
     /// The search engine used (`exa`, `searxng`), when a search ran.
     pub web_search_engine: Option<String>,
+    /// The router that chose the model (`openrouter/auto`,
+    /// `openrouter/free`), if one did.
+    pub router: Option<String>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -267,6 +270,7 @@ struct GenerationRow {
     error: Option<String>,
     num_search_results: Option<i64>,
     web_search_engine: Option<String>,
+    router: Option<String>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -324,6 +328,7 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             external_user: r.external_user,
             user_agent: r.user_agent,
             error: r.error,
+            router: r.router,
         })
     }
 }
@@ -472,7 +477,7 @@ impl<'g> GenerationInsert<'g> {
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-                 $34, $35) \
+                 $34, $35, $36) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
@@ -484,7 +489,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 35 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 36 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -531,6 +536,7 @@ macro_rules! bind_generation {
             .$bind(&g.error)
             .$bind(g.num_search_results.map($crate::generations::count_in))
             .$bind(&g.web_search_engine)
+            .$bind(&g.router)
     }};
 }
 pub(crate) use bind_generation;

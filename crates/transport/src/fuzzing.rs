@@ -37,6 +37,7 @@ pub fn openai_stream(chunks: Vec<Bytes>) -> ChunkStream {
         name: String::from("Fuzz"),
         idle_timeout: IDLE,
         byok: false,
+        exclude_reasoning: false,
     };
     let body = futures::stream::iter(chunks.into_iter().map(Ok));
     stream::chunk_stream(body, ctx)

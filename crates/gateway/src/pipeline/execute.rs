@@ -37,6 +37,9 @@ fn call(
 }
 
 /// Tries `target`'s endpoints in order with `op` until one succeeds.
+/// `timed`: the success is recorded with the attempt's duration as its
+/// latency (an answer read whole); a stream's is recorded untimed, and its
+/// time to first token when it ends (`Generation::finish`).
 ///
 /// A retryable provider error moves on to the next endpoint; a
 /// non-retryable one (the request itself is wrong) stops and is returned.
@@ -44,6 +47,7 @@ fn call(
 pub async fn first_success<T, F, Fut>(
     state: &AppState,
     target: &Target,
+    timed: bool,
     mut op: F,
 ) -> Result<Served<T>, (ApiError, Vec<Attempt>)>
 where
@@ -62,6 +66,7 @@ where
         model,
         endpoint: ep,
         bound,
+        router,
     } in &target.endpoints
     {
         if !attempts.is_empty() && began.elapsed() >= budget {
@@ -83,7 +88,15 @@ where
         match op(provider, ep.clone()).await {
             Ok((value, is_byok)) => {
                 let latency = started.elapsed();
-                state.record(ep, &Outcome::success().with_latency(latency));
+                let outcome = Outcome::success();
+                state.record(
+                    ep,
+                    &if timed {
+                        outcome.with_latency(latency)
+                    } else {
+                        outcome
+                    },
+                );
                 state.metrics.attempt_succeeded(ep, latency);
                 crate::observe::span_provider(&ep.provider);
                 attempts.push(Attempt {
@@ -98,6 +111,8 @@ where
                     bound: *bound,
                     provider_name,
                     attempts,
+                    router: router.clone(),
+                    started,
                 });
             }
             Err(e) => {
@@ -192,7 +207,7 @@ pub async fn complete(
     measured: &prompt::Measured,
     keys: &byok::Keys,
 ) -> Result<Served<ChatCompletion>, (ApiError, Vec<Attempt>)> {
-    first_success(state, target, |provider, ep| {
+    first_success(state, target, true, |provider, ep| {
         let call = call(&ep, &provider, &request, measured);
         let keys = keys.clone();
         async move {
@@ -217,7 +232,7 @@ pub async fn open_stream(
     measured: prompt::Measured,
     keys: byok::Keys,
 ) -> Result<Served<OpenStream>, (ApiError, Vec<Attempt>)> {
-    first_success(&state, &target, |provider, ep| {
+    first_success(&state, &target, false, |provider, ep| {
         let call = call(&ep, &provider, &request, &measured);
         let keys = keys.clone();
         async move {

@@ -57,6 +57,10 @@ pub struct ServedBy {
     pub is_byok: bool,
     /// The provider's display name.
     pub provider_name: String,
+    /// The router that chose the model, if one did.
+    pub router: Option<String>,
+    /// When the attempt that served it began.
+    pub started: Instant,
 }
 
 impl ServedBy {
@@ -67,6 +71,8 @@ impl ServedBy {
             bound: served.bound,
             is_byok: served.is_byok,
             provider_name: served.provider_name.clone(),
+            router: served.router.clone(),
+            started: served.started,
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// When the first chunk was relayed (streams).
     pub first_chunk_at: Option<Instant>,
+    /// When the first chunk with output came (streams): the first token.
+    pub first_token_at: Option<Instant>,
 }
 
 /// A finished generation: the usage as billed (`cost` and `is_byok` set
@@ -119,6 +127,7 @@ impl Generation {
             images,
             measured,
         } = self;
+        let ended = Instant::now();
         let ending = outcome.ending.unwrap_or(Ending::Failed);
         let mut usage = outcome.usage;
         let search = hold.search().clone();
@@ -139,6 +148,19 @@ impl Generation {
                     state.metrics.usage_misreported(&by.endpoint);
                 }
                 usage = clamped;
+                if ending == Ending::Succeeded {
+                    // Streams: the time to the first token (the attempt's
+                    // success was recorded at its first chunk, untimed).
+                    let ttft = outcome
+                        .first_token_at
+                        .map(|t| t.saturating_duration_since(by.started));
+                    let tps = throughput(
+                        usage.completion_tokens,
+                        outcome.first_token_at.unwrap_or(by.started),
+                        ended,
+                    );
+                    state.record_timing(&by.endpoint, ttft, tps);
+                }
                 settled = hold
                     .settle(&by.endpoint, &usage, images, ending, by.is_byok, &id)
                     .await;
@@ -193,6 +215,7 @@ impl Generation {
             cancelled: ending == Ending::Cancelled,
             error: outcome.error,
             latency_ms: latency.map(millis),
+            router: outcome.served.as_ref().and_then(|b| b.router.clone()),
             transforms: measured.as_ref().and_then(transforms_json),
             endpoint: outcome.served.map(|b| b.endpoint),
             num_search_results: search.engine().map(|_| search.results()),
@@ -236,6 +259,17 @@ impl Generation {
         };
         self.finish(outcome).await;
     }
+}
+
+/// Output tokens per second after the first token: `completion_tokens`
+/// over the time from the first chunk with output (streams) to the end. A
+/// non-streamed answer has no first token to time, so its clock starts
+/// when the attempt that served it began: the time to the first token
+/// counts against it, which makes it a lower bound (documented in
+/// ARCHITECTURE.md). `None` without output or time to divide by.
+fn throughput(completion_tokens: u64, from: Instant, to: Instant) -> Option<f64> {
+    let secs = to.saturating_duration_since(from).as_secs_f64();
+    (completion_tokens > 0 && secs > 0.0).then(|| completion_tokens as f64 / secs)
 }
 
 fn millis(d: Duration) -> u64 {

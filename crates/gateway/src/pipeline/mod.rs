@@ -54,7 +54,8 @@ pub struct Target {
 /// One planned attempt.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    /// The model id as the client named it (returned in `model`).
+    /// The model id the answer names (`model`): as the client named it,
+    /// or the model a router (`openrouter/auto`) chose.
     pub model: String,
     /// The endpoint (shared: an endpoint is large, and every attempt and
     /// the served answer refer to it).
@@ -62,6 +63,8 @@ pub struct Planned {
     /// What the request may produce there: the hold covers it and no
     /// charge exceeds it.
     pub bound: hold::Bound,
+    /// The router that chose the model (`openrouter/auto`), if one did.
+    pub router: Option<String>,
 }
 
 impl Target {
@@ -76,6 +79,7 @@ impl Target {
                     model: model.to_string(),
                     endpoint: Arc::new(e.clone()),
                     bound: hold::Bound::default(),
+                    router: None,
                 })
                 .collect(),
             routes,
@@ -151,6 +155,10 @@ pub struct Served<T> {
     pub provider_name: String,
     /// Every try, the last one successful.
     pub attempts: Vec<Attempt>,
+    /// The router that chose the model, if one did.
+    pub router: Option<String>,
+    /// When the successful attempt began.
+    pub started: std::time::Instant,
 }
 
 impl<T> Served<T> {
@@ -164,6 +172,8 @@ impl<T> Served<T> {
             bound: self.bound,
             provider_name: self.provider_name,
             attempts: self.attempts,
+            router: self.router,
+            started: self.started,
         }
     }
 }

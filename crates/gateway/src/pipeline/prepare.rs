@@ -127,7 +127,7 @@ pub fn plan_chat(
                 message: e.to_string(),
             },
         },
-        other if other.status() == 400 => ApiError::field("model", other.to_string()),
+        other if other.status() == 400 => ApiError::field(other.field(), other.to_string()),
         other => ApiError::Internal(other.to_string()),
     })?;
     let label = route.model_chain().join(", ");
@@ -153,9 +153,10 @@ pub fn plan_chat(
         .iter()
         .filter(|a| answers_text(a.endpoint))
         .map(|a| Planned {
-            model: a.requested.to_string(),
+            model: a.response_model().to_string(),
             endpoint: Arc::new(a.endpoint.clone()),
             bound: Bound::default(),
+            router: a.router().map(str::to_string),
         })
         .collect();
     Ok(Target {

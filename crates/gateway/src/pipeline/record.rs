@@ -94,6 +94,8 @@ pub struct Ending {
     pub num_search_results: Option<u64>,
     /// The engine searched (`exa`, `searxng`).
     pub web_search_engine: Option<String>,
+    /// The router that chose the model (`openrouter/auto`), if one did.
+    pub router: Option<String>,
 }
 
 /// Queues the record of generation `id` for the books' writer.
@@ -159,6 +161,7 @@ pub fn spawn(
         error: text(ending.error),
         num_search_results: ending.num_search_results,
         web_search_engine: ending.web_search_engine,
+        router: ending.router,
     };
     state.books.record(record);
 }

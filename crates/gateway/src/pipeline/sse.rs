@@ -97,6 +97,10 @@ struct Rewriter {
     /// The reasoning text relayed, counted at the end when the provider
     /// reports no reasoning tokens (bounded by the output meter).
     reasoning: String,
+    /// When the first chunk with output (text, reasoning, tool calls) came:
+    /// the first token, which the endpoint's latency and throughput are
+    /// timed from (a role-only first chunk is not one).
+    first_output_at: Option<Instant>,
 }
 
 impl Rewriter {
@@ -121,6 +125,7 @@ impl Rewriter {
             held_text,
             cut: false,
             reasoning: String::new(),
+            first_output_at: None,
         }
     }
 
@@ -132,6 +137,9 @@ impl Rewriter {
             return None;
         }
         for choice in &mut c.choices {
+            if self.first_output_at.is_none() && !is_empty_delta(&choice.delta) {
+                self.first_output_at = Some(Instant::now());
+            }
             let d = &mut choice.delta;
             self.meter.add(d.content.as_deref().unwrap_or_default());
             self.meter.add(d.reasoning.as_deref().unwrap_or_default());
@@ -387,6 +395,7 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
         streamed: true,
         error,
         first_chunk_at,
+        first_token_at: rw.first_output_at,
     };
     let finished = generation.finish(outcome).await;
     if ending == Ending::Succeeded {

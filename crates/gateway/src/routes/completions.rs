@@ -133,7 +133,7 @@ async fn passthrough(
         measured: None,
     };
     let request = Arc::new(request);
-    let served = match first_success(&state, &target, |provider, ep| {
+    let served = match first_success(&state, &target, true, |provider, ep| {
         let call = CompletionCall::new(ep.upstream_model.clone(), request.clone());
         async move { provider.completion(call).await.map(|v| (v, false)) }
     })

@@ -71,7 +71,7 @@ pub async fn embeddings(
         measured: None,
     };
     let request = Arc::new(request);
-    let served = match first_success(&state, &target, |provider, ep| {
+    let served = match first_success(&state, &target, true, |provider, ep| {
         let call = EmbedCall::new(ep.upstream_model.clone(), request.clone());
         async move { provider.embed(call).await.map(|v| (v, false)) }
     })

@@ -67,7 +67,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "origin": g.origin.as_deref().unwrap_or_default(),
         "is_byok": g.is_byok,
         "api_type": g.api_type.as_str(),
-        "router": Value::Null,
+        "router": g.router,
         "external_user": g.external_user,
         "http_referer": g.origin,
         "user_agent": g.user_agent,

@@ -20,10 +20,19 @@
 //!   should record the provider's faults (5xx, 429, timeouts, connection
 //!   errors, a broken stream), not the client's (4xx other than 408/429).
 //! * **Latency** (time to first token, else the whole request) and
-//!   **throughput** (tokens per second) are time-decayed means of successful
-//!   requests with half-life `stats_half_life_secs`: each sample counts with
-//!   weight `0.5^(age / half_life)`. The last 64 samples are also kept for
-//!   the percentiles of the endpoints API ([`HealthTracker::api_health`]).
+//!   **throughput** (completion tokens per second after the first token,
+//!   measured by the gateway when a generation ends and fed with
+//!   [`HealthTracker::record_timing`], with a stream's time to first token) are time-decayed means of
+//!   successful requests with half-life `stats_half_life_secs`: each sample
+//!   counts with weight `0.5^(age / half_life)`; the sorts (`:nitro`,
+//!   `provider.sort`) read these. The samples of the last 30 minutes (at
+//!   most 1024) also give the percentiles of the endpoints API
+//!   ([`HealthTracker::api_health`]) and of the snapshot, which the
+//!   `preferred_max_latency` / `preferred_min_throughput` cutoffs are
+//!   checked against. Latency percentiles are the usual ones (p99: the
+//!   slowest 1%); throughput percentiles name the slow tail too (p99: the
+//!   speed 99% of requests reached), as the OpenAPI document's example
+//!   (p50 45.2 > p99 15.1) and its "minimum p90 throughput" cutoffs read.
 //! * **Uptime** is the time-decayed share of successes, with half-lives of
 //!   half the 5-minute, 30-minute and 1-day windows of the endpoints API.
 //! * **Other replicas' outcomes** ([`HealthTracker::record_remote`]):

@@ -5,6 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::models::Percentiles;
 
 use super::EndpointKey;
 
@@ -26,6 +27,13 @@ pub struct EndpointHealth {
     pub latency_ms: Option<f64>,
     /// Decayed mean throughput in tokens per second.
     pub throughput_tps: Option<f64>,
+    /// Latency percentiles (milliseconds) of the last 30 minutes: what
+    /// `preferred_max_latency` is checked against.
+    pub latency_percentiles: Option<Percentiles>,
+    /// Throughput percentiles (tokens per second) of the last 30 minutes,
+    /// the slow tail at `p99`: what `preferred_min_throughput` is checked
+    /// against.
+    pub throughput_percentiles: Option<Percentiles>,
     /// Upstream status of the last outcome.
     pub last_status: Option<u16>,
 }
@@ -54,6 +62,18 @@ impl EndpointHealth {
     /// With a throughput estimate.
     pub fn with_throughput(mut self, tps: f64) -> EndpointHealth {
         self.throughput_tps = Some(tps);
+        self
+    }
+
+    /// With latency percentiles (milliseconds).
+    pub fn with_latency_percentiles(mut self, p: Percentiles) -> EndpointHealth {
+        self.latency_percentiles = Some(p);
+        self
+    }
+
+    /// With throughput percentiles (tokens per second, slow tail at p99).
+    pub fn with_throughput_percentiles(mut self, p: Percentiles) -> EndpointHealth {
+        self.throughput_percentiles = Some(p);
         self
     }
 

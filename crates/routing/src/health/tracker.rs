@@ -108,7 +108,10 @@ impl Settings {
 }
 
 const RECENT_CAP: usize = 256;
-const SAMPLES: usize = 64;
+/// Latency and throughput samples kept per endpoint for the percentiles.
+const SAMPLES: usize = 1024;
+/// The percentiles' window: the endpoints API's "last 30 minutes".
+const SAMPLE_WINDOW_MS: u64 = 30 * 60 * 1000;
 /// Half-lives of the uptime means: half the 5 min, 30 min and 1 day windows.
 const UPTIME_HALF_LIVES_MS: [f64; 3] = [150_000.0, 900_000.0, 43_200_000.0];
 
@@ -128,8 +131,8 @@ struct State {
     uptime: [Decaying; 3],
     latency: Decaying,
     throughput: Decaying,
-    latency_samples: Ring,
-    throughput_samples: Ring,
+    latency_samples: Samples,
+    throughput_samples: Samples,
 }
 
 impl State {
@@ -155,6 +158,19 @@ impl State {
             if let Some((_, ok)) = self.recent.pop_front() {
                 self.recent_failures = self.recent_failures.saturating_sub(u32::from(!ok));
             }
+        }
+    }
+
+    fn add_latency(&mut self, d: Duration, s: &Settings, now: Timestamp) {
+        let ms = d.as_secs_f64() * 1000.0;
+        self.latency.add(ms, now, s.half_life_ms);
+        self.latency_samples.push(ms, now);
+    }
+
+    fn add_throughput(&mut self, tps: f64, s: &Settings, now: Timestamp) {
+        if tps.is_finite() && tps >= 0.0 {
+            self.throughput.add(tps, now, s.half_life_ms);
+            self.throughput_samples.push(tps, now);
         }
     }
 
@@ -208,33 +224,54 @@ impl Decaying {
     }
 }
 
-/// The last `SAMPLES` values.
-#[derive(Debug, Clone, Default)]
-struct Ring {
-    values: Vec<f64>,
-    next: usize,
+/// Which end of a distribution its high percentiles name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// `p99` is the largest value but 1% (latency: the slow tail).
+    High,
+    /// `p99` is the value 99% of samples reach or exceed (throughput: the
+    /// slow tail too, as in the OpenAPI document's example, where
+    /// throughput p50 > p90 > p99, and its `PercentileThroughputCutoffs`,
+    /// "minimum p90 throughput").
+    Low,
 }
 
-impl Ring {
-    fn push(&mut self, x: f64) {
-        if self.values.len() < SAMPLES {
-            self.values.push(x);
-        } else {
-            self.values[self.next] = x;
+/// The samples of the last [`SAMPLE_WINDOW_MS`] (at most [`SAMPLES`],
+/// oldest first).
+#[derive(Debug, Clone, Default)]
+struct Samples {
+    values: VecDeque<(Timestamp, f64)>,
+}
+
+impl Samples {
+    fn push(&mut self, x: f64, now: Timestamp) {
+        let at = self.values.partition_point(|(t, _)| *t <= now);
+        self.values.insert(at, (now, x));
+        while self.values.len() > SAMPLES {
+            self.values.pop_front();
         }
-        self.next = (self.next + 1) % SAMPLES;
     }
 
-    fn percentiles(&self) -> Option<Percentiles> {
-        if self.values.is_empty() {
+    /// Nearest-rank percentiles of the samples less than
+    /// [`SAMPLE_WINDOW_MS`] old at `now`.
+    fn percentiles(&self, now: Timestamp, tail: Tail) -> Option<Percentiles> {
+        let mut v: Vec<f64> = self
+            .values
+            .iter()
+            .filter(|(t, _)| now.as_millis().saturating_sub(t.as_millis()) < SAMPLE_WINDOW_MS)
+            .map(|(_, x)| *x)
+            .collect();
+        if v.is_empty() {
             return None;
         }
-        let mut v = self.values.clone();
         v.sort_by(f64::total_cmp);
-        // Nearest rank.
+        // Nearest rank, counted from the bottom (High) or the top (Low).
         let at = |q: f64| {
-            let rank = (q * v.len() as f64).ceil() as usize;
-            v[rank.clamp(1, v.len()) - 1]
+            let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            match tail {
+                Tail::High => v[rank - 1],
+                Tail::Low => v[v.len() - rank],
+            }
         };
         Some(Percentiles {
             p50: at(0.50),
@@ -278,16 +315,10 @@ impl HealthTracker {
         }
         if outcome.success {
             if let Some(d) = outcome.ttft.or(outcome.latency) {
-                let ms = d.as_secs_f64() * 1000.0;
-                state.latency.add(ms, now, s.half_life_ms);
-                state.latency_samples.push(ms);
+                state.add_latency(d, &s, now);
             }
-            if let Some(tps) = outcome
-                .tokens_per_second
-                .filter(|t| t.is_finite() && *t >= 0.0)
-            {
-                state.throughput.add(tps, now, s.half_life_ms);
-                state.throughput_samples.push(tps);
+            if let Some(tps) = outcome.tokens_per_second {
+                state.add_throughput(tps, &s, now);
             }
         }
         if let Some(after) = outcome.retry_after {
@@ -295,6 +326,36 @@ impl HealthTracker {
             state.held_until = Some(state.held_until.map_or(until, |u| u.max(until)));
         }
         state.last_status = outcome.status;
+        state.last_seen = state.last_seen.max(now);
+    }
+
+    /// Records what was measured at `key` when a generation it served
+    /// ended, after its [`record`](Self::record)ed success (which came
+    /// before these were known: at a stream's first chunk): the time to
+    /// the first token (a latency sample) and the throughput (completion
+    /// tokens per second after the first token). They count in the means
+    /// and percentiles only, not as a request. Non-finite and negative
+    /// throughputs are ignored.
+    pub fn record_timing(
+        &mut self,
+        key: &EndpointKey,
+        ttft: Option<Duration>,
+        tokens_per_second: Option<f64>,
+        now: Timestamp,
+    ) {
+        let s = self.settings;
+        let state = self
+            .models
+            .entry(key.model.clone())
+            .or_default()
+            .entry(key.provider.clone())
+            .or_default();
+        if let Some(d) = ttft {
+            state.add_latency(d, &s, now);
+        }
+        if let Some(tps) = tokens_per_second {
+            state.add_throughput(tps, &s, now);
+        }
         state.last_seen = state.last_seen.max(now);
     }
 
@@ -369,8 +430,9 @@ impl HealthTracker {
     }
 
     /// The endpoints API's health fields for `key` at `now` (uptimes in
-    /// percent, latency and throughput percentiles over the last 64
-    /// successful requests); all empty for an endpoint never seen.
+    /// percent, latency and throughput percentiles over the successful
+    /// requests of the last 30 minutes); all empty for an endpoint never
+    /// seen.
     pub fn api_health(
         &self,
         key: &EndpointKey,
@@ -393,8 +455,8 @@ impl HealthTracker {
             uptime_last_5m: pct(&state.uptime[0]),
             uptime_last_30m: pct(&state.uptime[1]),
             uptime_last_1d: pct(&state.uptime[2]),
-            latency_last_30m: state.latency_samples.percentiles(),
-            throughput_last_30m: state.throughput_samples.percentiles(),
+            latency_last_30m: h.latency_percentiles,
+            throughput_last_30m: h.throughput_percentiles,
         }
     }
 
@@ -432,6 +494,8 @@ impl HealthTracker {
             uptime: st.uptime[1].mean(),
             latency_ms: st.latency.mean(),
             throughput_tps: st.throughput.mean(),
+            latency_percentiles: st.latency_samples.percentiles(now, Tail::High),
+            throughput_percentiles: st.throughput_samples.percentiles(now, Tail::Low),
             last_status: st.last_status,
         }
     }
@@ -580,6 +644,62 @@ mod tests {
         let unknown = t.api_health(&EndpointKey::new("m/x", "other"), at(0.0));
         assert_eq!(unknown.status, Some(0));
         assert_eq!(unknown.uptime_last_30m, None);
+    }
+
+    #[test]
+    fn throughput_is_recorded_apart_and_its_percentiles_name_the_slow_tail() {
+        let mut t = tracker();
+        // The success comes first (at the first token), the throughput
+        // when the generation ends; it is not a second request.
+        t.record(&key(), &Outcome::success(), at(0.0));
+        t.record_timing(&key(), Some(Duration::from_millis(100)), None, at(0.5));
+        for tps in 1..=100 {
+            t.record_timing(&key(), None, Some(f64::from(tps)), at(1.0));
+        }
+        t.record_timing(&key(), None, Some(f64::NAN), at(1.0));
+        t.record_timing(&key(), None, Some(-5.0), at(1.0));
+        let h = t.health(&key(), at(1.0)).unwrap();
+        assert_eq!(h.requests_in_window, 1);
+        assert!((h.throughput_tps.unwrap() - 50.5).abs() < 1e-9, "{h:?}");
+        // p99 is the speed 99 of 100 requests reached: 2 tok/s; p50 the
+        // median.
+        let p = h.throughput_percentiles.unwrap();
+        assert_eq!((p.p50, p.p75, p.p90, p.p99), (51.0, 26.0, 11.0, 2.0));
+        assert_eq!(t.api_health(&key(), at(1.0)).throughput_last_30m, Some(p));
+        // The one latency sample (the success came untimed).
+        let lat = h.latency_percentiles.unwrap();
+        assert_eq!((lat.p50, lat.p99), (100.0, 100.0));
+        assert!((h.latency_ms.unwrap() - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn percentiles_cover_the_last_30_minutes() {
+        let mut t = tracker();
+        t.record(
+            &key(),
+            &Outcome::success()
+                .with_ttft(Duration::from_millis(900))
+                .with_tokens_per_second(10.0),
+            at(0.0),
+        );
+        t.record(
+            &key(),
+            &Outcome::success()
+                .with_ttft(Duration::from_millis(100))
+                .with_tokens_per_second(90.0),
+            at(1000.0),
+        );
+        let api = t.api_health(&key(), at(1799.0));
+        assert_eq!(api.throughput_last_30m.unwrap().p99, 10.0);
+        assert_eq!(api.latency_last_30m.unwrap().p99, 900.0);
+        // 30 minutes after the first sample only the second counts...
+        let api = t.api_health(&key(), at(1800.0));
+        assert_eq!(api.throughput_last_30m.unwrap().p99, 90.0);
+        assert_eq!(api.latency_last_30m.unwrap().p50, 100.0);
+        // ...and after both, none.
+        let api = t.api_health(&key(), at(2800.0));
+        assert_eq!(api.throughput_last_30m, None);
+        assert_eq!(api.latency_last_30m, None);
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub(crate) fn generation(
         error: None,
         num_search_results: None,
         web_search_engine: None,
+        router: None,
     }
 }
 
@@ -114,6 +115,7 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         error: Some("client went away".to_owned()),
         num_search_results: Some(5),
         web_search_engine: Some("exa".to_owned()),
+        router: Some("openrouter/auto".to_owned()),
         ..generation(
             "",
             account,

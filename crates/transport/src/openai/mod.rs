@@ -231,8 +231,13 @@ impl Provider for OpenAiProvider {
         let body = self
             .post_json(CHAT_PATH, &body, &auth, call.deadline)
             .await?;
-        translate::chat_completion(&self.settings.slug, &self.settings.name, &body)
-            .map_err(|e| self.seal(e, &auth))
+        let mut completion =
+            translate::chat_completion(&self.settings.slug, &self.settings.name, &body)
+                .map_err(|e| self.seal(e, &auth))?;
+        if translate::excludes_reasoning(&call.request) {
+            translate::strip_reasoning(&mut completion);
+        }
+        Ok(completion)
     }
 
     async fn chat_stream(&self, call: ChatCall) -> Result<ChunkStream, ProviderError> {
@@ -323,6 +328,7 @@ impl Provider for OpenAiProvider {
                 name: self.settings.name.clone(),
                 idle_timeout: idle,
                 byok: auth.byok,
+                exclude_reasoning: translate::excludes_reasoning(&call.request),
             },
         );
         Ok(crate::redact::sealed_stream(chunks, auth.key))

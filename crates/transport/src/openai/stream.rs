@@ -35,6 +35,8 @@ pub(crate) struct StreamContext {
     pub(crate) name: String,
     pub(crate) idle_timeout: Duration,
     pub(crate) byok: bool,
+    /// `reasoning.exclude`: reasoning is removed from every delta.
+    pub(crate) exclude_reasoning: bool,
 }
 
 struct State {
@@ -123,7 +125,10 @@ async fn next(mut st: State) -> Step {
                 StreamEvent::Skip => continue,
                 // Dropping the state drops the body: nothing more is read.
                 StreamEvent::Done => return None,
-                StreamEvent::Chunk(chunk) => {
+                StreamEvent::Chunk(mut chunk) => {
+                    if st.ctx.exclude_reasoning {
+                        translate::strip_chunk_reasoning(&mut chunk);
+                    }
                     st.after_output = true;
                     if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
                         st.finish_seen = true;
@@ -183,6 +188,7 @@ mod tests {
             name: "Alpha".into(),
             idle_timeout: Duration::from_secs(5),
             byok: false,
+            exclude_reasoning: false,
         }
     }
 

@@ -11,13 +11,24 @@
 //! | `temperature`, `top_p`, `frequency_penalty`, `presence_penalty`, `seed`, `logit_bias`, `logprobs`, `top_logprobs`, `max_tokens`, `max_completion_tokens`, `stop`, `response_format`, `user`, `reasoning_effort` | kept |
 //! | `tools`, `tool_choice`, `parallel_tool_calls` | kept; OpenRouter server tools (`type: "openrouter:*"`) are removed, and `tool_choice` / `parallel_tool_calls` go too when no tool is left (OpenAI rejects them alone) |
 //! | `n`, `prediction`, `modalities`, `audio`, `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier` (untyped, from `extra`) | kept |
-//! | `reasoning` | `reasoning.effort` becomes `reasoning_effort` when that is absent; the rest (`max_tokens`, `exclude`, `enabled`, `summary`) has no OpenAI equivalent and is dropped |
+//! | `reasoning` | `reasoning.effort` becomes `reasoning_effort` when that is absent; the rest (`max_tokens`, `exclude`, `enabled`, `summary`) has no OpenAI equivalent and is dropped (`exclude` is applied to the answer instead: see below) |
 //! | `top_k`, `min_p`, `top_a`, `repetition_penalty` | kept only with [`ProviderSettings::extended_sampling`](crate::ProviderSettings::extended_sampling) |
 //! | `stream`, `stream_options` | set by the call: `stream: true` and `stream_options: {include_usage: true}` for streams (OpenAI sends usage only when asked), both absent otherwise |
 //! | `metadata` | dropped: it tags the request for Tollgate; OpenAI accepts it only together with `store`, which we never set (a gateway must not opt its users into upstream storage) |
 //! | `models`, `route`, `provider`, `transforms`, `usage`, `plugins`, `session_id`, `trace`, `debug`, `include_reasoning`, `web_search_options`, `cache_control`, any other unknown key | dropped: OpenRouter-only, and an upstream may answer 400 to keys it does not know |
 //!
 //! Values that are `null` are not sent.
+//!
+//! # What comes back
+//!
+//! Completions and stream chunks are passed on as they are, with the
+//! provider's display name stamped on them; with `reasoning.exclude: true`
+//! (or the legacy `include_reasoning: false`) the model still reasons (and
+//! its `usage` still counts those tokens, so they are billed) but
+//! `reasoning`, `reasoning_details` and the non-standard `reasoning_content`
+//! (DeepSeek, vLLM) are removed from messages and deltas
+//! ([`excludes_reasoning`], [`strip_reasoning`], [`strip_chunk_reasoning`]),
+//! as the Anthropic and Gemini adapters leave them out.
 
 use std::time::Duration;
 
@@ -440,6 +451,42 @@ pub fn chat_completion(
     let mut completion: ChatCompletion = parse_success(slug, name, "chat completion", body)?;
     completion.provider = Some(name.into());
     Ok(completion)
+}
+
+/// Whether `request` asks for the reasoning to be left out of the answer:
+/// `reasoning.exclude: true` or `include_reasoning: false`.
+pub fn excludes_reasoning(request: &ChatRequest) -> bool {
+    request.reasoning.as_ref().and_then(|r| r.exclude) == Some(true)
+        || request.include_reasoning == Some(false)
+}
+
+/// Keys of a message or delta that carry reasoning.
+const REASONING_EXTRA: &[&str] = &["reasoning_content"];
+
+/// Removes the reasoning from every message of `completion` (its usage is
+/// kept: the tokens were produced and are billed).
+pub fn strip_reasoning(completion: &mut ChatCompletion) {
+    for choice in &mut completion.choices {
+        let m = &mut choice.message;
+        m.reasoning = None;
+        m.reasoning_details = None;
+        for key in REASONING_EXTRA {
+            m.extra.remove(*key);
+        }
+    }
+}
+
+/// Removes the reasoning from every delta of `chunk` (a chunk left empty
+/// is still passed on: it may carry the finish reason or usage).
+pub fn strip_chunk_reasoning(chunk: &mut ChatChunk) {
+    for choice in &mut chunk.choices {
+        let d = &mut choice.delta;
+        d.reasoning = None;
+        d.reasoning_details = None;
+        for key in REASONING_EXTRA {
+            d.extra.remove(*key);
+        }
+    }
 }
 
 /// Parses a legacy text completion and stamps the provider's name on it.

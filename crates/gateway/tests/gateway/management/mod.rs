@@ -220,5 +220,6 @@ pub(crate) fn generation(
         error: None,
         num_search_results: None,
         web_search_engine: None,
+        router: None,
     }
 }

@@ -172,12 +172,25 @@ pub fn messages_body(
     if stream {
         out.insert("stream".into(), Value::Bool(true));
     }
-    // An Anthropic request's own fields (the Messages ingress), as sent.
-    for (k, v) in passthrough
+    let fields = passthrough
         .and_then(|p| p.get("fields"))
-        .and_then(Value::as_object)
+        .and_then(Value::as_object);
+    // Top-level `cache_control` (the chat request's, or the Messages
+    // ingress's): automatic caching, a breakpoint on the last cacheable
+    // block.
+    if let Some(cc) = request
+        .extra
+        .get(CACHE_CONTROL)
+        .or_else(|| fields.and_then(|f| f.get(CACHE_CONTROL)))
+        .filter(|c| c.is_object())
+    {
+        automatic_cache_breakpoint(&mut out, cc);
+    }
+    // An Anthropic request's own fields (the Messages ingress), as sent.
+    for (k, v) in fields
         .into_iter()
         .flatten()
+        .filter(|(k, _)| k.as_str() != CACHE_CONTROL)
     {
         out.entry(k.clone()).or_insert_with(|| v.clone());
     }
@@ -185,6 +198,77 @@ pub fn messages_body(
         body: Value::Object(out),
         mode,
     })
+}
+
+const CACHE_CONTROL: &str = "cache_control";
+
+/// Anthropic's limit of `cache_control` breakpoints in one request.
+const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+/// Top-level `cache_control` ("automatic caching": OpenAPI
+/// `AnthropicCacheControlDirective`, "applies cache breakpoints to the
+/// last cacheable block in the request"): `cc` is put on the last block
+/// that can carry one, in Anthropic's prefix order tools, system,
+/// messages, so the whole prompt is cached — the last content block of
+/// the last message (thinking blocks cannot carry one), else the last
+/// system block, else the last tool. Nothing is added when that block
+/// already has a breakpoint, or when the request already has the four
+/// Anthropic allows (the explicit ones win; a fifth would be a 400).
+fn automatic_cache_breakpoint(out: &mut Map<String, Value>, cc: &Value) {
+    let marked = |blocks: Option<&Value>| {
+        blocks.and_then(Value::as_array).map_or(0, |b| {
+            b.iter().filter(|x| x.get(CACHE_CONTROL).is_some()).count()
+        })
+    };
+    let mut existing = marked(out.get("system")) + marked(out.get("tools"));
+    for m in out
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        existing += marked(m.get("content"));
+    }
+    if existing >= MAX_CACHE_BREAKPOINTS {
+        return;
+    }
+    let cacheable = |b: &Value| {
+        !matches!(
+            b.get("type").and_then(Value::as_str),
+            Some("thinking" | "redacted_thinking")
+        )
+    };
+    let in_messages = out
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .and_then(|ms| {
+            ms.iter_mut().rev().find_map(|m| {
+                m.get_mut("content")
+                    .and_then(Value::as_array_mut)
+                    .and_then(|bs| bs.iter_mut().rev().find(|b| cacheable(b)))
+            })
+        });
+    let block = match in_messages {
+        Some(block) => Some(block),
+        None => {
+            // A system string becomes one text block, to carry it.
+            if let Some(Value::String(text)) = out.get("system") {
+                let block = text_block(text.clone());
+                out.insert("system".into(), Value::Array(vec![block]));
+            }
+            let has_system = out
+                .get("system")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            let key = if has_system { "system" } else { "tools" };
+            out.get_mut(key)
+                .and_then(Value::as_array_mut)
+                .and_then(|bs| bs.last_mut())
+        }
+    };
+    if let Some(Value::Object(block)) = block {
+        block.entry(CACHE_CONTROL).or_insert_with(|| cc.clone());
+    }
 }
 
 /// The share of `max_tokens` an effort spends on thinking.
@@ -606,6 +690,71 @@ mod tests {
         messages_body(&request, "claude-test", false, None)
             .unwrap()
             .body
+    }
+
+    #[test]
+    fn top_level_cache_control_marks_the_last_cacheable_block() {
+        let cc = json!({ "type": "ephemeral", "ttl": "1h" });
+        // The last block of the last message; never sent top-level.
+        let b = body(json!({
+            "messages": [
+                { "role": "system", "content": "Be brief." },
+                { "role": "user", "content": "Hi" },
+                { "role": "assistant", "content": "Hello" },
+                { "role": "user", "content": [
+                    { "type": "text", "text": "first" },
+                    { "type": "text", "text": "last" }
+                ] }
+            ],
+            "cache_control": cc
+        }));
+        assert!(b.get("cache_control").is_none());
+        assert_eq!(b["system"], json!("Be brief."));
+        let turns = b["messages"].as_array().unwrap();
+        let last = turns.last().unwrap()["content"].as_array().unwrap();
+        assert_eq!(
+            last[1],
+            json!({ "type": "text", "text": "last", "cache_control": cc })
+        );
+        assert!(last[0].get("cache_control").is_none());
+        let marks = b.to_string().matches("cache_control").count();
+        assert_eq!(marks, 1, "{b}");
+
+        // Only a system prompt: its string becomes a block carrying it.
+        let b = body(json!({
+            "messages": [{ "role": "system", "content": "Be brief." }],
+            "cache_control": { "type": "ephemeral" }
+        }));
+        assert_eq!(
+            b["system"],
+            json!([{ "type": "text", "text": "Be brief.", "cache_control": { "type": "ephemeral" } }])
+        );
+
+        // An explicit breakpoint on that block is kept as it is.
+        let b = body(json!({
+            "messages": [{ "role": "user", "content": [
+                { "type": "text", "text": "x", "cache_control": { "type": "ephemeral", "ttl": "5m" } }
+            ] }],
+            "cache_control": { "type": "ephemeral", "ttl": "1h" }
+        }));
+        assert_eq!(
+            b["messages"][0]["content"][0]["cache_control"],
+            json!({ "type": "ephemeral", "ttl": "5m" })
+        );
+
+        // Four explicit breakpoints already: no fifth (Anthropic's limit).
+        let part = |t: &str| json!({ "type": "text", "text": t, "cache_control": { "type": "ephemeral" } });
+        let b = body(json!({
+            "messages": [{ "role": "user", "content": [
+                part("a"), part("b"), part("c"), part("d"), { "type": "text", "text": "e" }
+            ] }],
+            "cache_control": { "type": "ephemeral" }
+        }));
+        assert!(
+            b["messages"][0]["content"][4]
+                .get("cache_control")
+                .is_none()
+        );
     }
 
     #[test]

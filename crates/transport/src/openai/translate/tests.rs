@@ -453,3 +453,61 @@ fn empty_and_non_json_data() {
     assert!(matches!(&evs[2], StreamEvent::Invalid { message, .. } if message.contains("id")));
     assert_eq!(evs[3], StreamEvent::Done);
 }
+
+#[test]
+fn excluded_reasoning_is_stripped_but_usage_kept() {
+    let req = |v: Value| -> ChatRequest { serde_json::from_value(v).unwrap() };
+    let hi = json!({"role": "user", "content": "hi"});
+    assert!(excludes_reasoning(&req(
+        json!({"messages": [hi], "reasoning": {"effort": "high", "exclude": true}})
+    )));
+    assert!(excludes_reasoning(&req(
+        json!({"messages": [hi], "include_reasoning": false})
+    )));
+    assert!(!excludes_reasoning(&req(
+        json!({"messages": [hi], "reasoning": {"exclude": false}, "include_reasoning": true})
+    )));
+    assert!(!excludes_reasoning(&req(json!({"messages": [hi]}))));
+
+    let mut completion = chat_completion(
+        "alpha",
+        "Alpha",
+        br#"{"id":"c","object":"chat.completion","created":1,"model":"m",
+        "choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant",
+        "content":"4","reasoning":"2+2 is 4","reasoning_content":"2+2 is 4",
+        "reasoning_details":[{"type":"reasoning.text","text":"2+2 is 4"}]}}],
+        "usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14,
+        "completion_tokens_details":{"reasoning_tokens":8}}}"#,
+    )
+    .unwrap();
+    strip_reasoning(&mut completion);
+    let v = serde_json::to_value(&completion).unwrap();
+    let message = &v["choices"][0]["message"];
+    assert_eq!(message["content"], "4");
+    for key in ["reasoning", "reasoning_details", "reasoning_content"] {
+        assert!(
+            message.get(key).is_none_or(Value::is_null),
+            "{key}: {message}"
+        );
+    }
+    assert_eq!(v["usage"]["completion_tokens"], 9);
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        8
+    );
+
+    let mut chunk: ChatChunk = serde_json::from_value(json!({
+        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"reasoning": "hmm", "reasoning_content": "hmm",
+            "reasoning_details": [{"type": "reasoning.text", "text": "hmm"}], "content": "x"},
+            "finish_reason": null}]
+    }))
+    .unwrap();
+    strip_chunk_reasoning(&mut chunk);
+    let v = serde_json::to_value(&chunk).unwrap();
+    let delta = &v["choices"][0]["delta"];
+    assert_eq!(delta["content"], "x");
+    for key in ["reasoning", "reasoning_details", "reasoning_content"] {
+        assert!(delta.get(key).is_none_or(Value::is_null), "{key}: {delta}");
+    }
+}
