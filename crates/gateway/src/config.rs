@@ -34,6 +34,10 @@ pub struct Config {
     /// `[telemetry]`: OpenTelemetry trace export (off by default).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// `[moderation]`: the backend checking the input of moderated
+    /// endpoints (absent: such endpoints cannot be served).
+    #[serde(default)]
+    pub moderation: Option<ModerationConfig>,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -41,6 +45,66 @@ pub struct Config {
     /// the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[moderation]`: a backend speaking the OpenAI moderation API
+/// (`POST {base_url}/v1/moderations`), asked about the input of every
+/// request to an endpoint whose listing says `is_moderated`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// The backend's base URL (`https://api.openai.com`); a URL ending in
+    /// `/v1` is used as is.
+    pub base_url: String,
+    /// The moderation model (default `omni-moderation-latest`).
+    #[serde(default = "default_moderation_model")]
+    pub model: String,
+    /// The environment variable holding the backend's key, sent as a
+    /// bearer token (none: no `Authorization` header).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds a check may take before the backend counts as down
+    /// (default 10).
+    #[serde(default = "default_moderation_timeout")]
+    pub timeout_secs: f64,
+}
+
+fn default_moderation_model() -> String {
+    String::from("omni-moderation-latest")
+}
+
+fn default_moderation_timeout() -> f64 {
+    10.0
+}
+
+impl ModerationConfig {
+    fn validate(&self) -> Result<(), String> {
+        match url::Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(format!(
+                    "moderation.base_url `{}` is not an http(s) URL",
+                    self.base_url
+                ));
+            }
+        }
+        if self.model.trim().is_empty() {
+            return Err(String::from("moderation.model must not be empty"));
+        }
+        if !(0.001..=600.0).contains(&self.timeout_secs) {
+            return Err(String::from(
+                "moderation.timeout_secs must be between 0.001 and 600",
+            ));
+        }
+        if self
+            .api_key_env
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(String::from("moderation.api_key_env must not be empty"));
+        }
+        Ok(())
+    }
 }
 
 /// `[billing]`.
@@ -788,6 +852,9 @@ impl Config {
         }
         self.rate_limits.validate()?;
         self.telemetry.validate()?;
+        if let Some(m) = &self.moderation {
+            m.validate()?;
+        }
         self.routing.validate().map_err(|e| e.to_string())?;
         tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
     }

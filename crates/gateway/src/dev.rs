@@ -4,14 +4,20 @@
 //! serving the demo catalog embedded from `fixtures/providers/`), opens
 //! SQLite in a temporary directory, creates a demo account with an API key
 //! and a provisioning key (for `/api/v1/keys`, `tollgate keys`), and
-//! hands back everything the binary prints. With a user config
+//! hands back everything the binary prints. The demo catalog also has
+//! `mock/moderated`, an endpoint marked `is_moderated`, and a mock
+//! moderation backend (OpenAI's moderation API) is started for it unless
+//! the config has its own `[moderation]`: an input containing
+//! `[mock:flag=violence]` gets the moderation 403. With a user config
 //! (`--dev --config FILE`), the providers of FILE are served instead of the
 //! demo catalog, and the other conveniences stay.
 
 use tempfile::TempDir;
 use tollgate_catalog::{Catalog, Dialect, demo};
 use tollgate_store::{KeyKind, NewApiKey, Store};
-use tollgate_testkit::{Dialect as MockDialect, MockConfig, MockHandle, MockServer};
+use tollgate_testkit::{
+    Dialect as MockDialect, MockConfig, MockHandle, MockModeration, MockServer,
+};
 
 use crate::{AdminAuth, Config, Gateway, Result};
 
@@ -38,6 +44,8 @@ pub struct DevEnvironment {
     pub account_id: String,
     /// The mock providers, when serving the demo catalog.
     pub mocks: Vec<MockHandle>,
+    /// The mock moderation backend, when the config has no `[moderation]`.
+    pub moderation: Option<MockModeration>,
     _dir: TempDir,
 }
 
@@ -53,7 +61,7 @@ impl DevEnvironment {
                 (config, catalog)
             }
             None => {
-                let mut pairs = demo::listings()?;
+                let mut pairs = demo::listings_with_moderated()?;
                 for (p, _) in &mut pairs {
                     let dialect = match p.dialect {
                         Dialect::Openai => MockDialect::OpenAi,
@@ -75,6 +83,19 @@ impl DevEnvironment {
                     ..Config::parse("", std::path::Path::new("--dev"), Default::default())?
                 };
                 (config, Catalog::build(pairs)?)
+            }
+        };
+        let moderation = match config.moderation {
+            Some(_) => None,
+            None => {
+                let backend = MockModeration::start().await?;
+                config.moderation = Some(crate::config::ModerationConfig {
+                    base_url: backend.base_url(),
+                    model: String::from("omni-moderation-latest"),
+                    api_key_env: None,
+                    timeout_secs: 10.0,
+                });
+                Some(backend)
             }
         };
         config.database.url = db_url;
@@ -123,6 +144,7 @@ impl DevEnvironment {
             database_url: config.database.url.clone(),
             account_id: account.id,
             mocks,
+            moderation,
             _dir: dir,
         })
     }

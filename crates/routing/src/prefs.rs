@@ -172,6 +172,7 @@ mod tests {
             data_collection: Default::default(),
             zdr: false,
             datacenters: vec![],
+            is_moderated: false,
         }
     }
 

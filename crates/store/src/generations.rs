@@ -4,7 +4,7 @@
 //!
 //! A [`GenerationRecord`] maps one to one onto the `data` of
 //! `GET /api/v1/generation` (WIRE-NOTES §3); fields the wire has and
-//! Tollgate does not track (`app_id`, `moderation_latency`, media counts,
+//! Tollgate does not track (`app_id`, media counts,
 //! ...) are answered as `null` by the route, not stored here.
 //!
 //! Records are written once ([`Store::record_generation`] is idempotent on
@@ -31,7 +31,8 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      tokens_prompt, tokens_completion, native_tokens_prompt, native_tokens_completion, \
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
-     request_id, api_type, origin, app_title, external_user, user_agent, error";
+     request_id, api_type, origin, app_title, external_user, user_agent, error, \
+     moderation_latency_ms";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,6 +168,9 @@ pub struct GenerationRecord {
     pub user_agent: Option<String>,
     /// Why the generation failed, if it did.
     pub error: Option<String>,
+    /// How long the moderation backend took to check the input
+    /// (`moderation_latency`), when it was asked.
+    pub moderation_latency_ms: Option<u64>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -260,6 +264,7 @@ struct GenerationRow {
     external_user: Option<String>,
     user_agent: Option<String>,
     error: Option<String>,
+    moderation_latency_ms: Option<i64>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -285,6 +290,10 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             )?,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
+            moderation_latency_ms: count_out_opt(
+                r.moderation_latency_ms,
+                "moderation_latency_ms",
+            )?,
             attempts: serde_json::from_str(&r.attempts)
                 .map_err(|e| corrupt_json("attempts", &e))?,
             transforms: r
@@ -462,7 +471,8 @@ impl<'g> GenerationInsert<'g> {
             sql: format!(
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+                 $34) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
@@ -474,7 +484,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 33 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 34 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -519,6 +529,7 @@ macro_rules! bind_generation {
             .$bind(&g.external_user)
             .$bind(&g.user_agent)
             .$bind(&g.error)
+            .$bind(g.moderation_latency_ms.map($crate::generations::count_in))
     }};
 }
 pub(crate) use bind_generation;

@@ -161,6 +161,7 @@ pub fn plan_chat(
         model: label,
         endpoints,
         routes: routes.clone(),
+        screen: None,
     })
 }
 

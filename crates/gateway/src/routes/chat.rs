@@ -46,7 +46,11 @@ pub async fn serve_chat(
     request: ChatRequest,
     wire: Wire,
 ) -> Result<Response, ApiError> {
-    let prepared = pipeline::prepare(&state, request)?;
+    let mut prepared = pipeline::prepare(&state, request)?;
+    // Moderated endpoints: a flagged input is refused before any hold.
+    crate::moderation::screen(&state, &mut prepared.target, &prepared.request).await?;
+    let mut ctx = ctx;
+    ctx.moderation = prepared.target.screen.clone();
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
         return Ok(limited);
     }

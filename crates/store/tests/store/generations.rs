@@ -65,6 +65,7 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        moderation_latency_ms: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         external_user: Some("user-9".to_owned()),
         user_agent: Some("openai-python/1.0".to_owned()),
         error: Some("client went away".to_owned()),
+        moderation_latency_ms: Some(42),
         ..generation(
             "",
             account,

@@ -218,5 +218,6 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        moderation_latency_ms: None,
     }
 }
