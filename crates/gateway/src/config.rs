@@ -1042,6 +1042,39 @@ mod tests {
     }
 
     #[test]
+    fn moderation_settings() {
+        assert!(parse("").unwrap().moderation.is_none());
+        let m = parse("[moderation]\nbase_url = \"https://api.openai.com\"\napi_key_env = \"OPENAI_API_KEY\"\n")
+            .unwrap()
+            .moderation
+            .unwrap();
+        assert_eq!(m.model, "omni-moderation-latest");
+        assert_eq!(m.timeout_secs, 10.0);
+        assert_eq!(m.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+        for (text, key) in [
+            (
+                "[moderation]\nbase_url = \"ftp://x\"\n",
+                "moderation.base_url",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\ntimeout_secs = 0\n",
+                "moderation.timeout_secs",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\nmodel = \" \"\n",
+                "moderation.model",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\nkey = \"s\"\n",
+                "key",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn telemetry_is_off_by_default() {
         let t = parse("").unwrap().telemetry;
         assert_eq!(t.otlp_endpoint, None);

@@ -290,10 +290,7 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             )?,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
-            moderation_latency_ms: count_out_opt(
-                r.moderation_latency_ms,
-                "moderation_latency_ms",
-            )?,
+            moderation_latency_ms: count_out_opt(r.moderation_latency_ms, "moderation_latency_ms")?,
             attempts: serde_json::from_str(&r.attempts)
                 .map_err(|e| corrupt_json("attempts", &e))?,
             transforms: r

@@ -419,8 +419,8 @@ pub mod moderation;
 pub use error::{Error, Result};
 pub use mock::behaviour::{self, Reply, count_tokens};
 pub use mock::openai::reply_for;
-pub use moderation::MockModeration;
 pub use mock::{
     Dialect, Failure, MockConfig, MockHandle, MockServer, MockState, RecordedRequest,
     SHUTDOWN_GRACE, anthropic, gemini, openai,
 };
+pub use moderation::MockModeration;

@@ -165,7 +165,10 @@ async fn moderate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) ->
             .collect(),
         _ => return error(400, "Missing required parameter: 'input'."),
     };
-    if let Some(status) = inputs.iter().find_map(|i| directive(i, "moderation_status")) {
+    if let Some(status) = inputs
+        .iter()
+        .find_map(|i| directive(i, "moderation_status"))
+    {
         match status.parse::<u16>() {
             Ok(code) if (400..=599).contains(&code) => {
                 return error(code, "The moderation service failed.");
@@ -243,9 +246,6 @@ mod tests {
         assert_eq!(r["category_scores"]["violence"], 0.99);
         let r = result_for("hello");
         assert_eq!(r["flagged"], false);
-        assert_eq!(
-            r["categories"].as_object().unwrap().len(),
-            CATEGORIES.len()
-        );
+        assert_eq!(r["categories"].as_object().unwrap().len(), CATEGORIES.len());
     }
 }

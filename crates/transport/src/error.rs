@@ -796,6 +796,57 @@ mod tests {
     }
 
     #[test]
+    fn content_refusals_are_the_moderation_403() {
+        // Azure OpenAI's content filter names the filtered categories.
+        let azure = status(400)
+            .with_upstream_code(Some("content_filter".into()))
+            .with_raw(
+                r#"{"error":{"message":"filtered","code":"content_filter","innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":false},"violence":{"filtered":true,"severity":"medium"}}}}}"#,
+            );
+        // A moderating gateway upstream (OpenRouter's shape).
+        let router = status(403).with_raw(
+            r#"{"error":{"code":403,"message":"flagged","metadata":{"reasons":["hate"],"flagged_input":"x...y","provider_name":"OpenAI","model_slug":"openai/gpt-4o"}}}"#,
+        );
+        // Anthropic's content filtering refusal.
+        let anthropic = ProviderError::new(
+            "p",
+            "P",
+            ErrorKind::Status { status: 400 },
+            "Output blocked by content filtering policy",
+        )
+        .with_upstream_code(Some("invalid_request_error".into()))
+        .with_raw(r#"{"type":"error","error":{"type":"invalid_request_error","message":"Output blocked by content filtering policy"}}"#);
+        let cases = [
+            (azure, vec!["violence"], None),
+            (router, vec!["hate"], Some("x...y")),
+            (anthropic, vec!["content_filter"], None),
+        ];
+        for (e, reasons, input) in cases {
+            let refusal = e.refusal().unwrap();
+            assert_eq!(refusal.reasons, reasons);
+            assert_eq!(refusal.flagged_input.as_deref(), input);
+            assert!(e.is_retryable());
+            assert!(!e.counts_against_health());
+            assert_eq!(e.client_status(), 403);
+            assert_eq!(e.error_type(), "content_policy_violation");
+            let body = e.to_error_body();
+            assert_eq!(body.code, tollgate_schema::wire_error::ErrorCode::Status(403));
+            let meta = body.metadata.unwrap();
+            assert_eq!(meta["reasons"], serde_json::json!(reasons));
+            assert_eq!(meta["provider_name"], "P");
+        }
+        // Other 400s and 403s are not refusals.
+        for e in [
+            status(400).with_raw(r#"{"error":{"message":"bad","code":"invalid_value"}}"#),
+            status(403).with_raw(r#"{"error":{"message":"no access"}}"#),
+            status(500).with_upstream_code(Some("content_filter".into())),
+        ] {
+            assert_eq!(e.refusal(), None, "{e}");
+        }
+        assert_eq!(status(403).client_status(), 502);
+    }
+
+    #[test]
     fn byok_auth_failures_are_the_callers() {
         let e = status(401).with_byok(true);
         assert_eq!(e.error_type(), "authentication");

@@ -141,9 +141,9 @@ where
         }
     }
     let err = last.unwrap_or_else(|| ApiError::NoEndpoint {
-            status: 503,
-            message: format!("no endpoint is available for model `{}`", target.model),
-        });
+        status: 503,
+        message: format!("no endpoint is available for model `{}`", target.model),
+    });
     Err((err, attempts))
 }
 

@@ -42,7 +42,12 @@ async fn generation(gw: &TestGateway, id: &str) -> Value {
         .body(Body::empty())
         .unwrap();
     let reply = gw.oneshot(request).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()["data"].clone()
 }
 
@@ -113,7 +118,12 @@ async fn a_clean_input_is_served_and_the_check_shows_in_generation() {
     let backend = MockModeration::start().await.unwrap();
     let gw = moderated(&backend, false).await;
     let reply = gw.chat(&chat_body("mock/moderated", "hello there")).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let v = reply.json();
     assert_eq!(v["model"], "mock/moderated");
     assert_eq!(v["choices"][0]["message"]["content"], "echo: hello there");
@@ -138,7 +148,12 @@ async fn unmoderated_endpoints_never_ask_the_backend() {
     let reply = gw
         .chat(&chat_body("mock/echo", "[mock:flag=violence] hi"))
         .await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     // A moderated fallback that is never reached is never checked either.
     let body = json!({
         "models": ["mock/echo", "mock/moderated"],
@@ -159,7 +174,12 @@ async fn a_models_fallback_moves_on_from_a_flagged_model() {
         "messages": [{"role": "user", "content": "[mock:flag=violence] hi"}],
     });
     let reply = gw.chat(&body).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.json()["model"], "mock/echo");
     assert_eq!(backend.request_count(), 1);
 
@@ -194,7 +214,10 @@ async fn a_flagged_stream_is_a_403_json_before_streaming() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     let v: Value = response.json().await.unwrap();
     assert_eq!(v["error"]["code"], 403);
     assert_eq!(v["error"]["message"], FLAGGED_MESSAGE);
@@ -263,14 +286,22 @@ async fn an_unreachable_backend_fails_closed() {
         "messages": [{"role": "user", "content": "hello"}],
     });
     let reply = gw.chat(&body).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.json()["model"], "mock/echo");
 
     // A backend answering an error status is down too.
     let backend = MockModeration::start().await.unwrap();
     let gw = moderated(&backend, false).await;
     let reply = gw
-        .chat(&chat_body("mock/moderated", "[mock:moderation_status=500] hi"))
+        .chat(&chat_body(
+            "mock/moderated",
+            "[mock:moderation_status=500] hi",
+        ))
         .await;
     assert_error(&reply, 503);
     assert_eq!(backend.request_count(), 1);

@@ -62,9 +62,7 @@ impl Wire for OpenAi {
 
     /// Azure OpenAI's content filter: a 400 naming the filtered categories.
     fn content_filter() -> Response {
-        let severity = |filtered: bool, severity: &str| {
-            serde_json::json!({"filtered": filtered, "severity": severity})
-        };
+        let severity = |filtered: bool, severity: &str| serde_json::json!({"filtered": filtered, "severity": severity});
         let body = serde_json::json!({"error": {
             "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
             "type": null,
