@@ -830,7 +830,10 @@ mod tests {
             assert_eq!(e.client_status(), 403);
             assert_eq!(e.error_type(), "content_policy_violation");
             let body = e.to_error_body();
-            assert_eq!(body.code, tollgate_schema::wire_error::ErrorCode::Status(403));
+            assert_eq!(
+                body.code,
+                tollgate_schema::wire_error::ErrorCode::Status(403)
+            );
             let meta = body.metadata.unwrap();
             assert_eq!(meta["reasons"], serde_json::json!(reasons));
             assert_eq!(meta["provider_name"], "P");

@@ -307,3 +307,36 @@ async fn an_unreachable_backend_fails_closed() {
     assert_eq!(backend.request_count(), 1);
     assert_eq!(gw.alpha.request_count(), 0);
 }
+
+/// `tollgated --dev` serves `mock/moderated` with its own mock backend
+/// (the `dev` feature: built with `--workspace`).
+#[cfg(feature = "dev")]
+#[tokio::test]
+async fn dev_mode_demonstrates_moderation() {
+    use tower::ServiceExt as _;
+    let env = tollgate_gateway::dev::DevEnvironment::start(None)
+        .await
+        .unwrap();
+    let backend = env.moderation.as_ref().unwrap();
+    let send = |text: &str| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/chat/completions")
+            .header(header::AUTHORIZATION, format!("Bearer {}", env.api_key))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(chat_body("mock/moderated", text).to_string()))
+            .unwrap();
+        env.gateway.router().oneshot(request)
+    };
+    let flagged = send("[mock:flag=violence] hi").await.unwrap();
+    assert_eq!(flagged.status(), 403);
+    let body = axum::body::to_bytes(flagged.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["metadata"]["reasons"], json!(["violence"]));
+    assert_eq!(v["error"]["metadata"]["provider_name"], "Mock Alpha");
+    let clean = send("hi").await.unwrap();
+    assert_eq!(clean.status(), 200);
+    assert_eq!(backend.request_count(), 2);
+}
