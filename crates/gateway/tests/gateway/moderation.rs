@@ -135,6 +135,20 @@ async fn a_clean_input_is_served_and_the_check_shows_in_generation() {
         "moderation_latency: {data}"
     );
 
+    // `/models` says which model is moderated.
+    let models = gw.get("/api/v1/models").await.json();
+    let top = |id: &str| {
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()["top_provider"]["is_moderated"]
+            .clone()
+    };
+    assert_eq!(top("mock/moderated"), true);
+    assert_eq!(top("mock/echo"), false);
+
     // An unmoderated generation has none.
     let reply = gw.chat(&chat_body("mock/echo", "hello")).await;
     let data = generation(&gw, reply.json()["id"].as_str().unwrap()).await;
