@@ -67,6 +67,7 @@ fn provider(
         tokenizer: None,
         instruct_type: None,
         max_messages: None,
+        is_moderated: false,
         extra: Default::default(),
     };
     let listing = ProviderListing {

@@ -276,6 +276,13 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
         "    curl http://{addr}/api/v1/chat/completions -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"mock/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
         env.api_key
     );
+    if let Some(backend) = &env.moderation {
+        println!(
+            "  moderation: mock/moderated is checked by a mock moderation backend ({}); \
+             a message with [mock:flag=violence] gets the moderation 403",
+            backend.base_url()
+        );
+    }
 }
 
 /// The log filter when `RUST_LOG` is unset.

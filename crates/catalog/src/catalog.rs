@@ -177,6 +177,9 @@ pub struct CatalogEndpoint {
     pub zdr: bool,
     /// Countries where the model runs (from the listing), sorted.
     pub datacenters: Vec<String>,
+    /// The endpoint requires moderation (the listing's `is_moderated`): the
+    /// gateway checks the input with its `[moderation]` backend first.
+    pub is_moderated: bool,
 }
 
 impl CatalogEndpoint {
@@ -209,6 +212,7 @@ impl CatalogEndpoint {
             data_collection: entry.data_collection,
             zdr: entry.zdr,
             datacenters,
+            is_moderated: m.is_moderated,
         }
     }
 

@@ -88,6 +88,26 @@ pub fn listings() -> Result<Vec<(ProviderConfig, ProviderListing)>> {
     Ok(out)
 }
 
+/// The listing of `mock/moderated`, an endpoint marked `is_moderated`
+/// (Mock Alpha serves it in `tollgated --dev`, beside a mock moderation
+/// backend). [`listings`] leaves it out, so the demo catalog of tests
+/// stays as it is; [`listings_with_moderated`] adds it.
+pub const MODERATED_LISTING: &str = include_str!("../../../fixtures/providers/mock-moderated.json");
+
+/// [`listings`] with `mock/moderated` added to Mock Alpha's listing.
+pub fn listings_with_moderated() -> Result<Vec<(ProviderConfig, ProviderListing)>> {
+    let mut pairs = listings()?;
+    let moderated = parse_listing(
+        "mock-alpha",
+        "fixtures/providers/mock-moderated.json",
+        MODERATED_LISTING.as_bytes(),
+    )?;
+    if let Some((_, alpha)) = pairs.iter_mut().find(|(p, _)| p.slug == "mock-alpha") {
+        alpha.data.extend(moderated.data);
+    }
+    Ok(pairs)
+}
+
 /// The demo catalog, with the placeholder base URLs.
 pub fn catalog() -> Result<Catalog> {
     Catalog::build(listings()?)

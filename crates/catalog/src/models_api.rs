@@ -7,7 +7,8 @@
 //! * `context_length` and `top_provider` come from the **top endpoint**
 //!   ([`CatalogModel::top_endpoint`]): the largest context window, then the
 //!   largest completion, then the provider configured first. `is_moderated`
-//!   is false (Tollgate does not moderate).
+//!   is that endpoint's listing flag (the gateway then checks input with
+//!   its `[moderation]` backend).
 //! * `pricing` is the whole price list of the **cheapest endpoint** by
 //!   `prompt + completion` ([`CatalogModel::cheapest_endpoint`]; ties go to
 //!   the provider configured first), every price written as a decimal
@@ -110,7 +111,7 @@ impl CatalogModel {
             top_provider: TopProvider {
                 context_length: top.map(|e| e.context_length),
                 max_completion_tokens: top.map(|e| e.max_output_tokens),
-                is_moderated: false,
+                is_moderated: top.is_some_and(|e| e.is_moderated),
                 extra: Extra::new(),
             },
             per_request_limits: None,

@@ -188,6 +188,15 @@ impl<'a> Walk<'a> {
             }
         }
 
+        if let Some(v) = m.get("is_moderated").filter(|v| !v.is_null())
+            && !v.is_boolean()
+        {
+            self.at(
+                "is_moderated",
+                format!("expected a boolean, found {}", describe(v)),
+            );
+        }
+
         // Identity: the id clients use must be a model id, and unique.
         let Some(id) = id else { return };
         let client_id = match slug {
@@ -660,6 +669,11 @@ mod tests {
                 with("max_messages", json!(0)),
                 "max_messages: must be greater than 0",
             ),
+            (
+                with("is_moderated", json!("yes")),
+                r#"is_moderated: expected a boolean, found string "yes""#,
+            ),
+            (with("is_moderated", json!(true)), ""),
             (
                 with("description", json!(5)),
                 "description: expected a string or null, found number 5",

@@ -37,6 +37,10 @@ pub struct Config {
     /// `[search]`: the web-search backend and its price (off by default).
     #[serde(default)]
     pub search: crate::search::SearchConfig,
+    /// `[moderation]`: the backend checking the input of moderated
+    /// endpoints (absent: such endpoints cannot be served).
+    #[serde(default)]
+    pub moderation: Option<ModerationConfig>,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -44,6 +48,66 @@ pub struct Config {
     /// the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[moderation]`: a backend speaking the OpenAI moderation API
+/// (`POST {base_url}/v1/moderations`), asked about the input of every
+/// request to an endpoint whose listing says `is_moderated`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// The backend's base URL (`https://api.openai.com`); a URL ending in
+    /// `/v1` is used as is.
+    pub base_url: String,
+    /// The moderation model (default `omni-moderation-latest`).
+    #[serde(default = "default_moderation_model")]
+    pub model: String,
+    /// The environment variable holding the backend's key, sent as a
+    /// bearer token (none: no `Authorization` header).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds a check may take before the backend counts as down
+    /// (default 10).
+    #[serde(default = "default_moderation_timeout")]
+    pub timeout_secs: f64,
+}
+
+fn default_moderation_model() -> String {
+    String::from("omni-moderation-latest")
+}
+
+fn default_moderation_timeout() -> f64 {
+    10.0
+}
+
+impl ModerationConfig {
+    fn validate(&self) -> Result<(), String> {
+        match url::Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(format!(
+                    "moderation.base_url `{}` is not an http(s) URL",
+                    self.base_url
+                ));
+            }
+        }
+        if self.model.trim().is_empty() {
+            return Err(String::from("moderation.model must not be empty"));
+        }
+        if !(0.001..=600.0).contains(&self.timeout_secs) {
+            return Err(String::from(
+                "moderation.timeout_secs must be between 0.001 and 600",
+            ));
+        }
+        if self
+            .api_key_env
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(String::from("moderation.api_key_env must not be empty"));
+        }
+        Ok(())
+    }
 }
 
 /// `[billing]`.
@@ -792,6 +856,9 @@ impl Config {
         self.rate_limits.validate()?;
         self.telemetry.validate()?;
         self.search.validate()?;
+        if let Some(m) = &self.moderation {
+            m.validate()?;
+        }
         self.routing.validate().map_err(|e| e.to_string())?;
         tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
     }
@@ -976,6 +1043,39 @@ mod tests {
         assert_eq!(c.redis.health_prefix(), "eu:health");
         let c = parse("[redis]\nhealth_key_prefix = \" \"\n").unwrap();
         assert_eq!(c.redis.health_prefix(), "tollgate:health");
+    }
+
+    #[test]
+    fn moderation_settings() {
+        assert!(parse("").unwrap().moderation.is_none());
+        let m = parse("[moderation]\nbase_url = \"https://api.openai.com\"\napi_key_env = \"OPENAI_API_KEY\"\n")
+            .unwrap()
+            .moderation
+            .unwrap();
+        assert_eq!(m.model, "omni-moderation-latest");
+        assert_eq!(m.timeout_secs, 10.0);
+        assert_eq!(m.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+        for (text, key) in [
+            (
+                "[moderation]\nbase_url = \"ftp://x\"\n",
+                "moderation.base_url",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\ntimeout_secs = 0\n",
+                "moderation.timeout_secs",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\nmodel = \" \"\n",
+                "moderation.model",
+            ),
+            (
+                "[moderation]\nbase_url = \"http://x\"\nkey = \"s\"\n",
+                "key",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! serving the demo catalog embedded from `fixtures/providers/`), opens
 //! SQLite in a temporary directory, creates a demo account with an API key
 //! and a provisioning key (for `/api/v1/keys`, `tollgate keys`), and
-//! hands back everything the binary prints. With a user config
+//! hands back everything the binary prints. The demo catalog also has
+//! `mock/moderated`, an endpoint marked `is_moderated`, and a mock
+//! moderation backend (OpenAI's moderation API) is started for it unless
+//! the config has its own `[moderation]`: an input containing
+//! `[mock:flag=violence]` gets the moderation 403. With a user config
 //! (`--dev --config FILE`), the providers of FILE are served instead of the
 //! demo catalog, and the other conveniences stay. Unless the config names
 //! a `[search] backend`, a mock SearXNG serves web search, so
@@ -14,8 +18,8 @@ use tempfile::TempDir;
 use tollgate_catalog::{Catalog, Dialect, demo};
 use tollgate_store::{KeyKind, NewApiKey, Store};
 use tollgate_testkit::{
-    Dialect as MockDialect, MockConfig, MockHandle, MockSearch, MockServer, SearchDialect,
-    SearchHandle,
+    Dialect as MockDialect, MockConfig, MockHandle, MockModeration, MockSearch, MockServer,
+    SearchDialect, SearchHandle,
 };
 
 use crate::{AdminAuth, Config, Gateway, Result};
@@ -46,6 +50,8 @@ pub struct DevEnvironment {
     /// The mock search backend (SearXNG's API), unless the config names
     /// a `[search] backend`.
     pub search: Option<SearchHandle>,
+    /// The mock moderation backend, when the config has no `[moderation]`.
+    pub moderation: Option<MockModeration>,
     _dir: TempDir,
 }
 
@@ -61,7 +67,7 @@ impl DevEnvironment {
                 (config, catalog)
             }
             None => {
-                let mut pairs = demo::listings()?;
+                let mut pairs = demo::listings_with_moderated()?;
                 for (p, _) in &mut pairs {
                     let dialect = match p.dialect {
                         Dialect::Openai => MockDialect::OpenAi,
@@ -83,6 +89,19 @@ impl DevEnvironment {
                     ..Config::parse("", std::path::Path::new("--dev"), Default::default())?
                 };
                 (config, Catalog::build(pairs)?)
+            }
+        };
+        let moderation = match config.moderation {
+            Some(_) => None,
+            None => {
+                let backend = MockModeration::start().await?;
+                config.moderation = Some(crate::config::ModerationConfig {
+                    base_url: backend.base_url(),
+                    model: String::from("omni-moderation-latest"),
+                    api_key_env: None,
+                    timeout_secs: 10.0,
+                });
+                Some(backend)
             }
         };
         config.database.url = db_url;
@@ -142,6 +161,7 @@ impl DevEnvironment {
             account_id: account.id,
             mocks,
             search,
+            moderation,
             _dir: dir,
         })
     }

@@ -77,12 +77,32 @@ pub enum ApiError {
         /// What did not fit where.
         message: String,
     },
+    /// 403: a moderated endpoint's input was flagged (by the moderation
+    /// backend or the provider itself) and no endpoint was left
+    /// (api-reference "Moderation Errors").
+    #[error("{}", .0.message)]
+    Moderated(Box<Flagged>),
     /// The provider failed and no fallback was left.
     #[error("{0}")]
     Provider(#[from] ProviderError),
     /// 500: our own fault; logged, never detailed to the client.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A flagged input: what the moderation 403's metadata says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flagged {
+    /// The error's message.
+    pub message: String,
+    /// Why the input was flagged (the categories).
+    pub reasons: Vec<String>,
+    /// The flagged text, at most 100 characters.
+    pub flagged_input: String,
+    /// The display name of the provider that requires moderation.
+    pub provider_name: String,
+    /// The model id the client asked for.
+    pub model_slug: String,
 }
 
 impl ApiError {
@@ -122,7 +142,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Moderated(_) => StatusCode::FORBIDDEN,
             ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -149,6 +169,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::NoEndpoint { .. } => "provider_unavailable",
             ApiError::ContextLengthExceeded { .. } => "context_length_exceeded",
+            ApiError::Moderated(_) => "content_policy_violation",
             ApiError::Provider(e) => e.error_type(),
             ApiError::Internal(_) => "server",
         }
@@ -173,6 +194,18 @@ impl ApiError {
     fn unbounded_body(&self) -> ErrorBody {
         if let ApiError::Provider(e) = self {
             return e.to_error_body();
+        }
+        if let ApiError::Moderated(f) = self {
+            let mut metadata = Extra::new();
+            metadata.insert("reasons".into(), f.reasons.clone().into());
+            metadata.insert("flagged_input".into(), f.flagged_input.clone().into());
+            metadata.insert("provider_name".into(), f.provider_name.clone().into());
+            metadata.insert("model_slug".into(), f.model_slug.clone().into());
+            metadata.insert("error_type".into(), self.error_type().into());
+            return ErrorBody {
+                metadata: Some(metadata),
+                ..ErrorBody::new(403, f.message.clone())
+            };
         }
         let status = self.status().as_u16();
         let message = match self {

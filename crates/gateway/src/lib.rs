@@ -26,6 +26,7 @@ pub mod health_sync;
 mod ids;
 mod ingress;
 pub mod limits;
+mod moderation;
 pub mod observe;
 mod pipeline;
 pub mod reload;
@@ -158,6 +159,15 @@ impl Gateway {
         })?;
         let routes = reload::build_routes(&config.providers, catalog, &client)?;
         let search = search::Search::new(config.search.clone(), client.clone());
+        let moderation = config
+            .moderation
+            .as_ref()
+            .map(|m| moderation::Moderation::from_config(m, &client))
+            .transpose()
+            .map_err(|message| Error::Provider {
+                provider: String::from("moderation"),
+                message,
+            })?;
         tokio::runtime::Handle::try_current().map_err(|_| Error::Provider {
             provider: String::from("books"),
             message: String::from("a gateway must be built inside a Tokio runtime"),
@@ -192,6 +202,7 @@ impl Gateway {
             admin_secrets: Default::default(),
             draining: Default::default(),
             search,
+            moderation,
         };
         Ok(Gateway {
             state: Arc::new(state),

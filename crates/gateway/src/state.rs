@@ -80,6 +80,8 @@ pub struct AppState {
     /// The admin key, masked in every provider error (set with the admin
     /// key, [`crate::Gateway::with_admin`]).
     pub admin_secrets: ArcSwap<Secrets>,
+    /// The `[moderation]` backend, when configured.
+    pub moderation: Option<crate::moderation::Moderation>,
     /// Set once shutdown began: `GET /ready` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
     /// Web search (`[search]`): its settings and backend.

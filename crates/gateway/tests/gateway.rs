@@ -47,6 +47,8 @@ mod management;
 mod messages;
 #[path = "gateway/models.rs"]
 mod models;
+#[path = "gateway/moderation.rs"]
+mod moderation;
 #[path = "gateway/oauth.rs"]
 mod oauth;
 #[path = "gateway/openapi.rs"]

@@ -250,6 +250,7 @@ mod tests {
             data_collection: Default::default(),
             zdr: false,
             datacenters: vec![],
+            is_moderated: false,
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Prices are USD per token (or per image / request) as decimal strings.
 //! Besides the documented fields, a listing may carry Tollgate extensions
-//! (`tokenizer`, `max_messages`, `instruct_type`); any other key is kept in
+//! (`tokenizer`, `max_messages`, `instruct_type`, `is_moderated`); any other key is kept in
 //! `extra`.
 
 use rust_decimal::Decimal;
@@ -76,6 +76,11 @@ pub struct ListingModel {
     /// 1000 for Anthropic endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<u32>,
+    /// Tollgate extension: the endpoint requires moderation (`is_moderated`
+    /// of the Models API): its input is checked by the gateway's
+    /// `[moderation]` backend before it is called.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_moderated: bool,
     /// Unknown keys, kept.
     #[serde(flatten)]
     pub extra: Extra,

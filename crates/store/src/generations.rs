@@ -4,7 +4,7 @@
 //!
 //! A [`GenerationRecord`] maps one to one onto the `data` of
 //! `GET /api/v1/generation` (WIRE-NOTES §3); fields the wire has and
-//! Tollgate does not track (`app_id`, `moderation_latency`, media counts,
+//! Tollgate does not track (`app_id`, media counts,
 //! ...) are answered as `null` by the route, not stored here.
 //!
 //! Records are written once ([`Store::record_generation`] is idempotent on
@@ -32,7 +32,7 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
      request_id, api_type, origin, app_title, external_user, user_agent, error, \
-     num_search_results, web_search_engine, router";
+     num_search_results, web_search_engine, router, moderation_latency_ms";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,6 +175,9 @@ pub struct GenerationRecord {
     /// The router that chose the model (`openrouter/auto`,
     /// `openrouter/free`), if one did.
     pub router: Option<String>,
+    /// How long the moderation backend took to check the input
+    /// (`moderation_latency`), when it was asked.
+    pub moderation_latency_ms: Option<u64>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -271,6 +274,7 @@ struct GenerationRow {
     num_search_results: Option<i64>,
     web_search_engine: Option<String>,
     router: Option<String>,
+    moderation_latency_ms: Option<i64>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -298,6 +302,7 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             web_search_engine: r.web_search_engine,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
+            moderation_latency_ms: count_out_opt(r.moderation_latency_ms, "moderation_latency_ms")?,
             attempts: serde_json::from_str(&r.attempts)
                 .map_err(|e| corrupt_json("attempts", &e))?,
             transforms: r
@@ -477,7 +482,7 @@ impl<'g> GenerationInsert<'g> {
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-                 $34, $35, $36) \
+                 $34, $35, $36, $37) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
@@ -489,7 +494,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 36 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 37 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -537,6 +542,7 @@ macro_rules! bind_generation {
             .$bind(g.num_search_results.map($crate::generations::count_in))
             .$bind(&g.web_search_engine)
             .$bind(&g.router)
+            .$bind(g.moderation_latency_ms.map($crate::generations::count_in))
     }};
 }
 pub(crate) use bind_generation;

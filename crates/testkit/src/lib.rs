@@ -170,6 +170,15 @@
 //! count the message as sent, directives included. Other `[mock:...]` text
 //! (and a directive whose number does not parse) is left alone.
 //!
+//! `[mock:refuse]` answers with the dialect's content refusal instead of a
+//! reply: OpenAI (Azure OpenAI's content filter) a 400 with `code:
+//! "content_filter"` and `innererror.content_filter_result` marking
+//! `violence` filtered; Anthropic a 400 `invalid_request_error` "Output
+//! blocked by content filtering policy"; Gemini a 400 `INVALID_ARGUMENT`.
+//!
+//! A mock moderation backend ([`MockModeration`], OpenAI's moderation API)
+//! flags any input containing `[mock:flag=CATEGORY]` with that category.
+//!
 //! **Hostile directives** script an upstream that misbehaves, to test that a
 //! gateway bounds what it relays and charges:
 //!
@@ -405,6 +414,7 @@
 
 mod error;
 pub mod mock;
+pub mod moderation;
 pub mod search;
 
 pub use error::{Error, Result};
@@ -414,4 +424,5 @@ pub use mock::{
     Dialect, Failure, MockConfig, MockHandle, MockServer, MockState, RecordedRequest,
     SHUTDOWN_GRACE, anthropic, gemini, openai,
 };
+pub use moderation::MockModeration;
 pub use search::{MockSearch, SearchDialect, SearchHandle};

@@ -248,8 +248,13 @@ impl ProviderError {
     /// stream that broke before its first chunk, and [`ErrorKind::Unsupported`]
     /// (another adapter may support the call). False for the request's own
     /// faults (400, 404, 413, 422 and other 4xx) and for a stream that broke
-    /// after output.
+    /// after output. A content refusal ([`refusal`](Self::refusal)) is
+    /// retryable: another provider (or a `models` fallback) may not
+    /// moderate, as OpenRouter's fallbacks do on moderation flags.
     pub fn is_retryable(&self) -> bool {
+        if self.is_refusal() {
+            return true;
+        }
         match self.0.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::InvalidResponse => true,
             ErrorKind::Unsupported => true,
@@ -332,8 +337,13 @@ impl ProviderError {
     /// error: 400/404/413/422 are the request's fault and kept; 408 and
     /// timeouts give 408; 429 stays 429; everything else the provider did
     /// wrong (5xx, 401/403 on the operator's key, connection failures,
-    /// garbage, broken streams) gives 502; an unsupported call gives 400.
+    /// garbage, broken streams) gives 502; an unsupported call gives 400; a
+    /// content refusal ([`refusal`](Self::refusal)) gives 403, the status
+    /// of a flagged input (api-reference "Moderation Errors").
     pub fn client_status(&self) -> u16 {
+        if self.is_refusal() {
+            return 403;
+        }
         match self.0.kind {
             ErrorKind::Timeout => 408,
             ErrorKind::Unsupported => 400,
@@ -350,6 +360,9 @@ impl ProviderError {
     /// The `error_type` of the error envelope's metadata (WIRE-NOTES
     /// `ApiErrorType`).
     pub fn error_type(&self) -> &'static str {
+        if self.is_refusal() {
+            return "content_policy_violation";
+        }
         match self.0.kind {
             ErrorKind::Connect | ErrorKind::InvalidResponse => "provider_unavailable",
             ErrorKind::StreamInterrupted { .. } => "provider_unavailable",
@@ -392,6 +405,9 @@ impl ProviderError {
     /// generic message and `raw: null`: they describe the operator's key
     /// (OpenAI echoes part of it) and are none of the caller's business.
     pub fn to_error_body(&self) -> ErrorBody {
+        if let Some(refusal) = self.refusal() {
+            return self.refusal_body(refusal);
+        }
         let operator_auth = !self.0.is_byok && matches!(self.status(), Some(401 | 403));
         let (message, raw) = if operator_auth {
             let message = format!(
@@ -422,6 +438,133 @@ impl ProviderError {
     }
 }
 
+/// Error codes with which OpenAI-compatible upstreams refuse content
+/// (Azure OpenAI's `content_filter`, OpenAI's `content_policy_violation`,
+/// and the `moderation` / `flagged` of moderating proxies).
+const REFUSAL_CODES: &[&str] = &[
+    "content_filter",
+    "content_policy_violation",
+    "moderation",
+    "moderation_blocked",
+    "flagged",
+];
+
+/// A provider's own refusal of the input on content grounds, as
+/// [`ProviderError::refusal`] reads it from the upstream's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, in the upstream's words: the flagged categories when it named
+    /// them, else its error code.
+    pub reasons: Vec<String>,
+    /// The flagged text, when the upstream said (an OpenRouter-shaped
+    /// upstream's `metadata.flagged_input`).
+    pub flagged_input: Option<String>,
+}
+
+impl ProviderError {
+    /// The provider refused the input on content grounds, when this error
+    /// says so: a 400 or 403 whose body is
+    ///
+    /// * OpenRouter-shaped, with `error.metadata.reasons` (another
+    ///   moderating gateway upstream);
+    /// * OpenAI-shaped with `error.code` (or `type`) one of
+    ///   `content_filter`, `content_policy_violation`, `moderation`,
+    ///   `moderation_blocked`, `flagged` (Azure OpenAI's content filter
+    ///   names the filtered categories in
+    ///   `error.innererror.content_filter_result`);
+    /// * Anthropic's content filtering refusal (`invalid_request_error`,
+    ///   "Output blocked by content filtering policy").
+    ///
+    /// Such an error answers the client with the moderation 403 and moves
+    /// on to the next endpoint; it does not count against health.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if !matches!(self.0.kind, ErrorKind::Status { status: 400 | 403 }) {
+            return None;
+        }
+        let body: Value = self
+            .0
+            .raw
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or(Value::Null);
+        let error = body.get("error").unwrap_or(&Value::Null);
+        let strings = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if let Some(meta) = error.get("metadata").filter(|m| m.get("reasons").is_some()) {
+            return Some(Refusal {
+                reasons: strings(meta.get("reasons")),
+                flagged_input: meta
+                    .get("flagged_input")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+        }
+        let code = self
+            .0
+            .upstream_code
+            .as_deref()
+            .or_else(|| error.get("code").and_then(Value::as_str));
+        if let Some(code) = code.filter(|c| REFUSAL_CODES.contains(c)) {
+            let filtered: Vec<String> = error
+                .pointer("/innererror/content_filter_result")
+                .and_then(Value::as_object)
+                .map(|r| {
+                    r.iter()
+                        .filter(|(_, v)| v.get("filtered").and_then(Value::as_bool) == Some(true))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let reasons = if filtered.is_empty() {
+                vec![code.to_owned()]
+            } else {
+                filtered
+            };
+            return Some(Refusal {
+                reasons,
+                flagged_input: None,
+            });
+        }
+        let anthropic = error.get("type").and_then(Value::as_str) == Some("invalid_request_error")
+            && self.0.message.contains("content filtering policy");
+        anthropic.then(|| Refusal {
+            reasons: vec![String::from("content_filter")],
+            flagged_input: None,
+        })
+    }
+
+    fn is_refusal(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::Status { status: 400 | 403 }) && self.refusal().is_some()
+    }
+
+    /// The moderation 403 of a refusal, without the model (the gateway,
+    /// which knows it, adds `model_slug`).
+    fn refusal_body(&self, refusal: Refusal) -> ErrorBody {
+        let mut metadata = Extra::new();
+        metadata.insert(
+            "reasons".into(),
+            Value::Array(refusal.reasons.into_iter().map(Value::String).collect()),
+        );
+        metadata.insert(
+            "flagged_input".into(),
+            Value::String(refusal.flagged_input.unwrap_or_default()),
+        );
+        metadata.insert("provider_name".into(), Value::String(self.0.name.clone()));
+        metadata.insert("error_type".into(), Value::String(self.error_type().into()));
+        let mut body = ErrorBody::new(403, format!("{}: {}", self.0.name, self.0.message));
+        body.metadata = Some(metadata);
+        body
+    }
+}
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -432,6 +575,13 @@ pub enum Error {
     #[error("cannot build the HTTP client: {message}")]
     Client {
         /// Why.
+        message: String,
+    },
+    /// The moderation backend failed (unreachable, an error status, an
+    /// answer that is not the moderation API's).
+    #[error("moderation backend: {message}")]
+    Moderation {
+        /// What went wrong (never the key).
         message: String,
     },
     /// A provider's settings are unusable.
@@ -643,6 +793,60 @@ mod tests {
         assert_eq!(e.error_type(), "context_length_exceeded");
         let e = status(400).with_upstream_code(Some("content_filter".into()));
         assert_eq!(e.error_type(), "content_policy_violation");
+    }
+
+    #[test]
+    fn content_refusals_are_the_moderation_403() {
+        // Azure OpenAI's content filter names the filtered categories.
+        let azure = status(400)
+            .with_upstream_code(Some("content_filter".into()))
+            .with_raw(
+                r#"{"error":{"message":"filtered","code":"content_filter","innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":false},"violence":{"filtered":true,"severity":"medium"}}}}}"#,
+            );
+        // A moderating gateway upstream (OpenRouter's shape).
+        let router = status(403).with_raw(
+            r#"{"error":{"code":403,"message":"flagged","metadata":{"reasons":["hate"],"flagged_input":"x...y","provider_name":"OpenAI","model_slug":"openai/gpt-4o"}}}"#,
+        );
+        // Anthropic's content filtering refusal.
+        let anthropic = ProviderError::new(
+            "p",
+            "P",
+            ErrorKind::Status { status: 400 },
+            "Output blocked by content filtering policy",
+        )
+        .with_upstream_code(Some("invalid_request_error".into()))
+        .with_raw(r#"{"type":"error","error":{"type":"invalid_request_error","message":"Output blocked by content filtering policy"}}"#);
+        let cases = [
+            (azure, vec!["violence"], None),
+            (router, vec!["hate"], Some("x...y")),
+            (anthropic, vec!["content_filter"], None),
+        ];
+        for (e, reasons, input) in cases {
+            let refusal = e.refusal().unwrap();
+            assert_eq!(refusal.reasons, reasons);
+            assert_eq!(refusal.flagged_input.as_deref(), input);
+            assert!(e.is_retryable());
+            assert!(!e.counts_against_health());
+            assert_eq!(e.client_status(), 403);
+            assert_eq!(e.error_type(), "content_policy_violation");
+            let body = e.to_error_body();
+            assert_eq!(
+                body.code,
+                tollgate_schema::wire_error::ErrorCode::Status(403)
+            );
+            let meta = body.metadata.unwrap();
+            assert_eq!(meta["reasons"], serde_json::json!(reasons));
+            assert_eq!(meta["provider_name"], "P");
+        }
+        // Other 400s and 403s are not refusals.
+        for e in [
+            status(400).with_raw(r#"{"error":{"message":"bad","code":"invalid_value"}}"#),
+            status(403).with_raw(r#"{"error":{"message":"no access"}}"#),
+            status(500).with_upstream_code(Some("content_filter".into())),
+        ] {
+            assert_eq!(e.refusal(), None, "{e}");
+        }
+        assert_eq!(status(403).client_status(), 502);
     }
 
     #[test]

@@ -56,19 +56,19 @@ where
 {
     crate::observe::span_model(&target.model);
     let mut attempts = Vec::new();
-    let mut last: Option<ProviderError> = None;
+    let mut last: Option<ApiError> = None;
     // The endpoint that just failed, counted as a fallback once another is
     // actually tried.
     let mut failed_over: Option<&CatalogEndpoint> = None;
     let began = Instant::now();
     let budget = std::time::Duration::from_secs_f64(state.server.failover_budget_secs);
-    for Planned {
-        model,
-        endpoint: ep,
-        bound,
-        router,
-    } in &target.endpoints
-    {
+    for planned in &target.endpoints {
+        let Planned {
+            model,
+            endpoint: ep,
+            bound,
+            router,
+        } = planned;
         if !attempts.is_empty() && began.elapsed() >= budget {
             tracing::info!(
                 budget_secs = budget.as_secs_f64(),
@@ -81,6 +81,17 @@ where
             .map_err(|e| (e, attempts.clone()))?
             .clone();
         let provider_name = provider.name().to_string();
+        if ep.is_moderated
+            && let Some(refused) =
+                crate::moderation::check(state, target.screen.as_deref(), planned).await
+        {
+            attempts.push(Attempt {
+                provider: ep.provider.clone(),
+                outcome: String::from(crate::moderation::SKIPPED),
+            });
+            last = Some(refused);
+            continue;
+        }
         if let Some(from) = failed_over.take() {
             state.metrics.fallback(from);
         }
@@ -129,19 +140,25 @@ where
                 }
                 attempts.push(Attempt::failed(&ep.provider, &e));
                 let retry = e.is_retryable();
-                last = Some(e);
+                last = Some(match e.refusal() {
+                    Some(refusal) => crate::moderation::provider_refused(
+                        &e,
+                        refusal,
+                        planned,
+                        target.screen.as_deref(),
+                    ),
+                    None => ApiError::Provider(e),
+                });
                 if !retry {
                     break;
                 }
             }
         }
     }
-    let err = last
-        .map(ApiError::Provider)
-        .unwrap_or_else(|| ApiError::NoEndpoint {
-            status: 503,
-            message: format!("no endpoint is available for model `{}`", target.model),
-        });
+    let err = last.unwrap_or_else(|| ApiError::NoEndpoint {
+        status: 503,
+        message: format!("no endpoint is available for model `{}`", target.model),
+    });
     Err((err, attempts))
 }
 

@@ -49,6 +49,9 @@ pub struct Target {
     /// The catalog snapshot the endpoints come from, whose adapters call
     /// them: a reload meanwhile does not change what this request uses.
     pub routes: Arc<Routes>,
+    /// The request's moderation ([`crate::moderation::screen`] sets it):
+    /// what moderated endpoints are checked against, once per request.
+    pub screen: Option<Arc<crate::moderation::Screen>>,
 }
 
 /// One planned attempt.
@@ -83,6 +86,7 @@ impl Target {
                 })
                 .collect(),
             routes,
+            screen: None,
         }
     }
 

@@ -163,6 +163,7 @@ pub fn plan_chat(
         model: label,
         endpoints,
         routes: routes.clone(),
+        screen: None,
     })
 }
 

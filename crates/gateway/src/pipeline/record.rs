@@ -35,6 +35,9 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// `x-request-id`, as the observe layer made it.
     pub request_id: Option<String>,
+    /// The request's moderation, once planned (its latency goes into the
+    /// record).
+    pub moderation: Option<Arc<crate::moderation::Screen>>,
 }
 
 impl RequestContext {
@@ -55,6 +58,7 @@ impl RequestContext {
             app_title: header("x-openrouter-title").or_else(|| header("x-title")),
             user_agent: header("user-agent"),
             request_id: crate::observe::request_id(headers).map(str::to_owned),
+            moderation: None,
         }
     }
 }
@@ -162,6 +166,7 @@ pub fn spawn(
         num_search_results: ending.num_search_results,
         web_search_engine: ending.web_search_engine,
         router: ending.router,
+        moderation_latency_ms: ctx.moderation.as_ref().and_then(|m| m.latency_ms()),
     };
     state.books.record(record);
 }

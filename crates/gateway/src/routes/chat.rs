@@ -51,6 +51,10 @@ pub async fn serve_chat(
     if let Some(web) = &web {
         search::run::reserve(&state.search, web, &mut prepared.target);
     }
+    // Moderated endpoints: a flagged input is refused before any hold.
+    crate::moderation::screen(&state, &mut prepared.target, &prepared.request).await?;
+    let mut ctx = ctx;
+    ctx.moderation = prepared.target.screen.clone();
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
         return Ok(limited);
     }

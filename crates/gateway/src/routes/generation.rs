@@ -46,7 +46,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "cancelled": g.cancelled,
         "provider_name": g.provider_name,
         "latency": g.latency_ms,
-        "moderation_latency": Value::Null,
+        "moderation_latency": g.moderation_latency_ms,
         "generation_time": g.generation_time_ms,
         "finish_reason": g.finish_reason,
         "native_finish_reason": g.native_finish_reason,

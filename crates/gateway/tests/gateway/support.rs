@@ -59,6 +59,9 @@ pub(crate) struct Options {
     pub(crate) cors: Option<(Vec<String>, bool)>,
     /// `[search]` (web search off by default).
     pub(crate) search: Option<tollgate_gateway::search::SearchConfig>,
+    /// `[moderation]`; when set, Mock Alpha also serves the moderated
+    /// `mock/moderated` (`demo::listings_with_moderated`).
+    pub(crate) moderation: Option<tollgate_gateway::config::ModerationConfig>,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             alpha_base_url: None,
             cors: None,
             search: None,
+            moderation: None,
         }
     }
 }
@@ -150,7 +154,11 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         .prefix("tollgate-gateway-test-")
         .tempdir()
         .unwrap();
-    let mut pairs = demo::listings().unwrap();
+    let mut pairs = if options.moderation.is_some() {
+        demo::listings_with_moderated().unwrap()
+    } else {
+        demo::listings().unwrap()
+    };
     assert_eq!(
         pairs.len(),
         5,
@@ -191,6 +199,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     config.rate_limits.surge_per_second = options.surge_per_second;
     config.billing = options.billing.clone();
     config.server.failover_budget_secs = options.failover_budget_secs;
+    config.moderation = options.moderation.clone();
     if let Some((origins, credentials)) = options.cors.clone() {
         config.server.cors_allowed_origins = origins;
         config.server.cors_allow_credentials = credentials;

@@ -68,6 +68,7 @@ pub(crate) fn generation(
         num_search_results: None,
         web_search_engine: None,
         router: None,
+        moderation_latency_ms: None,
     }
 }
 
@@ -116,6 +117,7 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         num_search_results: Some(5),
         web_search_engine: Some("exa".to_owned()),
         router: Some("openrouter/auto".to_owned()),
+        moderation_latency_ms: Some(42),
         ..generation(
             "",
             account,

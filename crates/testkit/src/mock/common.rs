@@ -30,6 +30,10 @@ pub(crate) trait Wire: Send + Sync + 'static {
     fn wrong_key(key: &str) -> Response;
     /// The error the provider sends with this status.
     fn status(code: u16) -> Response;
+    /// The dialect's content refusal (`[mock:refuse]`).
+    fn content_filter() -> Response {
+        Self::status(400)
+    }
     /// The same error with another message.
     fn status_with_message(code: u16, message: &str) -> Response;
     /// The message of the dialect's in-stream error event.
@@ -162,6 +166,9 @@ pub(crate) async fn answer<W: Wire>(
             }
             _ => return W::status_with_message(directives.status.unwrap_or(400), &message),
         }
+    }
+    if directives.refuse {
+        return W::content_filter();
     }
     if let Some(status) = directives.status {
         return W::status(status);

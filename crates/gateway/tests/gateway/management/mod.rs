@@ -221,5 +221,6 @@ pub(crate) fn generation(
         num_search_results: None,
         web_search_engine: None,
         router: None,
+        moderation_latency_ms: None,
     }
 }

@@ -56,6 +56,13 @@ impl Wire for Anthropic {
         ApiError::status(code).with_message(message).into_response()
     }
 
+    /// Anthropic's content filtering refusal.
+    fn content_filter() -> Response {
+        ApiError::status(400)
+            .with_message("Output blocked by content filtering policy")
+            .into_response()
+    }
+
     fn stream_error_message() -> &'static str {
         "Overloaded"
     }

@@ -47,6 +47,9 @@ pub struct Directives {
     /// `[mock:stream_error]`, in the stream's error event. `usize::MAX`
     /// stands for the whole key.
     pub echo_key: Option<usize>,
+    /// `[mock:refuse]`: answer with the dialect's content refusal (a
+    /// content filter error) instead of a reply.
+    pub refuse: bool,
 }
 
 /// The size of a non-streamed `[mock:endless]` answer without
@@ -61,7 +64,8 @@ impl Directives {
     /// `[mock:drop_after=N]`, `[mock:sleep_ms=N]`, `[mock:stream_error]`,
     /// `[mock:stream_error=N]`, `[mock:usage_prompt=N]`,
     /// `[mock:usage_completion=N]`, `[mock:no_usage]`, `[mock:endless]`,
-    /// `[mock:reply_bytes=N]`, `[mock:echo_key]` or `[mock:echo_key=N]`; anything else in `[mock:...]` form
+    /// `[mock:reply_bytes=N]`, `[mock:echo_key]`, `[mock:echo_key=N]` or
+    /// `[mock:refuse]`; anything else in `[mock:...]` form
     /// (including a number that does not parse) is left in the text. When a directive was found, the
     /// pieces of text around the directives are trimmed and joined with
     /// single spaces (`"hi [mock:slow] there"` gives `"hi there"`); a text
@@ -120,6 +124,10 @@ impl Directives {
             }
             "echo_key" => {
                 self.echo_key = Some(usize::MAX);
+                return true;
+            }
+            "refuse" => {
+                self.refuse = true;
                 return true;
             }
             _ => {}

@@ -60,6 +60,28 @@ impl Wire for OpenAi {
         ApiError::status(code).with_message(message).into_response()
     }
 
+    /// Azure OpenAI's content filter: a 400 naming the filtered categories.
+    fn content_filter() -> Response {
+        let severity = |filtered: bool, severity: &str| serde_json::json!({"filtered": filtered, "severity": severity});
+        let body = serde_json::json!({"error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+            "type": null,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {
+                    "hate": severity(false, "safe"),
+                    "self_harm": severity(false, "safe"),
+                    "sexual": severity(false, "safe"),
+                    "violence": severity(true, "medium"),
+                },
+            },
+        }});
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    }
+
     fn stream_error_message() -> &'static str {
         "The server had an error while processing your request. Sorry about that!"
     }
