@@ -4,8 +4,8 @@
 //!
 //! A [`GenerationRecord`] maps one to one onto the `data` of
 //! `GET /api/v1/generation` (WIRE-NOTES §3); fields the wire has and
-//! Tollgate does not track (`app_id`, `moderation_latency`, media counts,
-//! ...) are answered as `null` by the route, not stored here.
+//! Tollgate does not track (`app_id`, `moderation_latency`, completion
+//! media counts, ...) are answered as `null` by the route, not stored here.
 //!
 //! Records are written once ([`Store::record_generation`] is idempotent on
 //! the id, the first write wins) and never changed: the gateway writes them
@@ -31,7 +31,8 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      tokens_prompt, tokens_completion, native_tokens_prompt, native_tokens_completion, \
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
-     request_id, api_type, origin, app_title, external_user, user_agent, error";
+     request_id, api_type, origin, app_title, external_user, user_agent, error, \
+     cache_discount, num_media_prompt, session_id";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,6 +168,14 @@ pub struct GenerationRecord {
     pub user_agent: Option<String>,
     /// Why the generation failed, if it did.
     pub error: Option<String>,
+    /// What prompt caching saved against the plain prompt price, USD
+    /// (negative when cache writes cost more); `None` when the prompt
+    /// used no cache.
+    pub cache_discount: Option<Decimal>,
+    /// Media items (images, files, audio, video) in the prompt.
+    pub num_media_prompt: Option<u64>,
+    /// The request's `session_id` (or `x-session-id` header).
+    pub session_id: Option<String>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -260,6 +269,9 @@ struct GenerationRow {
     external_user: Option<String>,
     user_agent: Option<String>,
     error: Option<String>,
+    cache_discount: Option<Money>,
+    num_media_prompt: Option<i64>,
+    session_id: Option<String>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -284,6 +296,9 @@ impl TryFrom<GenerationRow> for GenerationRecord {
                 "native_tokens_cache_write",
             )?,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
+            num_media_prompt: count_out_opt(r.num_media_prompt, "num_media_prompt")?,
+            cache_discount: r.cache_discount.map(|m| m.0),
+            session_id: r.session_id,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
             attempts: serde_json::from_str(&r.attempts)
                 .map_err(|e| corrupt_json("attempts", &e))?,
@@ -435,6 +450,7 @@ pub(crate) struct GenerationInsert<'g> {
     pub(crate) sql: String,
     pub(crate) total_cost: Decimal,
     pub(crate) upstream_cost: Option<Decimal>,
+    pub(crate) cache_discount: Option<Decimal>,
     pub(crate) attempts: String,
     pub(crate) transforms: Option<String>,
     pub(crate) created_at: Timestamp,
@@ -449,6 +465,10 @@ impl<'g> GenerationInsert<'g> {
             .upstream_inference_cost
             .map(|c| check_amount(c, Sign::NonNegative))
             .transpose()?;
+        let cache_discount = g
+            .cache_discount
+            .map(|c| check_amount(c, Sign::Any))
+            .transpose()?;
         let attempts =
             serde_json::to_string(&g.attempts).map_err(|e| corrupt_json("attempts", &e))?;
         let transforms = g
@@ -462,11 +482,13 @@ impl<'g> GenerationInsert<'g> {
             sql: format!(
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+                 $34, $35, $36) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
             upstream_cost,
+            cache_discount,
             attempts,
             transforms,
             created_at: Timestamp(g.created_at.trunc_subsecs(6)),
@@ -474,7 +496,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 33 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 36 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -519,6 +541,9 @@ macro_rules! bind_generation {
             .$bind(&g.external_user)
             .$bind(&g.user_agent)
             .$bind(&g.error)
+            .$bind(row.cache_discount.map($crate::money::Money))
+            .$bind(g.num_media_prompt.map($crate::generations::count_in))
+            .$bind(&g.session_id)
     }};
 }
 pub(crate) use bind_generation;

@@ -94,6 +94,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// When the first chunk was relayed (streams).
     pub first_chunk_at: Option<Instant>,
+    /// The provider's id of its response (`/generation` `upstream_id`).
+    pub upstream_id: Option<String>,
 }
 
 /// A finished generation: the usage as billed (`cost` and `is_byok` set
@@ -188,6 +190,7 @@ impl Generation {
             error: outcome.error,
             latency_ms: latency.map(millis),
             transforms: measured.as_ref().and_then(transforms_json),
+            upstream_id: outcome.upstream_id,
             endpoint: outcome.served.map(|b| b.endpoint),
         };
         crate::observe::span_generation(
@@ -267,6 +270,7 @@ pub async fn chat_completion(
         tracing::warn!(generation = %generation.id, provider = %by.endpoint.provider, "answer longer than its output bound; cut");
         generation.state.metrics.output_cut(&by.endpoint);
     }
+    let upstream_id = Some(std::mem::take(&mut completion.id)).filter(|id| !id.is_empty());
     completion.id.clone_from(&generation.id);
     completion.object = String::from("chat.completion");
     completion.created = created;
@@ -303,6 +307,7 @@ pub async fn chat_completion(
         usage,
         ending: Some(Ending::Succeeded),
         attempts,
+        upstream_id,
         ..Outcome::default()
     };
     let finished = generation.finish(outcome).await;

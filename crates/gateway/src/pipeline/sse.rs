@@ -343,6 +343,8 @@ struct Relayed {
     error: Option<String>,
     /// When the first chunk was relayed.
     first_chunk_at: Option<Instant>,
+    /// The provider's id of the stream (its first chunk's).
+    upstream_id: Option<String>,
 }
 
 async fn run(
@@ -368,6 +370,7 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
         attempts,
         error,
         first_chunk_at,
+        upstream_id,
     } = relayed;
     if rw.cut
         && let Some(by) = &served
@@ -387,6 +390,7 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
         streamed: true,
         error,
         first_chunk_at,
+        upstream_id,
     };
     let finished = generation.finish(outcome).await;
     if ending == Ending::Succeeded {
@@ -408,6 +412,7 @@ async fn relay(
         attempts,
         error,
         first_chunk_at: None,
+        upstream_id: None,
     };
     let served = match start {
         Start::Ready(s) => *s,
@@ -466,6 +471,7 @@ async fn pump(
         attempts,
         error: None,
         first_chunk_at: Some(Instant::now()),
+        upstream_id: Some(first.id.clone()).filter(|id| !id.is_empty()),
     };
     // The first chunk goes out at once: time to first token.
     if let Some(b) = out.rw.chunk(first)

@@ -46,12 +46,20 @@ pub async fn serve_chat(
     request: ChatRequest,
     wire: Wire,
 ) -> Result<Response, ApiError> {
-    let prepared = pipeline::prepare(&state, request)?;
+    let ctx = ctx.with_request(&request);
+    let mut prepared = pipeline::prepare(&state, request)?;
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
         return Ok(limited);
     }
-    // Nothing was sent upstream yet: a 402 here costs nothing.
-    let hold = hold::place(&state, &key, &prepared.target).await?;
+    // Nothing was sent upstream yet: a 402 here costs nothing. A small
+    // balance may cap `max_tokens` instead (`hold::place_capped`).
+    let requested = prepared.request.max_output_tokens();
+    let choices = prepared.request.choices();
+    let (hold, capped) =
+        hold::place_capped(&state, &key, &mut prepared.target, requested, choices).await?;
+    if let Some(cap) = capped {
+        std::sync::Arc::make_mut(&mut prepared.request).max_tokens = Some(cap);
+    }
     let keys = pipeline::byok::Keys::load(&state, &key.account_id, &prepared.target).await?;
     let Prepared {
         request,
@@ -83,7 +91,9 @@ pub async fn serve_chat(
             tokenizer: measured.tokenizer,
             tools_in_prompt: measured.tools_in_prompt.clone(),
         };
-        return Ok(stream(state, target, request, measured, keys, meta, generation).await);
+        let mut resp = stream(state, target, request, measured, keys, meta, generation).await;
+        set_capped(resp.headers_mut(), capped);
+        return Ok(resp);
     }
 
     let served = match pipeline::complete(&state, &target, request, &measured, &keys).await {
@@ -108,7 +118,15 @@ pub async fn serve_chat(
     let mut resp = generation_body(wire.answer(completion)?, &id, &provider, &attempts);
     set(resp.headers_mut(), QUANTIZATION, &quantization);
     set_middle_out(resp.headers_mut(), &measured);
+    set_capped(resp.headers_mut(), capped);
     Ok(resp)
+}
+
+/// [`hold::MAX_TOKENS_CAPPED`] when a small balance capped `max_tokens`.
+fn set_capped(headers: &mut HeaderMap, capped: Option<u32>) {
+    if let Some(cap) = capped {
+        headers.insert(hold::MAX_TOKENS_CAPPED, HeaderValue::from(cap));
+    }
 }
 
 /// A streamed answer: the handler waits briefly for the first upstream

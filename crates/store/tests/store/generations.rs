@@ -65,6 +65,9 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
     }
 }
 
@@ -110,6 +113,10 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         external_user: Some("user-9".to_owned()),
         user_agent: Some("openai-python/1.0".to_owned()),
         error: Some("client went away".to_owned()),
+        // Negative: cache writes cost more than reads saved.
+        cache_discount: Some(d("-0.000123456789")),
+        num_media_prompt: Some(3),
+        session_id: Some("session-\u{1F600}".to_owned()),
         ..generation(
             "",
             account,

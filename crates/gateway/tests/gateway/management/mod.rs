@@ -218,5 +218,8 @@ pub(crate) fn generation(
         external_user: None,
         user_agent: None,
         error: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
     }
 }
