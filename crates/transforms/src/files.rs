@@ -129,6 +129,21 @@ mod tests {
         assert_eq!(file_text(&f).unwrap(), "hello, file");
     }
 
+    /// `fixtures/files/hello.pdf`, written by `make_pdf.py` beside it: two
+    /// pages, "Tollgate reads PDFs." and "Page two says hello.".
+    const HELLO_PDF: &[u8] = include_bytes!("../../../fixtures/files/hello.pdf");
+
+    #[test]
+    fn a_pdf_gives_the_text_of_its_pages() {
+        let text = pdf_text(HELLO_PDF).unwrap();
+        assert_eq!(text, "Tollgate reads PDFs.\n\nPage two says hello.");
+        let url = format!("data:application/pdf;base64,{}", BASE64.encode(HELLO_PDF));
+        assert_eq!(
+            file_text(&file(&url, Some("hello.pdf"))).unwrap(),
+            "hello.pdf\n\nTollgate reads PDFs.\n\nPage two says hello."
+        );
+    }
+
     #[test]
     fn bad_input_is_named() {
         let reason = |f: &FileData| file_text(f).unwrap_err().to_string();
