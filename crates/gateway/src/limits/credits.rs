@@ -28,8 +28,11 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct CreditTierCache {
     entries: RwLock<HashMap<String, (bool, Instant)>>,
     /// `(account, limited key)` → (credits, when read).
-    credits: RwLock<HashMap<(String, Option<String>), (Decimal, Instant)>>,
+    credits: RwLock<HashMap<CreditsOf, (Decimal, Instant)>>,
 }
+
+/// Whose credits: the account, and the key when it has a spending limit.
+type CreditsOf = (String, Option<String>);
 
 impl CreditTierCache {
     /// Whether `account_id` has bought at least `threshold` USD (the
