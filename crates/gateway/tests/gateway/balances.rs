@@ -196,3 +196,35 @@ async fn a_balance_below_the_prompt_is_still_refused() {
     );
     assert_eq!(gw.request_counts(), [0, 0, 0]);
 }
+
+/// The same on PostgreSQL, where holds are taken from per-key credit
+/// leases: the lease's refusal says what is left, and that buys the cap.
+#[tokio::test]
+async fn a_small_balance_is_capped_on_postgres_too() {
+    let gw = start_with(Options {
+        credits: Some(dec("0.05")),
+        postgres: true,
+        ..Options::default()
+    })
+    .await;
+    let reply = gw.chat(&chat_body("mock/echo", "Hello, world!")).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let cap: u64 = reply
+        .header("x-tollgate-max-tokens-capped")
+        .expect("the cap is announced")
+        .parse()
+        .unwrap();
+    assert!(cap <= affordable_on_echo("0.05", 0), "{cap}");
+    assert!(cap >= affordable_on_echo("0.05", 100), "{cap}");
+
+    let mut body = chat_body("mock/echo", "Hello, world!");
+    body["max_tokens"] = json!(16_000);
+    let error = assert_error(&gw.chat(&body).await, 402);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("You requested up to 16000 tokens, but can only afford "),
+        "{error}"
+    );
+}
