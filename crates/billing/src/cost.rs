@@ -130,6 +130,32 @@ pub fn cost(pricing: &EndpointPricing, usage: &BillableUsage) -> Result<CostBrea
     })
 }
 
+/// What prompt caching changed in the cost of `usage` against every
+/// prompt token at the plain prompt price (`/generation` `cache_discount`):
+/// cache reads save `prompt − input_cache_read` a token, cache writes cost
+/// `input_cache_write − prompt` more (a negative part, as on Anthropic).
+/// `None` when the usage read and wrote nothing in the cache.
+pub fn cache_discount(pricing: &EndpointPricing, usage: &BillableUsage) -> Result<Option<Decimal>> {
+    let u = usage.clamped();
+    if u.cached_read_tokens == 0 && u.cache_write_tokens == 0 {
+        return Ok(None);
+    }
+    let saved = times(
+        u.cached_read_tokens,
+        pricing.prompt - cache_read_price(pricing),
+        "cache discount",
+    )?;
+    let extra = times(
+        u.cache_write_tokens,
+        cache_write_price(pricing) - pricing.prompt,
+        "cache discount",
+    )?;
+    saved
+        .checked_sub(extra)
+        .map(Some)
+        .ok_or(crate::Error::Overflow("cache discount"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -205,5 +231,45 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cost(&p, &u), Err(Error::Overflow("total")));
+    }
+
+    #[test]
+    fn cache_discount_is_reads_saved_less_writes_paid() {
+        let pricing = EndpointPricing {
+            prompt: d("0.000003"),
+            input_cache_read: d("0.0000003"),
+            input_cache_write: d("0.00000375"),
+            ..Default::default()
+        };
+        let usage = |read: u64, write: u64| BillableUsage {
+            prompt_tokens: 10_000,
+            cached_read_tokens: read,
+            cache_write_tokens: write,
+            ..Default::default()
+        };
+        // 1000 reads × (0.000003 − 0.0000003) = 0.0027
+        assert_eq!(
+            cache_discount(&pricing, &usage(1000, 0)).unwrap(),
+            Some(d("0.0027"))
+        );
+        // 1000 writes × (0.000003 − 0.00000375) = −0.00075
+        assert_eq!(
+            cache_discount(&pricing, &usage(0, 1000)).unwrap(),
+            Some(d("-0.00075"))
+        );
+        assert_eq!(
+            cache_discount(&pricing, &usage(1000, 1000)).unwrap(),
+            Some(d("0.00195"))
+        );
+        assert_eq!(cache_discount(&pricing, &usage(0, 0)).unwrap(), None);
+        // Reads on an endpoint that does not price them apart save nothing.
+        let flat = EndpointPricing {
+            prompt: d("0.000003"),
+            ..Default::default()
+        };
+        assert_eq!(
+            cache_discount(&flat, &usage(1000, 0)).unwrap(),
+            Some(Decimal::ZERO)
+        );
     }
 }

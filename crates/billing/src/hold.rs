@@ -3,6 +3,8 @@
 use rust_decimal::Decimal;
 use tollgate_catalog::EndpointPricing;
 
+use rust_decimal::prelude::ToPrimitive;
+
 use crate::Result;
 use crate::cost::{cache_read_price, cache_write_price, reasoning_price};
 use crate::money::{round_hold, sum, times};
@@ -51,6 +53,57 @@ pub fn max_cost(pricing: &EndpointPricing, estimate: &HoldEstimate) -> Result<De
         "hold",
     )?;
     Ok(round_hold(total))
+}
+
+/// The most output tokens, at most `cap`, that a request within `estimate`
+/// (its `max_output_tokens` ignored) may be given on this endpoint while its
+/// hold ([`max_cost`]) stays within `budget`: the largest `t ≤ cap` with
+/// `max_cost(estimate with t output tokens) ≤ budget`.
+///
+/// `None` when not even the rest of the request (prompt, request price,
+/// images, searches) fits the budget. Output that costs nothing on this
+/// endpoint is always affordable: `Some(cap)`.
+///
+/// A small balance thus buys a shorter answer instead of a refusal
+/// (issue 20, "Small balances").
+pub fn affordable_output_tokens(
+    pricing: &EndpointPricing,
+    estimate: &HoldEstimate,
+    budget: Decimal,
+    cap: u64,
+) -> Result<Option<u64>> {
+    let with = |tokens: u64| {
+        max_cost(
+            pricing,
+            &HoldEstimate {
+                max_output_tokens: tokens,
+                ..*estimate
+            },
+        )
+    };
+    let fixed = with(0)?;
+    if fixed > budget {
+        return Ok(None);
+    }
+    let output_price = pricing.completion.max(reasoning_price(pricing));
+    if output_price <= Decimal::ZERO {
+        return Ok(Some(cap));
+    }
+    // (budget − fixed) / price, floored: `fixed` is rounded up, so this is
+    // at most one token short of the exact answer, which the steps below
+    // settle against `max_cost` itself.
+    let mut tokens = (budget - fixed)
+        .checked_div(output_price)
+        .and_then(|q| q.floor().to_u64())
+        .unwrap_or(u64::MAX)
+        .min(cap);
+    while tokens > 0 && with(tokens)? > budget {
+        tokens -= 1;
+    }
+    while tokens < cap && with(tokens + 1)? <= budget {
+        tokens += 1;
+    }
+    Ok(Some(tokens))
 }
 
 #[cfg(test)]
@@ -114,5 +167,82 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(max_cost(&pricing, &estimate).unwrap(), d("0.000000000001"));
+    }
+
+    fn echo_pricing() -> EndpointPricing {
+        EndpointPricing {
+            prompt: d("0.000003"),
+            completion: d("0.000006"),
+            input_cache_write: d("0.00000375"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_small_budget_buys_the_output_it_covers() {
+        let estimate = HoldEstimate {
+            prompt_tokens: 100,
+            ..Default::default()
+        };
+        // 100 prompt tokens at the dearest input price (cache write):
+        // 0.000375; $0.05 leaves 0.049625, i.e. 8270.83 tokens at 0.000006.
+        let t = affordable_output_tokens(&echo_pricing(), &estimate, d("0.05"), 16_384)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t, 8270);
+        let hold = |t| {
+            max_cost(
+                &echo_pricing(),
+                &HoldEstimate {
+                    max_output_tokens: t,
+                    ..estimate
+                },
+            )
+            .unwrap()
+        };
+        assert!(hold(t) <= d("0.05"));
+        assert!(hold(t + 1) > d("0.05"));
+    }
+
+    #[test]
+    fn an_exact_budget_is_affordable() {
+        let estimate = HoldEstimate::default();
+        // 1000 tokens at 0.000006 = 0.006 exactly.
+        let t = affordable_output_tokens(&echo_pricing(), &estimate, d("0.006"), 5_000).unwrap();
+        assert_eq!(t, Some(1000));
+    }
+
+    #[test]
+    fn the_cap_bounds_what_a_large_budget_buys() {
+        let t =
+            affordable_output_tokens(&echo_pricing(), &HoldEstimate::default(), d("1000"), 16_384)
+                .unwrap();
+        assert_eq!(t, Some(16_384));
+        // Free output: always the cap.
+        let free_output = EndpointPricing {
+            prompt: d("0.000001"),
+            ..Default::default()
+        };
+        let t =
+            affordable_output_tokens(&free_output, &HoldEstimate::default(), d("0"), 77).unwrap();
+        assert_eq!(t, Some(77));
+    }
+
+    #[test]
+    fn a_budget_below_the_prompt_buys_nothing() {
+        let estimate = HoldEstimate {
+            prompt_tokens: 1_000,
+            ..Default::default()
+        };
+        // The prompt alone holds 0.00375.
+        assert_eq!(
+            affordable_output_tokens(&echo_pricing(), &estimate, d("0.003"), 100).unwrap(),
+            None
+        );
+        // Exactly the prompt: the prompt fits, no output does.
+        assert_eq!(
+            affordable_output_tokens(&echo_pricing(), &estimate, d("0.00375"), 100).unwrap(),
+            Some(0)
+        );
     }
 }

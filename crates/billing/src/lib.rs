@@ -9,7 +9,10 @@
 //! - [`BillingPolicy::byok_fee`]: the fee on a request paid with the user's
 //!   own provider key;
 //! - [`max_cost`]: the size of the hold placed before a request, an upper
-//!   bound of any charge the request can incur;
+//!   bound of any charge the request can incur, and
+//!   [`affordable_output_tokens`]: the longest answer a balance can hold;
+//! - [`cache_discount`]: what prompt caching saved (or, for cache writes,
+//!   cost) against the plain prompt price;
 //! - [`LimitReset`]: the UTC periods after which an API key's spending limit
 //!   starts again.
 //!
@@ -64,8 +67,8 @@ mod usage;
 
 pub use byok::{BillingPolicy, byok_fee};
 pub use charge::{Bill, Ending, Outcome, bill, charge};
-pub use cost::{CostBreakdown, cost};
-pub use hold::{HoldEstimate, max_cost};
+pub use cost::{CostBreakdown, cache_discount, cost};
+pub use hold::{HoldEstimate, affordable_output_tokens, max_cost};
 pub use limits::{LimitReset, limit_remaining};
 pub use money::{LEDGER_SCALE, round_charge, round_hold};
 pub use usage::BillableUsage;

@@ -17,6 +17,8 @@ mod support;
 
 #[path = "gateway/bad_input.rs"]
 mod bad_input;
+#[path = "gateway/balances.rs"]
+mod balances;
 #[path = "gateway/billing.rs"]
 mod billing;
 #[path = "gateway/byok.rs"]
@@ -37,6 +39,10 @@ mod endpoints;
 mod errors;
 #[path = "gateway/failover.rs"]
 mod failover;
+#[path = "gateway/files.rs"]
+mod files;
+#[path = "gateway/generation_fields.rs"]
+mod generation_fields;
 #[path = "gateway/hardening.rs"]
 mod hardening;
 #[path = "gateway/lifecycle.rs"]

@@ -39,6 +39,7 @@ fn free(account: &str) -> Subject<'_> {
         account_id: account,
         is_free_model: true,
         has_bought_threshold_credits: false,
+        credits: None,
     }
 }
 
@@ -184,6 +185,42 @@ async fn paid_models_skip_free_limits(rl: &RateLimiter) {
     assert_eq!(admitted, 20);
 }
 
+/// Paid models: 1 request per credit per second, at least 1, up to the
+/// surge limit (api-reference.txt "Limits"); the 429 names the credits
+/// scope, and the next second starts afresh.
+async fn credit_rate(rl: &RateLimiter) {
+    let with = |account, credits: &str| Subject {
+        credits: Some(credits.parse().unwrap()),
+        ..paid(account)
+    };
+    let now = T0 + 7 * SECOND + 100;
+    let (admitted, refused) = burst(rl, &with("acct-credits-1", "1.00"), 20, now).await;
+    assert_eq!(admitted, 1);
+    let l = refused.unwrap();
+    assert_eq!((l.scope, l.limit, l.remaining), (Scope::Credits, 1, 0));
+    assert_eq!(l.reset_at_unix_ms, T0 + 8 * SECOND);
+    assert_eq!(l.retry_after_s, 1);
+    assert!(l.message.contains("credits"), "{}", l.message);
+    let (admitted, _) = burst(rl, &with("acct-credits-1", "1.00"), 20, T0 + 8 * SECOND).await;
+    assert_eq!(admitted, 1);
+    // $5 → 5 a second; an empty account still gets 1.
+    let (admitted, _) = burst(rl, &with("acct-credits-5", "5"), 20, now).await;
+    assert_eq!(admitted, 5);
+    let (admitted, _) = burst(rl, &with("acct-credits-0", "0"), 20, now).await;
+    assert_eq!(admitted, 1);
+    // $1000 → the surge limit, 200, and it is the surge limit that refuses.
+    let (admitted, refused) = burst(rl, &with("acct-credits-1000", "1000"), 230, now).await;
+    assert_eq!(admitted, 200);
+    assert_eq!(refused.unwrap().scope, Scope::Surge);
+    // Free models are not rated by credits.
+    let free_with_none = Subject {
+        credits: Some(rust_decimal::Decimal::ZERO),
+        ..free("acct-credits-free")
+    };
+    let (admitted, _) = burst(rl, &free_with_none, 5, now).await;
+    assert_eq!(admitted, 5);
+}
+
 /// One account's exhausted limits leave another's alone.
 async fn accounts_are_independent(rl: &RateLimiter) {
     let (a, _) = burst(rl, &free("acct-a"), 25, T0).await;
@@ -223,6 +260,11 @@ async fn memory_surge() {
 #[tokio::test]
 async fn memory_paid_models_skip_free_limits() {
     paid_models_skip_free_limits(&memory()).await;
+}
+
+#[tokio::test]
+async fn memory_credit_rate() {
+    credit_rate(&memory()).await;
 }
 
 #[tokio::test]
@@ -329,6 +371,12 @@ async fn redis_free_minute() {
     let rl = keys.limiter().await;
     assert_eq!(rl.backend(), "redis");
     free_minute(&rl).await;
+}
+
+#[tokio::test]
+async fn redis_credit_rate() {
+    let keys = Keys::new();
+    credit_rate(&keys.limiter().await).await;
 }
 
 #[tokio::test]
@@ -672,7 +720,7 @@ async fn admit_reads_the_credits_tier_from_the_store() {
     })
     .unwrap();
     let tiers = CreditTierCache::default();
-    let admit = |free: bool| rl.admit(&store, &tiers, &account, free);
+    let admit = |free: bool| rl.admit(&store, &tiers, &account, None, free);
 
     assert!(admit(true).await.is_ok());
     assert!(admit(true).await.is_ok());

@@ -28,7 +28,7 @@ use crate::{Result, Store};
 /// as n's decomposition into these (100 = 64 + 16 + 16 + 4), so each table
 /// has four statement shapes, parsed once and then served from the
 /// connection's statement cache, whatever the batch sizes. 64 generations
-/// of 37 columns bind 2,368 values, well under SQLite's 32,766 and
+/// of 40 columns bind 2,560 values, well under SQLite's 32,766 and
 /// PostgreSQL's 65,535.
 const SHAPES: [usize; 4] = [64, 16, 4, 1];
 

@@ -6,6 +6,8 @@
 //! `GET /api/v1/generation` (WIRE-NOTES §3); fields the wire has and
 //! Tollgate does not track (`app_id`, media counts,
 //! ...) are answered as `null` by the route, not stored here.
+//! Tollgate does not track (`app_id`, `moderation_latency`, completion
+//! media counts, ...) are answered as `null` by the route, not stored here.
 //!
 //! Records are written once ([`Store::record_generation`] is idempotent on
 //! the id, the first write wins) and never changed: the gateway writes them
@@ -32,7 +34,8 @@ pub(crate) const COLUMNS: &str = "id, account_id, api_key_hash, model, provider,
      native_tokens_reasoning, native_tokens_cached, native_tokens_cache_write, total_cost, \
      upstream_inference_cost, is_byok, latency_ms, generation_time_ms, attempts, transforms, \
      request_id, api_type, origin, app_title, external_user, user_agent, error, \
-     num_search_results, web_search_engine, router, moderation_latency_ms";
+     num_search_results, web_search_engine, router, moderation_latency_ms, \
+     cache_discount, num_media_prompt, session_id";
 
 /// Which API a generation came through (`api_type` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -178,6 +181,14 @@ pub struct GenerationRecord {
     /// How long the moderation backend took to check the input
     /// (`moderation_latency`), when it was asked.
     pub moderation_latency_ms: Option<u64>,
+    /// What prompt caching saved against the plain prompt price, USD
+    /// (negative when cache writes cost more); `None` when the prompt
+    /// used no cache.
+    pub cache_discount: Option<Decimal>,
+    /// Media items (images, files, audio, video) in the prompt.
+    pub num_media_prompt: Option<u64>,
+    /// The request's `session_id` (or `x-session-id` header).
+    pub session_id: Option<String>,
 }
 
 /// One line of `GET /activity`: an account's generations of one UTC day,
@@ -275,6 +286,9 @@ struct GenerationRow {
     web_search_engine: Option<String>,
     router: Option<String>,
     moderation_latency_ms: Option<i64>,
+    cache_discount: Option<Money>,
+    num_media_prompt: Option<i64>,
+    session_id: Option<String>,
 }
 
 impl TryFrom<GenerationRow> for GenerationRecord {
@@ -301,6 +315,9 @@ impl TryFrom<GenerationRow> for GenerationRecord {
             num_search_results: count_out_opt(r.num_search_results, "num_search_results")?,
             web_search_engine: r.web_search_engine,
             latency_ms: count_out_opt(r.latency_ms, "latency_ms")?,
+            num_media_prompt: count_out_opt(r.num_media_prompt, "num_media_prompt")?,
+            cache_discount: r.cache_discount.map(|m| m.0),
+            session_id: r.session_id,
             generation_time_ms: count_out_opt(r.generation_time_ms, "generation_time_ms")?,
             moderation_latency_ms: count_out_opt(r.moderation_latency_ms, "moderation_latency_ms")?,
             attempts: serde_json::from_str(&r.attempts)
@@ -454,6 +471,7 @@ pub(crate) struct GenerationInsert<'g> {
     pub(crate) sql: String,
     pub(crate) total_cost: Decimal,
     pub(crate) upstream_cost: Option<Decimal>,
+    pub(crate) cache_discount: Option<Decimal>,
     pub(crate) attempts: String,
     pub(crate) transforms: Option<String>,
     pub(crate) created_at: Timestamp,
@@ -467,6 +485,10 @@ impl<'g> GenerationInsert<'g> {
         let upstream_cost = g
             .upstream_inference_cost
             .map(|c| check_amount(c, Sign::NonNegative))
+            .transpose()?;
+        let cache_discount = g
+            .cache_discount
+            .map(|c| check_amount(c, Sign::Any))
             .transpose()?;
         let attempts =
             serde_json::to_string(&g.attempts).map_err(|e| corrupt_json("attempts", &e))?;
@@ -482,11 +504,12 @@ impl<'g> GenerationInsert<'g> {
                 "INSERT INTO generations ({COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-                 $34, $35, $36, $37) \
+                 $34, $35, $36, $37, $38, $39, $40) \
                  ON CONFLICT (id) DO NOTHING"
             ),
             total_cost,
             upstream_cost,
+            cache_discount,
             attempts,
             transforms,
             created_at: Timestamp(g.created_at.trunc_subsecs(6)),
@@ -494,7 +517,7 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
-/// Binds a [`GenerationInsert`]'s 37 values, in `COLUMNS` order, with
+/// Binds a [`GenerationInsert`]'s 40 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
     ($q:expr, $bind:ident, $row:expr) => {{
@@ -543,6 +566,9 @@ macro_rules! bind_generation {
             .$bind(&g.web_search_engine)
             .$bind(&g.router)
             .$bind(g.moderation_latency_ms.map($crate::generations::count_in))
+            .$bind(row.cache_discount.map($crate::money::Money))
+            .$bind(g.num_media_prompt.map($crate::generations::count_in))
+            .$bind(&g.session_id)
     }};
 }
 pub(crate) use bind_generation;

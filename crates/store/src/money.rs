@@ -53,6 +53,8 @@ pub(crate) enum Sign {
     NonNegative,
     /// `!= 0`.
     NonZero,
+    /// Any sign (a discount that may be negative).
+    Any,
 }
 
 /// Checks an amount the caller passed: representable exactly (at most 12

@@ -13,6 +13,8 @@
 //!   tools described in the prompt (YAML) and tool calls parsed back from
 //!   the reply, `name` prefixing, assistant prefill, JSON mode by
 //!   instruction.
+//! - [`files`]: files in a prompt (PDFs, text) turned into text for models
+//!   without native file input.
 //!
 //! Architecture Invariant: no I/O and no async runtime here. Everything is
 //! a function of its arguments (the tokenizers' rank tables are compiled
@@ -22,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod count;
+pub mod files;
 pub mod image;
 pub mod middle_out;
 pub mod shaping;
@@ -100,6 +103,10 @@ pub enum Error {
         /// The endpoint's limit.
         max_messages: usize,
     },
+    /// A file in the prompt cannot be turned into text (bad base64, not a
+    /// PDF, an unreadable PDF, a type that has no text).
+    #[error("{0}")]
+    InvalidFile(String),
 }
 
 fn budget(context_length: &u64, max_output: &u64) -> u64 {

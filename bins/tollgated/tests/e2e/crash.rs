@@ -220,7 +220,13 @@ async fn kill_9_mid_stream_then_restart_loses_and_creates_no_credit() {
         &acme_config(
             &mock.base_url(),
             "acme-widget.json",
-            &format!("\n[database]\nurl = \"sqlite://{}\"\n", db.display()),
+            // A $1 account's credit-based rate (1 a second) would refuse
+            // the concurrent streams this test is about.
+            &format!(
+                "\n[database]\nurl = \"sqlite://{}\"\n\
+                 [rate_limits]\nrequests_per_second_per_credit = 0\n",
+                db.display()
+            ),
         ),
     );
     // Not --dev: the database is the config's file and outlives the process.

@@ -320,7 +320,9 @@ async fn mock(name: &str) -> MockHandle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balance_and_key_limit_hold_across_replicas() {
     let upstream = mock("acme-upstream").await;
-    let c = one_provider_cluster(&upstream, "").await;
+    // The credit-based rate ($0.02 → 1 request a second) is not what this
+    // test is about.
+    let c = one_provider_cluster(&upstream, "requests_per_second_per_credit = 0\n").await;
 
     // The account's balance: $0.02, about ten answers' worth.
     let credits = pico(&json!("0.02"));
@@ -526,7 +528,9 @@ async fn provider_health_is_shared_across_replicas() {
     // dearer. Failures count for a minute, so the outage outlasts a slow run.
     let c = Cluster::start(
         &format!(
-            "[routing]\noutage_window_secs = 60\n{}{}",
+            // The credit-based rate is not what this test is about.
+            "[routing]\noutage_window_secs = 60\n\
+             [rate_limits]\nrequests_per_second_per_credit = 0\n{}{}",
             provider("acme", &primary, "acme.json"),
             provider("backup", &backup, "backup.json"),
         ),

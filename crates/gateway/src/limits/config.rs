@@ -3,6 +3,7 @@
 //! "Limits").
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
 /// `[rate_limits]`. Every limit is a request count; `0` turns that limit off.
@@ -14,6 +15,7 @@ use serde::Deserialize;
 /// free_per_day_with_credits = 1000
 /// credits_threshold = 10
 /// surge_per_second = 200
+/// requests_per_second_per_credit = 1
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +34,13 @@ pub struct RateLimitConfig {
     /// Requests per second, per account, to any model: the "surge limit"
     /// that defends against denial of service.
     pub surge_per_second: u64,
+    /// Requests per second, per account, to paid models, for each credit
+    /// (USD) available on the key: "1 request per credit per second up to
+    /// the surge limit" (api-reference.txt "Limits"), at least 1 a second
+    /// however low the balance. The credits are the account's balance, or
+    /// what is left of the key's limit when that is less. `0` turns this
+    /// limit off.
+    pub requests_per_second_per_credit: u64,
     /// Send `X-RateLimit-*` on successful responses too. Off by default:
     /// OpenRouter sends them only on its own 429s (WIRE-NOTES §4), and
     /// clients need nothing more.
@@ -53,6 +62,7 @@ impl Default for RateLimitConfig {
             free_per_day_with_credits: 1000,
             credits_threshold: Decimal::TEN,
             surge_per_second: 200,
+            requests_per_second_per_credit: 1,
             headers_on_success: false,
             redis_key_prefix: String::from("tollgate:rl"),
             redis_timeout_ms: 250,
@@ -86,6 +96,24 @@ impl RateLimitConfig {
         Ok(())
     }
 
+    /// The credit-based request rate for `credits` available on a key:
+    /// `requests_per_second_per_credit` a second per whole credit, at least
+    /// 1, at most the surge limit (when it is on); `None` when the limit is
+    /// off.
+    pub fn credit_rate(&self, credits: Decimal) -> Option<u64> {
+        if self.requests_per_second_per_credit == 0 {
+            return None;
+        }
+        let whole = credits.floor().to_u64().unwrap_or(0);
+        let rate = whole
+            .saturating_mul(self.requests_per_second_per_credit)
+            .max(1);
+        Some(match self.surge_per_second {
+            0 => rate,
+            surge => rate.min(surge),
+        })
+    }
+
     /// Whether an account that has bought `total_credits` (USD, the
     /// `/credits` `total_credits`) gets the higher daily free-model limit.
     pub fn has_bought_threshold(&self, total_credits: Decimal) -> bool {
@@ -111,6 +139,7 @@ mod tests {
         assert_eq!(c.free_per_day_with_credits, 1000);
         assert_eq!(c.credits_threshold, Decimal::TEN);
         assert_eq!(c.surge_per_second, 200);
+        assert_eq!(c.requests_per_second_per_credit, 1);
         assert!(!c.headers_on_success);
         assert_eq!(c.redis_key_prefix, "tollgate:rl");
         assert_eq!(c, RateLimitConfig::default());
@@ -171,5 +200,32 @@ mod tests {
         assert!(!c.has_bought_threshold(Decimal::new(999, 2)));
         assert!(c.has_bought_threshold(Decimal::TEN));
         assert!(c.has_bought_threshold(Decimal::from(11)));
+    }
+
+    #[test]
+    fn credit_rate_follows_the_seed_examples() {
+        // api-reference.txt "Limits": 0 credits → 1 req/s (minimum),
+        // 5 → 5, 10 → 10, 1000 → 200 (the surge limit).
+        let c = RateLimitConfig::default();
+        let rate = |credits: &str| c.credit_rate(credits.parse().unwrap());
+        assert_eq!(rate("0"), Some(1));
+        assert_eq!(rate("5"), Some(5));
+        assert_eq!(rate("10"), Some(10));
+        assert_eq!(rate("1000"), Some(200));
+        // Part of a credit buys nothing more; a negative balance is 0.
+        assert_eq!(rate("1.99"), Some(1));
+        assert_eq!(rate("-3"), Some(1));
+        let off = RateLimitConfig {
+            requests_per_second_per_credit: 0,
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(off.credit_rate(Decimal::from(50)), None);
+        // No surge limit: no cap.
+        let uncapped = RateLimitConfig {
+            surge_per_second: 0,
+            requests_per_second_per_credit: 2,
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(uncapped.credit_rate(Decimal::from(1000)), Some(2000));
     }
 }

@@ -10,7 +10,7 @@ use super::{Hit, Rule};
 /// entries if that is more: amortised O(1) per check.
 const SWEEP_EVERY: usize = 1024;
 
-/// In-memory counters. One mutex: a check is a hash lookup and three
+/// In-memory counters. One mutex: a check is a hash lookup and a few
 /// integer compares, far cheaper than the contention sharding would save.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryBackend {
@@ -26,7 +26,7 @@ struct Inner {
 /// An account's counters, one per [`super::Scope`].
 #[derive(Debug, Default)]
 struct Slots {
-    counters: [Counter; 3],
+    counters: [Counter; 4],
     /// When the last of its windows ends: the entry is dead after that.
     expires_at_ms: u64,
 }

@@ -1,6 +1,16 @@
 //! Per-account request rate limits: the free-model limits (per minute, per
-//! UTC day, higher per day once the account has bought credits) and the
-//! surge limit on every request (api-reference.txt "Limits").
+//! UTC day, higher per day once the account has bought credits), the
+//! surge limit on every request and, on paid models, the credit-based rate
+//! ("1 request per credit per second up to the surge limit", at least 1;
+//! api-reference.txt "Limits"), all per account.
+//!
+//! The credit-based rate is a per-second window like the surge limit, whose
+//! limit is computed per request from the credits available on the key
+//! ([`RateLimitConfig::credit_rate`]): the account's balance, or what is
+//! left of the key's limit when that is less, read through
+//! [`CreditTierCache`] (cached a few seconds, so a request costs no ledger
+//! query), never counting holds in flight (a burst of concurrent requests
+//! does not lower its own rate).
 //!
 //! # How counting works
 //!
@@ -53,6 +63,7 @@ mod response;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rust_decimal::Decimal;
 use tollgate_store::Store;
 
 pub use config::RateLimitConfig;
@@ -102,6 +113,10 @@ pub struct Subject<'a> {
     /// [`RateLimitConfig::credits_threshold`]: the higher daily limit
     /// applies.
     pub has_bought_threshold_credits: bool,
+    /// Credits (USD) available on the key, for the credit-based rate of a
+    /// paid model; `None` when that limit does not apply (free models) or
+    /// the credits could not be read.
+    pub credits: Option<Decimal>,
 }
 
 /// Which limit a counter enforces.
@@ -113,15 +128,19 @@ pub enum Scope {
     FreeMinute,
     /// Requests per UTC day to free models.
     FreeDay,
+    /// Requests per second to paid models, by the credits on the key.
+    Credits,
 }
 
 impl Scope {
-    /// `surge`, `free-minute` or `free-day`: for logs, metrics and keys.
+    /// `surge`, `free-minute`, `free-day` or `credits`: for logs, metrics
+    /// and keys.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Surge => "surge",
             Scope::FreeMinute => "free-minute",
             Scope::FreeDay => "free-day",
+            Scope::Credits => "credits",
         }
     }
 
@@ -130,6 +149,7 @@ impl Scope {
             Scope::Surge => 0,
             Scope::FreeMinute => 1,
             Scope::FreeDay => 2,
+            Scope::Credits => 3,
         }
     }
 }
@@ -217,7 +237,7 @@ impl Rule {
 
 /// The counters that apply to `subject`, surge first. Limits of 0 are off.
 fn rules(config: &RateLimitConfig, subject: &Subject<'_>, now_ms: u64) -> Vec<Rule> {
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::with_capacity(4);
     if config.surge_per_second > 0 {
         out.push(Rule::new(
             Scope::Surge,
@@ -242,6 +262,11 @@ fn rules(config: &RateLimitConfig, subject: &Subject<'_>, now_ms: u64) -> Vec<Ru
         };
         if per_day > 0 {
             out.push(Rule::new(Scope::FreeDay, per_day, DAY_MS, now_ms));
+        }
+    } else if let Some(rate) = subject.credits.and_then(|c| config.credit_rate(c)) {
+        // At the surge limit, the surge counter already says it all.
+        if config.surge_per_second == 0 || rate < config.surge_per_second {
+            out.push(Rule::new(Scope::Credits, rate, SECOND_MS, now_ms));
         }
     }
     out
@@ -314,6 +339,11 @@ fn message(config: &RateLimitConfig, subject: &Subject<'_>, scope: Scope, limit:
         ),
         Scope::FreeDay => String::from("Rate limit exceeded: free-models-per-day."),
         Scope::Surge => format!("Rate limit exceeded: more than {limit} requests per second."),
+        Scope::Credits => format!(
+            "Rate limit exceeded: {limit} requests per second for the credits on this key \
+             ({} per credit per second, at least 1). Add credits to raise it.",
+            config.requests_per_second_per_credit
+        ),
     }
 }
 
@@ -417,16 +447,31 @@ impl RateLimiter {
 
     /// [`check`](Self::check) for a request by `account_id`, now: the one
     /// call a route makes. Whether the account has bought the credits
-    /// threshold is looked up only for free models, through `tiers` (cached);
-    /// if the store cannot answer, the lower daily limit applies and a
-    /// warning is logged (limits never turn a store hiccup into a 500).
+    /// threshold is looked up only for free models, the credits on the key
+    /// (`limited_key`: the key's hash when it has a spending limit) only
+    /// for paid ones, both through `tiers` (cached); if the store cannot
+    /// answer, the lower daily limit applies, the credit-based rate does
+    /// not, and a warning is logged (limits never turn a store hiccup into
+    /// a 500).
     pub async fn admit(
         &self,
         store: &Store,
         tiers: &CreditTierCache,
         account_id: &str,
+        limited_key: Option<&str>,
         is_free_model: bool,
     ) -> Result<Allowed, Limited> {
+        let credits = if is_free_model || self.config.requests_per_second_per_credit == 0 {
+            None
+        } else {
+            tiers
+                .credits_on_key(store, account_id, limited_key)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(account = %account_id, error = %e, "cannot read the key's credits; no credit-based rate for this request");
+                })
+                .ok()
+        };
         let has_bought_threshold_credits = is_free_model
             && tiers
                 .has_bought(store, account_id, self.config.credits_threshold)
@@ -439,6 +484,7 @@ impl RateLimiter {
             account_id,
             is_free_model,
             has_bought_threshold_credits,
+            credits,
         };
         self.check(&subject, now_unix_ms()).await
     }
@@ -485,6 +531,7 @@ mod tests {
             account_id: account,
             is_free_model: true,
             has_bought_threshold_credits: false,
+            credits: None,
         }
     }
 

@@ -102,6 +102,8 @@ pub struct Outcome {
     pub first_chunk_at: Option<Instant>,
     /// When the first chunk with output came (streams): the first token.
     pub first_token_at: Option<Instant>,
+    /// The provider's id of its response (`/generation` `upstream_id`).
+    pub upstream_id: Option<String>,
 }
 
 /// A finished generation: the usage as billed (`cost` and `is_byok` set
@@ -217,6 +219,7 @@ impl Generation {
             latency_ms: latency.map(millis),
             router: outcome.served.as_ref().and_then(|b| b.router.clone()),
             transforms: measured.as_ref().and_then(transforms_json),
+            upstream_id: outcome.upstream_id,
             endpoint: outcome.served.map(|b| b.endpoint),
             num_search_results: search.engine().map(|_| search.results()),
             web_search_engine: search.engine().map(str::to_owned),
@@ -309,6 +312,7 @@ pub async fn chat_completion(
         tracing::warn!(generation = %generation.id, provider = %by.endpoint.provider, "answer longer than its output bound; cut");
         generation.state.metrics.output_cut(&by.endpoint);
     }
+    let upstream_id = Some(std::mem::take(&mut completion.id)).filter(|id| !id.is_empty());
     completion.id.clone_from(&generation.id);
     completion.object = String::from("chat.completion");
     completion.created = created;
@@ -345,6 +349,7 @@ pub async fn chat_completion(
         usage,
         ending: Some(Ending::Succeeded),
         attempts,
+        upstream_id,
         ..Outcome::default()
     };
     let finished = generation.finish(outcome).await;

@@ -301,6 +301,37 @@ fn release(state: &Arc<AppState>, hold: OpenHold) -> Option<tokio::task::JoinHan
     }))
 }
 
+/// `X-Tollgate-Max-Tokens-Capped: N`: the request named no `max_tokens`,
+/// the balance (or the key's limit) could not cover the endpoint's maximum
+/// output, and the request was sent with `max_tokens: N`, the most it
+/// affords, instead of being refused.
+pub const MAX_TOKENS_CAPPED: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-tollgate-max-tokens-capped");
+
+/// The hold `target` needs: the most the request can cost on its dearest
+/// endpoint, each within its [`Bound`].
+fn amount_for(target: &Target) -> Result<Decimal, ApiError> {
+    let mut amount = Decimal::ZERO;
+    for p in &target.endpoints {
+        let cost = max_cost(&pricing_of(p), &p.bound.estimate())
+            .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", p.endpoint.provider)))?;
+        amount = amount.max(cost);
+    }
+    Ok(amount)
+}
+
+/// The prices a hold on `p` counts: the endpoint's, with web-search
+/// results at the search price when the request searches.
+fn pricing_of(p: &super::Planned) -> std::borrow::Cow<'_, tollgate_catalog::EndpointPricing> {
+    if p.bound.web_results > 0 {
+        let mut pricing = p.endpoint.pricing.clone();
+        pricing.web_search = p.bound.web_result_price;
+        std::borrow::Cow::Owned(pricing)
+    } else {
+        std::borrow::Cow::Borrowed(&p.endpoint.pricing)
+    }
+}
+
 /// Places the hold for a request on `target` (the most it can cost on its
 /// dearest endpoint, each within its [`Bound`]) or answers 402 without
 /// calling anyone.
@@ -309,71 +340,165 @@ pub async fn place(
     key: &ApiKey,
     target: &Target,
 ) -> Result<HoldGuard, ApiError> {
-    let mut amount = Decimal::ZERO;
-    for p in &target.endpoints {
-        let mut pricing = p.endpoint.pricing.clone();
-        if p.bound.web_results > 0 {
-            pricing.web_search = p.bound.web_result_price;
-        }
-        let cost = max_cost(&pricing, &p.bound.estimate())
-            .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", p.endpoint.provider)))?;
-        amount = amount.max(cost);
+    let amount = amount_for(target)?;
+    match open(state, key, amount).await? {
+        Ok(hold) => Ok(guard(state, hold)),
+        Err(e) => Err(refused(e, None)),
     }
-    let hold = if state.books.is_local() {
-        match state.books.place(&key.account_id, &key.hash, amount).await {
-            Ok(hold) => OpenHold {
+}
+
+/// [`place`] for a chat request asking for at most `requested` tokens a
+/// choice (`max_tokens`, if it says) with `choices` choices. When the
+/// balance or the key's limit cannot cover the bound:
+///
+/// * without `max_tokens`, every endpoint's output bound is lowered to the
+///   most the money affords ([`tollgate_billing::affordable_output_tokens`]
+///   on each planned endpoint, the least of them) and the hold placed for
+///   that; the cap a choice is returned, for the request's `max_tokens`
+///   and [`MAX_TOKENS_CAPPED`];
+/// * with `max_tokens`, or when not even one token is affordable, the 402
+///   names the largest `max_tokens` that would pass.
+pub async fn place_capped(
+    state: &Arc<AppState>,
+    key: &ApiKey,
+    target: &mut Target,
+    requested: Option<u32>,
+    choices: u64,
+) -> Result<(HoldGuard, Option<u32>), ApiError> {
+    let amount = amount_for(target)?;
+    let refusal = match open(state, key, amount).await? {
+        Ok(hold) => return Ok((guard(state, hold), None)),
+        Err(e) => e,
+    };
+    let Some(budget) = budget_of(&refusal) else {
+        return Err(refused(refusal, None));
+    };
+    let choices = choices.max(1);
+    let mut affordable = u64::from(u32::MAX);
+    for p in &target.endpoints {
+        let total = tollgate_billing::affordable_output_tokens(
+            &pricing_of(p),
+            &p.bound.estimate(),
+            budget,
+            p.bound.output_tokens,
+        )
+        .map_err(|e| ApiError::Internal(format!("hold for {}: {e}", p.endpoint.provider)))?
+        .unwrap_or(0);
+        affordable = affordable.min(total / choices);
+    }
+    let cap = u32::try_from(affordable).unwrap_or(u32::MAX);
+    if requested.is_some() || cap == 0 {
+        return Err(refused(refusal, Some((requested, cap))));
+    }
+    for p in &mut target.endpoints {
+        p.bound.output_tokens = p.bound.output_tokens.min(u64::from(cap) * choices);
+    }
+    let amount = amount_for(target)?;
+    match open(state, key, amount).await? {
+        Ok(hold) => {
+            tracing::debug!(max_tokens = cap, %budget, "small balance: max_tokens capped to what it affords");
+            Ok((guard(state, hold), Some(cap)))
+        }
+        // Money moved between the two tries.
+        Err(e) => Err(refused(e, Some((requested, cap)))),
+    }
+}
+
+fn guard(state: &Arc<AppState>, hold: OpenHold) -> HoldGuard {
+    HoldGuard {
+        state: state.clone(),
+        hold: Some(hold),
+        search: Arc::default(),
+    }
+}
+
+/// Opens a hold of `amount`: `Ok(Err(_))` is a refusal for want of money
+/// (insufficient credits or key limit), `Err` any other failure.
+async fn open(
+    state: &Arc<AppState>,
+    key: &ApiKey,
+    amount: Decimal,
+) -> Result<Result<OpenHold, tollgate_store::Error>, ApiError> {
+    if state.books.is_local() {
+        return match state.books.place(&key.account_id, &key.hash, amount).await {
+            Ok(hold) => Ok(Ok(OpenHold {
                 id: hold.id.clone(),
                 account_id: hold.account_id.clone(),
                 amount,
                 local: Some(hold),
-            },
+            })),
             Err(Refusal::Credits { available }) => {
-                return Err(refused(tollgate_store::Error::InsufficientCredits {
+                Ok(Err(tollgate_store::Error::InsufficientCredits {
                     available,
                     needed: amount,
-                }));
+                }))
             }
             Err(Refusal::KeyLimit { limit, remaining }) => {
-                return Err(refused(tollgate_store::Error::KeyLimitExceeded {
+                Ok(Err(tollgate_store::Error::KeyLimitExceeded {
                     limit,
                     remaining,
                     needed: amount,
-                }));
+                }))
             }
-            Err(Refusal::Store(e)) => return Err(e.into()),
-        }
-    } else {
-        let now = chrono::Utc::now();
-        match state
-            .store
-            .place_hold(&key.account_id, Some(&key.hash), amount, HOLD_TTL, now)
-            .await
-        {
-            Ok(hold) => OpenHold {
-                id: hold.id,
-                account_id: key.account_id.clone(),
-                amount,
-                local: None,
-            },
-            Err(e) => return Err(refused(e)),
-        }
-    };
-    Ok(HoldGuard {
-        state: state.clone(),
-        hold: Some(hold),
-        search: Arc::default(),
-    })
+            Err(Refusal::Store(e)) => Err(e.into()),
+        };
+    }
+    let now = chrono::Utc::now();
+    match state
+        .store
+        .place_hold(&key.account_id, Some(&key.hash), amount, HOLD_TTL, now)
+        .await
+    {
+        Ok(hold) => Ok(Ok(OpenHold {
+            id: hold.id,
+            account_id: key.account_id.clone(),
+            amount,
+            local: None,
+        })),
+        Err(
+            e @ (tollgate_store::Error::InsufficientCredits { .. }
+            | tollgate_store::Error::KeyLimitExceeded { .. }),
+        ) => Ok(Err(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// The 402 for a hold the balance or the key's limit cannot cover; other
-/// store errors as they are.
-fn refused(e: tollgate_store::Error) -> ApiError {
+/// What a refused hold could have had: the balance available or what is
+/// left of the key's limit.
+fn budget_of(e: &tollgate_store::Error) -> Option<Decimal> {
+    match e {
+        tollgate_store::Error::InsufficientCredits { available, .. } => {
+            Some((*available).max(Decimal::ZERO))
+        }
+        tollgate_store::Error::KeyLimitExceeded { remaining, .. } => {
+            Some((*remaining).max(Decimal::ZERO))
+        }
+        _ => None,
+    }
+}
+
+/// The 402 for a hold the balance or the key's limit cannot cover, naming
+/// the largest affordable `max_tokens` when it is known (`(requested,
+/// affordable)`); other store errors as they are.
+fn refused(e: tollgate_store::Error, tokens: Option<(Option<u32>, u32)>) -> ApiError {
+    let advice = match tokens {
+        Some((Some(requested), affordable)) => format!(
+            " You requested up to {requested} tokens, but can only afford {affordable}: set max_tokens to at most {affordable} or add credits."
+        ),
+        Some((None, affordable)) => format!(" It can only afford {affordable} output tokens."),
+        None => String::new(),
+    };
     match e {
         tollgate_store::Error::InsufficientCredits { available, needed } => {
             ApiError::PaymentRequired(format!(
-                "Insufficient credits: this request may cost up to ${} and the account has ${} available. Add credits or lower max_tokens.",
+                "Insufficient credits: this request may cost up to ${} and the account has ${} available.{}",
                 needed.normalize(),
-                available.normalize()
+                available.normalize(),
+                if advice.is_empty() {
+                    String::from(" Add credits or lower max_tokens.")
+                } else {
+                    advice
+                }
             ))
         }
         tollgate_store::Error::KeyLimitExceeded {
@@ -381,7 +506,7 @@ fn refused(e: tollgate_store::Error) -> ApiError {
             remaining,
             needed,
         } => ApiError::PaymentRequired(format!(
-            "API key limit reached: this request may cost up to ${} and the key has ${} left of its ${} limit.",
+            "API key limit reached: this request may cost up to ${} and the key has ${} left of its ${} limit.{advice}",
             needed.normalize(),
             remaining.normalize(),
             limit.normalize()

@@ -17,6 +17,7 @@
 
 pub mod byok;
 pub mod execute;
+pub mod files;
 pub mod finish;
 pub mod hold;
 pub mod meter;
@@ -206,7 +207,13 @@ pub async fn admit(
         .is_some_and(|p| p.endpoint.is_free());
     state
         .limiter
-        .admit(&state.store, &state.credit_tiers, &key.account_id, is_free)
+        .admit(
+            &state.store,
+            &state.credit_tiers,
+            &key.account_id,
+            key.limit.map(|_| key.hash.as_str()),
+            is_free,
+        )
         .await
         .map(drop)
         .map_err(IntoResponse::into_response)

@@ -45,9 +45,14 @@ pub fn prepare(state: &AppState, mut request: ChatRequest) -> Result<Prepared, A
         request.model = Some(model.clone());
     }
     let routes = state.routes();
-    let upper_bound = prompt_bound(&request);
-    let measured = prompt::measure(&routes, &request, upper_bound);
+    let mut upper_bound = prompt_bound(&request);
+    let mut measured = prompt::measure(&routes, &request, upper_bound);
     let mut target = plan_chat(state, &routes, &request, measured.tokens)?;
+    // PDFs become text for endpoints that cannot read them: measure again.
+    if super::files::apply(&mut request, &mut target)? {
+        upper_bound = prompt_bound(&request);
+        measured = prompt::measure(&routes, &request, upper_bound);
+    }
     let prompt_estimate = match &measured.count {
         Some(c) => c.total,
         None => estimate_prompt_tokens(&request),

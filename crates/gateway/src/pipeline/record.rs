@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tollgate_catalog::CatalogEndpoint;
+use tollgate_schema::chat::{ChatRequest, ContentPart, MessageContent};
 use tollgate_schema::usage::Usage;
 use tollgate_store::{ApiKey, ApiType, GenerationAttempt, GenerationRecord};
 
@@ -38,6 +39,12 @@ pub struct RequestContext {
     /// The request's moderation, once planned (its latency goes into the
     /// record).
     pub moderation: Option<Arc<crate::moderation::Screen>>,
+    /// The request's `session_id`, else its `x-session-id` header (the
+    /// body wins, as the OpenAPI document says), at most 256 characters.
+    pub session_id: Option<String>,
+    /// Media items in the prompt (`num_media_prompt`): images, files,
+    /// audio and video parts; set by the chat pipeline.
+    pub num_media_prompt: Option<u64>,
 }
 
 impl RequestContext {
@@ -59,8 +66,48 @@ impl RequestContext {
             user_agent: header("user-agent"),
             request_id: crate::observe::request_id(headers).map(str::to_owned),
             moderation: None,
+            session_id: header("x-session-id").map(|s| session_id(&s)),
+            num_media_prompt: None,
         }
     }
+
+    /// Takes what the chat request itself says: its `session_id` (over the
+    /// header) and its media parts.
+    pub fn with_request(mut self, request: &ChatRequest) -> RequestContext {
+        if let Some(id) = request.session_id.as_deref() {
+            self.session_id = Some(session_id(id));
+        }
+        self.num_media_prompt = Some(count_media(request));
+        self
+    }
+}
+
+/// A session id as kept: at most 256 characters (the OpenAPI's `maxLength`).
+fn session_id(s: &str) -> String {
+    s.chars().take(256).collect()
+}
+
+/// Image, file, audio and video parts of the prompt.
+fn count_media(request: &ChatRequest) -> u64 {
+    request
+        .messages
+        .iter()
+        .flatten()
+        .filter_map(|m| match &m.content {
+            Some(MessageContent::Parts(parts)) => Some(parts),
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| {
+            matches!(
+                p,
+                ContentPart::ImageUrl(_)
+                    | ContentPart::File(_)
+                    | ContentPart::InputAudio(_)
+                    | ContentPart::VideoUrl(_)
+            )
+        })
+        .count() as u64
 }
 
 /// The outcome of one generation, as the record needs it.
@@ -100,6 +147,8 @@ pub struct Ending {
     pub web_search_engine: Option<String>,
     /// The router that chose the model (`openrouter/auto`), if one did.
     pub router: Option<String>,
+    /// The provider's id of its response.
+    pub upstream_id: Option<String>,
 }
 
 /// Queues the record of generation `id` for the books' writer.
@@ -118,6 +167,13 @@ pub fn spawn(
         .as_ref()
         .map(|e| e.provider.clone())
         .unwrap_or_default();
+    let cache_discount = ending.endpoint.as_ref().and_then(|ep| {
+        let billable = tollgate_billing::BillableUsage::from_usage(&usage, 0, 0);
+        tollgate_billing::cache_discount(&ep.pricing, &billable)
+            .ok()
+            .flatten()
+            .map(tollgate_billing::round_charge)
+    });
     let record = GenerationRecord {
         id: id.to_string(),
         account_id: ctx.account_id.clone(),
@@ -125,7 +181,7 @@ pub fn spawn(
         model: ending.model,
         provider,
         provider_name: ending.provider_name,
-        upstream_id: None,
+        upstream_id: text(ending.upstream_id),
         created_at: ctx.created_at,
         streamed: ending.streamed,
         cancelled: ending.cancelled,
@@ -167,6 +223,9 @@ pub fn spawn(
         web_search_engine: ending.web_search_engine,
         router: ending.router,
         moderation_latency_ms: ctx.moderation.as_ref().and_then(|m| m.latency_ms()),
+        cache_discount,
+        num_media_prompt: ctx.num_media_prompt,
+        session_id: text(ctx.session_id.clone()),
     };
     state.books.record(record);
 }

@@ -351,6 +351,8 @@ struct Relayed {
     error: Option<String>,
     /// When the first chunk was relayed.
     first_chunk_at: Option<Instant>,
+    /// The provider's id of the stream (its first chunk's).
+    upstream_id: Option<String>,
 }
 
 async fn run(
@@ -376,6 +378,7 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
         attempts,
         error,
         first_chunk_at,
+        upstream_id,
     } = relayed;
     if rw.cut
         && let Some(by) = &served
@@ -396,6 +399,7 @@ async fn finish(relayed: Relayed, tx: mpsc::Sender<Bytes>, generation: Generatio
         error,
         first_chunk_at,
         first_token_at: rw.first_output_at,
+        upstream_id,
     };
     let finished = generation.finish(outcome).await;
     if ending == Ending::Succeeded {
@@ -417,6 +421,7 @@ async fn relay(
         attempts,
         error,
         first_chunk_at: None,
+        upstream_id: None,
     };
     let served = match start {
         Start::Ready(s) => *s,
@@ -475,6 +480,7 @@ async fn pump(
         attempts,
         error: None,
         first_chunk_at: Some(Instant::now()),
+        upstream_id: Some(first.id.clone()).filter(|id| !id.is_empty()),
     };
     // The first chunk goes out at once: time to first token.
     if let Some(b) = out.rw.chunk(first)

@@ -175,6 +175,7 @@ pub(crate) async fn add_credits(
         .top_up(&account.id, amount, note.as_deref())
         .await?;
     state.books.invalidate();
+    state.credit_tiers.forget(&account.id);
     let balance = state.books.balance(&account.id).await?;
     tracing::info!(account = %account.id, amount = %amount, "credits added through the admin API");
     Ok(Json(json!({

@@ -46,6 +46,7 @@ pub async fn serve_chat(
     mut request: ChatRequest,
     wire: Wire,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.with_request(&request);
     let web = search::take(&state.search, &mut request)?;
     let mut prepared = pipeline::prepare(&state, request)?;
     if let Some(web) = &web {
@@ -58,8 +59,15 @@ pub async fn serve_chat(
     if let Err(limited) = pipeline::admit(&state, &key, &prepared.target).await {
         return Ok(limited);
     }
-    // Nothing was sent upstream yet: a 402 here costs nothing.
-    let hold = hold::place(&state, &key, &prepared.target).await?;
+    // Nothing was sent upstream yet: a 402 here costs nothing. A small
+    // balance may cap `max_tokens` instead (`hold::place_capped`).
+    let requested = prepared.request.max_output_tokens();
+    let choices = prepared.request.choices();
+    let (hold, capped) =
+        hold::place_capped(&state, &key, &mut prepared.target, requested, choices).await?;
+    if let Some(cap) = capped {
+        std::sync::Arc::make_mut(&mut prepared.request).max_tokens = Some(cap);
+    }
     let keys = pipeline::byok::Keys::load(&state, &key.account_id, &prepared.target).await?;
     let Prepared {
         request,
@@ -105,7 +113,9 @@ pub async fn serve_chat(
             used,
             keys,
         };
-        return Ok(stream(state, target, request, measured, meta, generation, web).await);
+        let mut resp = stream(state, target, request, measured, meta, generation, web).await;
+        set_capped(resp.headers_mut(), capped);
+        return Ok(resp);
     }
 
     let served = match &tool {
@@ -140,7 +150,15 @@ pub async fn serve_chat(
     let mut resp = generation_body(wire.answer(completion)?, &id, &provider, &attempts);
     set(resp.headers_mut(), QUANTIZATION, &quantization);
     set_middle_out(resp.headers_mut(), &measured);
+    set_capped(resp.headers_mut(), capped);
     Ok(resp)
+}
+
+/// [`hold::MAX_TOKENS_CAPPED`] when a small balance capped `max_tokens`.
+fn set_capped(headers: &mut HeaderMap, capped: Option<u32>) {
+    if let Some(cap) = capped {
+        headers.insert(hold::MAX_TOKENS_CAPPED, HeaderValue::from(cap));
+    }
 }
 
 /// A streamed answer: the handler waits briefly for the first upstream

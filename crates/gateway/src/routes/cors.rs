@@ -23,6 +23,7 @@ fn exposed() -> Vec<HeaderName> {
         super::ATTEMPTS,
         HeaderName::from_static("x-tollgate-quantization"),
         HeaderName::from_static("x-tollgate-middle-out"),
+        crate::pipeline::hold::MAX_TOKENS_CAPPED,
         HeaderName::from_static("x-should-retry"),
         crate::observe::request_id::HEADER,
         X_RATELIMIT_LIMIT,

@@ -26,7 +26,8 @@ use crate::state::AppState;
 const ACTIVITY_DAYS: u64 = 30;
 
 /// The `data` of `GET /generation` (WIRE-NOTES §3). Fields Tollgate does
-/// not track are `null`; `provider`, `app_title`,
+/// not track are `null` (so is `cache_discount` when the prompt used no
+/// cache); `provider`, `app_title`,
 /// `native_tokens_cache_write`, `attempts`, `transforms` and `error` are
 /// Tollgate's additions.
 pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
@@ -36,7 +37,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "id": g.id,
         "upstream_id": g.upstream_id,
         "total_cost": usd_json(g.total_cost),
-        "cache_discount": Value::Null,
+        "cache_discount": usd_json_opt(g.cache_discount),
         "upstream_inference_cost": usd_json_opt(g.upstream_inference_cost),
         "usage": usd_json(g.total_cost),
         "created_at": fields::iso(g.created_at),
@@ -57,7 +58,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "native_tokens_completion_images": Value::Null,
         "native_tokens_reasoning": g.native_tokens_reasoning,
         "native_tokens_cached": g.native_tokens_cached,
-        "num_media_prompt": Value::Null,
+        "num_media_prompt": g.num_media_prompt,
         "num_input_audio_prompt": Value::Null,
         "num_media_completion": Value::Null,
         "num_search_results": g.num_search_results,
@@ -78,7 +79,7 @@ pub(crate) fn generation_json(g: &GenerationRecord) -> Value {
         "web_search_engine": g.web_search_engine,
         "workspace_id": Value::Null,
         "request_id": g.request_id,
-        "session_id": Value::Null,
+        "session_id": g.session_id,
         "response_cache_source_id": Value::Null,
         "provider": g.provider,
         "app_title": g.app_title,

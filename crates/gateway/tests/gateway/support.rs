@@ -51,6 +51,9 @@ pub(crate) struct Options {
     /// `rate_limits.surge_per_second` (0, off, by default: tests send
     /// hundreds of requests a second).
     pub(crate) surge_per_second: u64,
+    /// `rate_limits.requests_per_second_per_credit` (0, off, by default,
+    /// for the same reason).
+    pub(crate) credit_rate: u64,
     /// Where `mock-alpha` is called instead of its mock (a hand-written
     /// upstream, or a closed port).
     pub(crate) alpha_base_url: Option<String>,
@@ -80,6 +83,7 @@ impl Default for Options {
             billing: Default::default(),
             postgres: false,
             surge_per_second: 0,
+            credit_rate: 0,
             alpha_base_url: None,
             cors: None,
             search: None,
@@ -197,6 +201,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     // Tests send hundreds of requests a second; the surge limit has its
     // own tests (tests/limits.rs).
     config.rate_limits.surge_per_second = options.surge_per_second;
+    config.rate_limits.requests_per_second_per_credit = options.credit_rate;
     config.billing = options.billing.clone();
     config.server.failover_budget_secs = options.failover_budget_secs;
     config.moderation = options.moderation.clone();

@@ -69,6 +69,9 @@ pub(crate) fn generation(
         web_search_engine: None,
         router: None,
         moderation_latency_ms: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
     }
 }
 
@@ -118,6 +121,10 @@ fn full(account: &str, key: &str) -> GenerationRecord {
         web_search_engine: Some("exa".to_owned()),
         router: Some("openrouter/auto".to_owned()),
         moderation_latency_ms: Some(42),
+        // Negative: cache writes cost more than reads saved.
+        cache_discount: Some(d("-0.000123456789")),
+        num_media_prompt: Some(3),
+        session_id: Some("session-\u{1F600}".to_owned()),
         ..generation(
             "",
             account,

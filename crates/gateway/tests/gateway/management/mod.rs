@@ -222,5 +222,8 @@ pub(crate) fn generation(
         web_search_engine: None,
         router: None,
         moderation_latency_ms: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
     }
 }
