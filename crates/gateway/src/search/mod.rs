@@ -184,8 +184,8 @@ impl SearchUse {
     }
 }
 
-/// Takes the request's web-search options out of it (the `web` plugin,
-/// `web_search_options`, an `openrouter:web_search` tool, which becomes
+/// Takes the request's web-search options out of it (reads the `web`
+/// plugin, removes `web_search_options`, an `openrouter:web_search` tool, which becomes
 /// the function [`TOOL_NAME`]; `:online` stays in the model id), checks
 /// them, and says how the request searches. A bad option is a 400 naming
 /// its field; asking for search with no `[search] backend` is a 400 too.
@@ -199,23 +199,20 @@ pub fn take(search: &Search, request: &mut ChatRequest) -> Result<Option<WebSear
     let mut search_prompt = None;
     let mut asked_by = String::new();
 
-    if let Some(plugins) = request.plugins.as_mut() {
-        let mut kept = Vec::with_capacity(plugins.len());
-        for (i, plugin) in plugins.drain(..).enumerate() {
-            if plugin.get("id").and_then(Value::as_str) != Some("web") {
-                kept.push(plugin);
-                continue;
-            }
-            let at = format!("plugins[{i}]");
-            let o = object(&plugin, &at)?;
-            if !flag(o, "enabled", &at)?.unwrap_or(true) {
-                continue;
-            }
-            wanted = true;
-            asked_by = at.clone();
-            read(o, &at, cfg, search, &mut max_results, &mut search_prompt)?;
+    // The `web` plugins stay in the list (nothing upstream reads it), so
+    // that later stages name the client's own indices (`plugins[1].pdf`).
+    for (i, plugin) in request.plugins.iter().flatten().enumerate() {
+        if plugin.get("id").and_then(Value::as_str) != Some("web") {
+            continue;
         }
-        *plugins = kept;
+        let at = format!("plugins[{i}]");
+        let o = object(plugin, &at)?;
+        if !flag(o, "enabled", &at)?.unwrap_or(true) {
+            continue;
+        }
+        wanted = true;
+        asked_by = at.clone();
+        read(o, &at, cfg, search, &mut max_results, &mut search_prompt)?;
     }
     if let Some(options) = request.extra.remove("web_search_options") {
         let at = "web_search_options";
