@@ -25,6 +25,8 @@ mod byok;
 mod chat;
 #[path = "gateway/cors.rs"]
 mod cors;
+#[path = "gateway/dashboard.rs"]
+mod dashboard;
 #[path = "gateway/dialects.rs"]
 mod dialects;
 #[path = "gateway/edge.rs"]

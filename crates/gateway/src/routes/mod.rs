@@ -16,6 +16,7 @@ mod generation;
 mod keys;
 
 pub(crate) mod byok;
+pub(crate) mod dashboard;
 mod oauth;
 
 use std::sync::Arc;

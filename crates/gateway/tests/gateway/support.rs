@@ -57,6 +57,8 @@ pub(crate) struct Options {
     /// `server.cors_allowed_origins` and `server.cors_allow_credentials`;
     /// `None` keeps the defaults (any origin, no credentials).
     pub(crate) cors: Option<(Vec<String>, bool)>,
+    /// `[dashboard] enabled` (true, the default).
+    pub(crate) dashboard: bool,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             surge_per_second: 0,
             alpha_base_url: None,
             cors: None,
+            dashboard: true,
         }
     }
 }
@@ -192,6 +195,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         config.server.cors_allowed_origins = origins;
         config.server.cors_allow_credentials = credentials;
     }
+    config.dashboard.enabled = options.dashboard;
     config.server.byok_cipher = options
         .byok_secret
         .map(|s| tollgate_store::ByokCipher::from_secret(s).unwrap());
