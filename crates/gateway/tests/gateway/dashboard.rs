@@ -169,11 +169,15 @@ async fn sessions_forms_and_sign_out(postgres: bool) {
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", text(&created));
     let html = text(&created);
-    let at = html.find("sk-tg-v1-").expect("the new key is shown once");
+    let at = html
+        .find(r#"<code id="new-key">"#)
+        .expect("the new key is shown once")
+        + r#"<code id="new-key">"#.len();
     let secret: String = html[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
+    assert!(secret.starts_with("sk-tg-v1-") && secret.len() > 20, "{secret}");
     assert!(html.contains("from-the-dashboard"));
     assert!(html.contains("$5.00 monthly"), "{html}");
     let listed = text(&get_with(&gw, "/keys", &session).await);

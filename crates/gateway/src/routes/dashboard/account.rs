@@ -190,7 +190,7 @@ pub(super) async fn create_key(
 
 fn key_options(f: &std::collections::HashMap<String, String>) -> Result<KeyOptions, String> {
     let limit = field(f, "limit")
-        .map(|l| fields::usd("limit", &Value::String(l.to_owned()), false, false))
+        .map(|l| fields::usd("limit", &Value::String(l.to_owned()), true, false))
         .transpose()
         .map_err(|e| e.to_string())?;
     let limit_reset: Option<LimitReset> = field(f, "limit_reset")
