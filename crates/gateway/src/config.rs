@@ -496,7 +496,10 @@ impl DashboardConfig {
             ));
         }
         let taken = ["/api", "/health", "/ready", "/metrics", "/auth"];
-        if taken.iter().any(|t| p == *t || p.starts_with(&format!("{t}/"))) {
+        if taken
+            .iter()
+            .any(|t| p == *t || p.starts_with(&format!("{t}/")))
+        {
             return Err(format!(
                 "dashboard.path `{}` overlaps the API's own routes",
                 self.path

@@ -587,7 +587,11 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<GenerationRecord>> {
         let limit = i64::from(limit.clamp(1, 500));
-        let filter = if model.is_some() { " AND model = $3" } else { "" };
+        let filter = if model.is_some() {
+            " AND model = $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {COLUMNS} FROM generations WHERE account_id = $1{filter} \
              ORDER BY created_at DESC, id DESC LIMIT $2"

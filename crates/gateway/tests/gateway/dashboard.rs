@@ -65,16 +65,12 @@ async fn sign_in(gw: &TestGateway, key: &str) -> String {
     let session = cookie_of(&reply, "tollgate_session").expect("a session cookie");
     let set = reply.header("set-cookie").unwrap_or_default().to_owned();
     assert!(
-        reply
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|c| {
-                let c = c.to_str().unwrap();
-                c.starts_with("tollgate_session=")
-                    && c.contains("HttpOnly")
-                    && c.contains("SameSite=Strict")
-            }),
+        reply.headers.get_all(header::SET_COOKIE).iter().any(|c| {
+            let c = c.to_str().unwrap();
+            c.starts_with("tollgate_session=")
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")
+        }),
         "{set}"
     );
     session
@@ -88,7 +84,12 @@ async fn the_api_answers_the_same_with_the_dashboard_off() {
         ..Options::default()
     })
     .await;
-    for path in ["/api/v1/models", "/api/v1/providers", "/api/v1/nope", "/health"] {
+    for path in [
+        "/api/v1/models",
+        "/api/v1/providers",
+        "/api/v1/nope",
+        "/health",
+    ] {
         let (a, b) = (on.get(path).await, off.get(path).await);
         assert_eq!(a.status, b.status, "{path}");
         assert_eq!(a.body, b.body, "{path}");
@@ -140,7 +141,13 @@ async fn sessions_forms_and_sign_out(postgres: bool) {
     let page = gw.get("/signin").await;
     let pre = cookie_of(&page, "tollgate_signin").unwrap();
     let csrf = csrf_of(&text(&page));
-    let wrong = post_form(&gw, "/signin", &pre, &format!("csrf={csrf}&key=sk-tg-v1-wrong")).await;
+    let wrong = post_form(
+        &gw,
+        "/signin",
+        &pre,
+        &format!("csrf={csrf}&key=sk-tg-v1-wrong"),
+    )
+    .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(!text(&wrong).contains("sk-tg-v1-wrong"));
     // Without the sign-in form's token, even the right key is refused.
@@ -177,7 +184,10 @@ async fn sessions_forms_and_sign_out(postgres: bool) {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
-    assert!(secret.starts_with("sk-tg-v1-") && secret.len() > 20, "{secret}");
+    assert!(
+        secret.starts_with("sk-tg-v1-") && secret.len() > 20,
+        "{secret}"
+    );
     assert!(html.contains("from-the-dashboard"));
     assert!(html.contains("$5.00 monthly"), "{html}");
     let listed = text(&get_with(&gw, "/keys", &session).await);
@@ -219,7 +229,10 @@ async fn sessions_forms_and_sign_out(postgres: bool) {
     // Sign-out needs the token too, then ends the session.
     let kept = post_form(&gw, "/signout", &session, "").await;
     assert_eq!(kept.status, StatusCode::FORBIDDEN);
-    assert_eq!(get_with(&gw, "/keys", &session).await.status, StatusCode::OK);
+    assert_eq!(
+        get_with(&gw, "/keys", &session).await.status,
+        StatusCode::OK
+    );
     let out = post_form(&gw, "/signout", &session, &format!("csrf={csrf}")).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let after = get_with(&gw, "/keys", &session).await;
@@ -242,7 +255,10 @@ async fn a_disabled_key_ends_its_session() {
     let gw = start().await;
     let (secret, hash) = gw.new_key("short-lived").await;
     let session = sign_in(&gw, &secret).await;
-    assert_eq!(get_with(&gw, "/credits", &session).await.status, StatusCode::OK);
+    assert_eq!(
+        get_with(&gw, "/credits", &session).await.status,
+        StatusCode::OK
+    );
     gw.gateway
         .store()
         .set_api_key_disabled(&hash, true)

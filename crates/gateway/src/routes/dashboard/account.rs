@@ -15,7 +15,9 @@ use tollgate_store::{
 
 use super::layout::{self, csrf, usd, when};
 use super::session::Session;
-use super::{Dash, checked_form, field, html_response, problem, redirect, require_account};
+use super::{
+    Dash, checked_form, csrf_refused, field, html_response, problem, redirect, require_account,
+};
 use crate::routes::fields;
 
 /// Keys listed on the page.
@@ -57,7 +59,13 @@ async fn keys_page(
     let now = Utc::now();
     let mut rows = Vec::with_capacity(keys.len());
     for k in keys {
-        let usage = dash.state.books.key_usage(&k.hash, now).await.ok().flatten();
+        let usage = dash
+            .state
+            .books
+            .key_usage(&k.hash, now)
+            .await
+            .ok()
+            .flatten();
         rows.push((k, usage));
     }
     let body = html! {
@@ -160,13 +168,14 @@ pub(super) async fn create_key(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let f = match checked_form(&dash, &s, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(f) = checked_form(&s, &body) else {
+        return csrf_refused(&dash, Some(&s));
     };
     let options = match key_options(&f) {
         Ok(o) => o,
-        Err(e) => return keys_page(&dash, &s, &account, None, Some(e), StatusCode::BAD_REQUEST).await,
+        Err(e) => {
+            return keys_page(&dash, &s, &account, None, Some(e), StatusCode::BAD_REQUEST).await;
+        }
     };
     let Some(name) = field(&f, "name").filter(|n| n.chars().count() <= 100) else {
         let e = String::from("A key needs a name of at most 100 characters.");
@@ -176,13 +185,26 @@ pub(super) async fn create_key(
         label: name.to_owned(),
         kind: KeyKind::Inference,
     };
-    match dash.state.store.create_api_key_with(&account, new, &options).await {
+    match dash
+        .state
+        .store
+        .create_api_key_with(&account, new, &options)
+        .await
+    {
         Ok((secret, key)) => {
             let created = Created {
                 label: key.label,
                 secret,
             };
-            keys_page(&dash, &s, &account, Some(created), None, StatusCode::CREATED).await
+            keys_page(
+                &dash,
+                &s,
+                &account,
+                Some(created),
+                None,
+                StatusCode::CREATED,
+            )
+            .await
         }
         Err(e) => failed(&dash, &s, &e.to_string()),
     }
@@ -239,8 +261,8 @@ pub(super) async fn toggle_key(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Err(r) = checked_form(&dash, &s, &body) {
-        return r;
+    if checked_form(&s, &body).is_none() {
+        return csrf_refused(&dash, Some(&s));
     }
     let Some(k) = own_key(&dash, &account, &hash).await else {
         return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such key.");
@@ -249,7 +271,12 @@ pub(super) async fn toggle_key(
         disabled: Some(!k.disabled),
         ..UpdateKey::default()
     };
-    if let Err(e) = dash.state.store.update_api_key(&k.hash, &account, &update).await {
+    if let Err(e) = dash
+        .state
+        .store
+        .update_api_key(&k.hash, &account, &update)
+        .await
+    {
         return failed(&dash, &s, &e.to_string());
     }
     dash.state.keys.forget(&k.hash);
@@ -283,7 +310,10 @@ pub(super) async fn confirm_delete(
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Delete key", "/keys", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Delete key", "/keys", body),
+    )
 }
 
 /// `POST /keys/{hash}/delete`.
@@ -297,8 +327,8 @@ pub(super) async fn delete_key(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Err(r) = checked_form(&dash, &s, &body) {
-        return r;
+    if checked_form(&s, &body).is_none() {
+        return csrf_refused(&dash, Some(&s));
     }
     let Some(k) = own_key(&dash, &account, &hash).await else {
         return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such key.");
@@ -351,7 +381,10 @@ pub(super) async fn credits(State(dash): State<Arc<Dash>>, headers: HeaderMap) -
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Credits", "/credits", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Credits", "/credits", body),
+    )
 }
 
 /// `GET /byok`: the account's own provider keys (last four characters).
@@ -431,16 +464,22 @@ pub(super) async fn store_byok(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let f = match checked_form(&dash, &s, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(f) = checked_form(&s, &body) else {
+        return csrf_refused(&dash, Some(&s));
     };
     let Some(cipher) = &dash.state.server.byok_cipher else {
         return byok_page(&dash, &s, &account, None, StatusCode::NOT_FOUND).await;
     };
     let provider = field(&f, "provider").unwrap_or_default();
     if dash.state.routes().catalog.provider(provider).is_none() {
-        return byok_page(&dash, &s, &account, Some("Unknown provider."), StatusCode::BAD_REQUEST).await;
+        return byok_page(
+            &dash,
+            &s,
+            &account,
+            Some("Unknown provider."),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let key = field(&f, "api_key").unwrap_or_default();
     if !(8..=4096).contains(&key.chars().count()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -475,8 +514,8 @@ pub(super) async fn delete_byok(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Err(r) = checked_form(&dash, &s, &body) {
-        return r;
+    if checked_form(&s, &body).is_none() {
+        return csrf_refused(&dash, Some(&s));
     }
     if fields::can_be_id(&provider)
         && let Err(e) = dash.state.store.delete_byok_key(&account, &provider).await

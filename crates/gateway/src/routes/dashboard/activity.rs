@@ -97,20 +97,20 @@ fn by_model(per_model: &[(String, Decimal, u64)]) -> Markup {
         .iter()
         .map(|m| m.1.to_f64().unwrap_or(0.0))
         .fold(0.0_f64, f64::max);
-    let row_h = 26.0;
+    let row_h = 30.0;
     let h = row_h * per_model.len().max(1) as f64;
     html! {
         figure.chart {
             figcaption { "Spend per model" }
-            svg viewBox=(format!("0 0 600 {h}")) role="img" aria-label="Spend per model, the last 30 days" {
+            svg viewBox=(format!("0 0 1100 {h}")) role="img" aria-label="Spend per model, the last 30 days" {
                 @for (i, (model, spend, requests)) in per_model.iter().enumerate() {
-                    @let w = if max > 0.0 { spend.to_f64().unwrap_or(0.0) / max * 300.0 } else { 0.0 };
+                    @let w = if max > 0.0 { spend.to_f64().unwrap_or(0.0) / max * 560.0 } else { 0.0 };
                     @let y = i as f64 * row_h;
                     text x="0" y=(y + 17.0) class="tick" { (model) }
-                    rect x="260" y=(y + 5.0) width=(format!("{:.1}", w.max(1.0))) height="16" class="bar" {
+                    rect x="400" y=(y + 5.0) width=(format!("{:.1}", w.max(1.0))) height="16" class="bar" {
                         title { (model) ": " (usd(*spend)) ", " (requests) " requests" }
                     }
-                    text x=(format!("{:.1}", 266.0 + w.max(1.0))) y=(y + 17.0) class="tick" { (usd(*spend)) }
+                    text x=(format!("{:.1}", 408.0 + w.max(1.0))) y=(y + 17.0) class="tick" { (usd(*spend)) }
                 }
             }
         }
@@ -144,11 +144,9 @@ pub(super) async fn page(State(dash): State<Arc<Dash>>, headers: HeaderMap) -> R
         m.2 += r.prompt_tokens;
         m.3 += r.completion_tokens;
     }
-    let mut per_model: Vec<(String, Decimal, u64)> = models
-        .iter()
-        .map(|(k, v)| (k.clone(), v.0, v.1))
-        .collect();
-    per_model.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut per_model: Vec<(String, Decimal, u64)> =
+        models.iter().map(|(k, v)| (k.clone(), v.0, v.1)).collect();
+    per_model.sort_by_key(|m| std::cmp::Reverse(m.1));
     let money = |v: f64| usd(Decimal::from_f64_retain(v).unwrap_or_default());
     let body = html! {
         div.heading {
@@ -179,7 +177,10 @@ pub(super) async fn page(State(dash): State<Arc<Dash>>, headers: HeaderMap) -> R
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Activity", "/activity", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Activity", "/activity", body),
+    )
 }
 
 /// A CSV field, quoted when it must be.
@@ -279,7 +280,10 @@ pub(super) async fn generations(
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Generations", "/generations", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Generations", "/generations", body),
+    )
 }
 
 fn show(v: &Value) -> String {
@@ -301,13 +305,23 @@ pub(super) async fn generation(
         Err(r) => return r,
     };
     if !fields::can_be_id(&id) {
-        return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such generation.");
+        return problem(
+            &dash,
+            Some(&s),
+            StatusCode::NOT_FOUND,
+            "No such generation.",
+        );
     }
     dash.state.books.flush().await;
     let g = match dash.state.store.get_generation(&id, &account).await {
         Ok(Some(g)) => g,
         Ok(None) => {
-            return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such generation (yet).");
+            return problem(
+                &dash,
+                Some(&s),
+                StatusCode::NOT_FOUND,
+                "No such generation (yet).",
+            );
         }
         Err(e) => return unavailable(&dash, &s, &e.to_string()),
     };
@@ -335,7 +349,10 @@ pub(super) async fn generation(
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Generation", "/generations", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Generation", "/generations", body),
+    )
 }
 
 #[cfg(test)]

@@ -238,17 +238,13 @@ fn form(body: &Bytes) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
-/// The form of a session's POST, or 403 when its CSRF token is missing or
-/// wrong.
-fn checked_form(
-    dash: &Dash,
-    s: &Session,
-    body: &Bytes,
-) -> Result<HashMap<String, String>, Response> {
+/// The form of a session's POST, or `None` when its CSRF token is missing
+/// or wrong (answer [`csrf_refused`]).
+fn checked_form(s: &Session, body: &Bytes) -> Option<HashMap<String, String>> {
     let f = form(body);
     match f.get("csrf") {
-        Some(t) if session::same(t, &s.csrf) => Ok(f),
-        _ => Err(csrf_refused(dash, Some(s))),
+        Some(t) if session::same(t, &s.csrf) => Some(f),
+        _ => None,
     }
 }
 
@@ -280,7 +276,12 @@ async fn signin_page(State(dash): State<Arc<Dash>>, headers: HeaderMap) -> Respo
     signin_form(&dash, &headers, None, StatusCode::OK)
 }
 
-fn signin_form(dash: &Dash, headers: &HeaderMap, error: Option<&str>, status: StatusCode) -> Response {
+fn signin_form(
+    dash: &Dash,
+    headers: &HeaderMap,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let csrf = session::token();
     let body = html! {
         div.card.narrow {
@@ -296,7 +297,10 @@ fn signin_form(dash: &Dash, headers: &HeaderMap, error: Option<&str>, status: St
         }
     };
     let mut resp = html_response(status, layout::page(dash, None, "Sign in", "", body));
-    if let Some(c) = dash.sessions.set_cookie(headers, SIGNIN_COOKIE, &csrf, 3600) {
+    if let Some(c) = dash
+        .sessions
+        .set_cookie(headers, SIGNIN_COOKIE, &csrf, 3600)
+    {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
@@ -311,7 +315,12 @@ async fn signin(State(dash): State<Arc<Dash>>, headers: HeaderMap, body: Bytes) 
         _ => return csrf_refused(&dash, None),
     }
     let Some(secret) = field(&f, "key") else {
-        return signin_form(&dash, &headers, Some("Enter a key."), StatusCode::BAD_REQUEST);
+        return signin_form(
+            &dash,
+            &headers,
+            Some("Enter a key."),
+            StatusCode::BAD_REQUEST,
+        );
     };
     let who = if dash.admin.is_enabled() && admin_matches(&dash.admin, secret) {
         Some(Who::Operator)
@@ -370,8 +379,8 @@ async fn signout(State(dash): State<Arc<Dash>>, headers: HeaderMap, body: Bytes)
     let Some(s) = dash.sessions.get(&headers) else {
         return redirect(&dash.p("/signin"));
     };
-    if let Err(refused) = checked_form(&dash, &s, &body) {
-        return refused;
+    if checked_form(&s, &body).is_none() {
+        return csrf_refused(&dash, Some(&s));
     }
     dash.sessions.end(&headers);
     let mut resp = redirect(&dash.p("/signin"));

@@ -85,7 +85,7 @@ pub(super) async fn list(
             (a.0.pricing.prompt + a.0.pricing.completion)
                 .cmp(&(b.0.pricing.prompt + b.0.pricing.completion))
         }),
-        "context" => shown.sort_by(|a, b| b.0.context_length.cmp(&a.0.context_length)),
+        "context" => shown.sort_by_key(|m| std::cmp::Reverse(m.0.context_length)),
         "throughput" => shown.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0))),
         _ => shown.sort_by(|a, b| a.0.name.cmp(&b.0.name)),
     }
@@ -138,11 +138,15 @@ pub(super) async fn list(
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Models", "/models", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Models", "/models", body),
+    )
 }
 
+/// An uptime of the endpoints API (a percentage, 0 to 100).
 fn pct(p: Option<f64>) -> String {
-    p.map_or_else(|| String::from("—"), |u| format!("{:.1}%", u * 100.0))
+    p.map_or_else(|| String::from("—"), |u| format!("{u:.1}%"))
 }
 
 fn status(e: &Endpoint) -> (&'static str, &'static str) {
@@ -222,5 +226,8 @@ pub(super) async fn model(
             div.card { h2 { "Supported parameters" } p { @for p in &m.supported_parameters { code.chip { (p) } " " } } }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), &m.name, "/models", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), &m.name, "/models", body),
+    )
 }

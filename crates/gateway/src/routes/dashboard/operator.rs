@@ -13,7 +13,7 @@ use tollgate_store::{KeyKind, NewApiKey};
 
 use super::layout::{self, csrf, usd, when};
 use super::session::Session;
-use super::{Dash, checked_form, field, html_response, problem, require_operator};
+use super::{Dash, checked_form, csrf_refused, field, html_response, problem, require_operator};
 use crate::routes::fields;
 
 /// What the last action did, shown above the page.
@@ -105,7 +105,10 @@ async fn render(dash: &Dash, s: &Session, notice: Option<Notice>, status: Status
             }
         }
     };
-    html_response(status, layout::page(dash, Some(s), "Operator", "/operator", body))
+    html_response(
+        status,
+        layout::page(dash, Some(s), "Operator", "/operator", body),
+    )
 }
 
 fn notice_markup(n: &Notice) -> Markup {
@@ -175,12 +178,13 @@ pub(super) async fn create_account(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = match checked_form(&dash, &s, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(f) = checked_form(&s, &body) else {
+        return csrf_refused(&dash, Some(&s));
     };
     let Some(name) = field(&f, "name").filter(|n| n.chars().count() <= 100) else {
-        let n = Notice::Refused(String::from("An account needs a name of at most 100 characters."));
+        let n = Notice::Refused(String::from(
+            "An account needs a name of at most 100 characters.",
+        ));
         return render(&dash, &s, Some(n), StatusCode::BAD_REQUEST).await;
     };
     let store = &dash.state.store;
@@ -228,9 +232,8 @@ pub(super) async fn top_up(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = match checked_form(&dash, &s, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(f) = checked_form(&s, &body) else {
+        return csrf_refused(&dash, Some(&s));
     };
     let amount = field(&f, "amount").unwrap_or_default();
     let amount = match fields::usd("amount", &Value::String(amount.to_owned()), true, true) {
@@ -260,17 +263,24 @@ pub(super) async fn top_up(
 }
 
 /// `POST /operator/reload`.
-pub(super) async fn reload(State(dash): State<Arc<Dash>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn reload(
+    State(dash): State<Arc<Dash>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let s = match require_operator(&dash, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = checked_form(&dash, &s, &body) {
-        return r;
+    if checked_form(&s, &body).is_none() {
+        return csrf_refused(&dash, Some(&s));
     }
     let (status, n) = match crate::reload::reload(&dash.state).await {
         Ok(summary) => {
-            tracing::info!(models = summary.models, "catalog reloaded through the dashboard");
+            tracing::info!(
+                models = summary.models,
+                "catalog reloaded through the dashboard"
+            );
             (
                 StatusCode::OK,
                 Notice::Done(format!(
@@ -282,9 +292,12 @@ pub(super) async fn reload(State(dash): State<Arc<Dash>>, headers: HeaderMap, bo
                 )),
             )
         }
+        // The page itself rendered: its notice says the reload failed.
         Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Notice::Refused(format!("Catalog not reloaded (the current one keeps serving): {e}")),
+            StatusCode::OK,
+            Notice::Refused(format!(
+                "Catalog not reloaded (the current one keeps serving): {e}"
+            )),
         ),
     };
     render(&dash, &s, Some(n), status).await

@@ -87,7 +87,10 @@ pub(super) async fn page(
             }
         }
     };
-    html_response(StatusCode::OK, layout::page(&dash, Some(&s), "Playground", "/playground", body))
+    html_response(
+        StatusCode::OK,
+        layout::page(&dash, Some(&s), "Playground", "/playground", body),
+    )
 }
 
 /// `POST /playground/chat` `{model, fallbacks?, messages}` with the CSRF
@@ -154,7 +157,8 @@ async fn run(
         models.extend(fallbacks);
         request["models"] = json!(models);
     }
-    let bytes = serde_json::to_vec(&request).map_err(|e| ApiError::Internal(e.to_string()).into_response())?;
+    let bytes = serde_json::to_vec(&request)
+        .map_err(|e| ApiError::Internal(e.to_string()).into_response())?;
     let request: ChatRequest =
         tollgate_schema::from_json_slice(&bytes).map_err(|e| ApiError::from(e).into_response())?;
     let mut ctx = RequestContext::new(&key, headers);
