@@ -892,6 +892,22 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8080);
         assert_eq!(c.database.url, "sqlite://tollgate.db");
+        assert!(c.dashboard.enabled);
+        assert_eq!(c.dashboard.prefix(), "");
+    }
+
+    #[test]
+    fn the_dashboard_path_is_checked() {
+        let c = parse("[dashboard]\npath = \"/ui/\"\nenabled = false").unwrap();
+        assert_eq!(c.dashboard.prefix(), "/ui");
+        assert!(!c.dashboard.enabled);
+        for bad in ["ui", "/api", "/api/v1", "/health", "/auth", "/a b", "/a//b"] {
+            let e = parse(&format!("[dashboard]\npath = \"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains("dashboard.path"), "{bad}: {e}");
+        }
+        assert!(parse("[dashboard]\npath = \"/apis\"").is_ok());
+        let e = parse("[dashboard]\nsession_ttl_secs = 5").unwrap_err();
+        assert!(e.to_string().contains("dashboard.session_ttl_secs"), "{e}");
     }
 
     /// Found by the `config_toml` fuzz target

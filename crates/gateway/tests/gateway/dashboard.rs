@@ -267,3 +267,27 @@ async fn a_disabled_key_ends_its_session() {
     let reply = get_with(&gw, "/credits", &session).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_dashboard_can_live_under_a_path() {
+    let gw = start_with(Options {
+        dashboard_path: "/ui",
+        ..Options::default()
+    })
+    .await;
+    let home = gw.get("/ui").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.header("location"), Some("/ui/signin"));
+    let page = gw.get("/ui/signin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = text(&page);
+    assert!(html.contains(r#"action="/ui/signin""#), "{html}");
+    assert!(html.contains(r#"href="/ui/assets/app.css""#));
+    let cookie = page.header("set-cookie").unwrap();
+    assert!(cookie.contains("Path=/ui;"), "{cookie}");
+    assert_eq!(gw.get("/ui/assets/app.js").await.status, StatusCode::OK);
+    // Nothing at the root, and the API is where it was.
+    assert_eq!(gw.get("/signin").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(gw.get("/").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(gw.get("/api/v1/models").await.status, StatusCode::OK);
+}

@@ -59,6 +59,8 @@ pub(crate) struct Options {
     pub(crate) cors: Option<(Vec<String>, bool)>,
     /// `[dashboard] enabled` (true, the default).
     pub(crate) dashboard: bool,
+    /// `[dashboard] path` (`/`, the default).
+    pub(crate) dashboard_path: &'static str,
 }
 
 impl Default for Options {
@@ -80,6 +82,7 @@ impl Default for Options {
             alpha_base_url: None,
             cors: None,
             dashboard: true,
+            dashboard_path: "/",
         }
     }
 }
@@ -196,6 +199,7 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
         config.server.cors_allow_credentials = credentials;
     }
     config.dashboard.enabled = options.dashboard;
+    config.dashboard.path = options.dashboard_path.to_owned();
     config.server.byok_cipher = options
         .byok_secret
         .map(|s| tollgate_store::ByokCipher::from_secret(s).unwrap());
