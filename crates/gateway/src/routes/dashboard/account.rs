@@ -135,7 +135,7 @@ fn key_row(dash: &Dash, s: &Session, k: &ApiKey, u: Option<&KeyUsage>) -> Markup
             td { (limit) }
             td.num { (usage(|u| u.usage_daily)) " / " (usage(|u| u.usage_monthly)) " / " (usage(|u| u.usage)) }
             td { (k.expires_at.map(when).unwrap_or_else(|| String::from("never"))) }
-            td.row-actions {
+            td { div.row-actions {
                 form method="post" action=(dash.p(&format!("/keys/{}/toggle", k.hash))) {
                     (csrf(s))
                     button.secondary type="submit" aria-label=(format!("{} key {}", if k.disabled { "Enable" } else { "Disable" }, k.label)) {
@@ -143,7 +143,7 @@ fn key_row(dash: &Dash, s: &Session, k: &ApiKey, u: Option<&KeyUsage>) -> Markup
                     }
                 }
                 a.button.danger href=(dash.p(&format!("/keys/{}/delete", k.hash))) aria-label=(format!("Delete key {}", k.label)) { "Delete" }
-            }
+            } }
         }
     }
 }
