@@ -41,6 +41,9 @@ pub struct Config {
     /// endpoints (absent: such endpoints cannot be served).
     #[serde(default)]
     pub moderation: Option<ModerationConfig>,
+    /// `[dashboard]`: the web dashboard (on by default).
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// `[[providers]]`.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -496,6 +499,88 @@ pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// endpoint.
 const OTLP_TRACES_PATH: &str = "/v1/traces";
 
+/// `[dashboard]`: the web dashboard `tollgated` serves beside the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Whether the dashboard is served (default true). Off, its routes are
+    /// not mounted at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Where it is served (default `/`): `/` or a path such as `/ui`.
+    #[serde(default = "default_dashboard_path")]
+    pub path: String,
+    /// Seconds a sign-in lasts (default 43200, 12 hours; 60 to 2592000).
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure` on every answer (set it behind a
+    /// TLS-terminating proxy that sends no `X-Forwarded-Proto`). Without
+    /// it the cookie is `Secure` when the request says it came over HTTPS
+    /// (`X-Forwarded-Proto: https`).
+    #[serde(default)]
+    pub secure_cookie: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_dashboard_path() -> String {
+    String::from("/")
+}
+
+fn default_session_ttl() -> u64 {
+    43_200
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            enabled: true,
+            path: default_dashboard_path(),
+            session_ttl_secs: default_session_ttl(),
+            secure_cookie: false,
+        }
+    }
+}
+
+impl DashboardConfig {
+    /// The path without its trailing slash: `""` for `/`.
+    pub fn prefix(&self) -> &str {
+        self.path.trim_end_matches('/')
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let p = self.prefix();
+        let sane = self.path.starts_with('/')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+            && !p.contains("//");
+        if !sane {
+            return Err(format!(
+                "dashboard.path must be `/` or a path such as `/ui` (letters, digits, `-`, `_`, `.`), not `{}`",
+                self.path
+            ));
+        }
+        let taken = ["/api", "/health", "/ready", "/metrics", "/auth"];
+        if taken
+            .iter()
+            .any(|t| p == *t || p.starts_with(&format!("{t}/")))
+        {
+            return Err(format!(
+                "dashboard.path `{}` overlaps the API's own routes",
+                self.path
+            ));
+        }
+        if !(60..=2_592_000).contains(&self.session_ttl_secs) {
+            return Err(String::from(
+                "dashboard.session_ttl_secs must be between 60 and 2592000",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[telemetry]`: spans exported over OTLP/HTTP (protobuf) to a collector.
 /// Off unless `otlp_endpoint` (or [`OTLP_ENDPOINT_ENV`]) is set; the daemon
 /// (`tollgated`) does the exporting, the gateway only validates the table.
@@ -859,6 +944,7 @@ impl Config {
         if let Some(m) = &self.moderation {
             m.validate()?;
         }
+        self.dashboard.validate()?;
         self.routing.validate().map_err(|e| e.to_string())?;
         tollgate_catalog::validate_providers(&self.providers).map_err(|e| e.to_string())
     }
@@ -877,6 +963,22 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8080);
         assert_eq!(c.database.url, "sqlite://tollgate.db");
+        assert!(c.dashboard.enabled);
+        assert_eq!(c.dashboard.prefix(), "");
+    }
+
+    #[test]
+    fn the_dashboard_path_is_checked() {
+        let c = parse("[dashboard]\npath = \"/ui/\"\nenabled = false").unwrap();
+        assert_eq!(c.dashboard.prefix(), "/ui");
+        assert!(!c.dashboard.enabled);
+        for bad in ["ui", "/api", "/api/v1", "/health", "/auth", "/a b", "/a//b"] {
+            let e = parse(&format!("[dashboard]\npath = \"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains("dashboard.path"), "{bad}: {e}");
+        }
+        assert!(parse("[dashboard]\npath = \"/apis\"").is_ok());
+        let e = parse("[dashboard]\nsession_ttl_secs = 5").unwrap_err();
+        assert!(e.to_string().contains("dashboard.session_ttl_secs"), "{e}");
     }
 
     /// Found by the `config_toml` fuzz target

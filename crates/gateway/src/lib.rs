@@ -88,6 +88,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Gateway {
     state: Arc<AppState>,
     admin: Arc<AdminAuth>,
+    /// The web dashboard's settings and sessions; `None` when
+    /// `[dashboard] enabled = false`.
+    dashboard: Option<Arc<routes::dashboard::Sessions>>,
     /// The exclusive lock on a SQLite database's lock file, held (never
     /// read) while the gateway lives (see [`reconcile`]).
     _db_lock: Option<Arc<std::fs::File>>,
@@ -207,6 +210,10 @@ impl Gateway {
         Ok(Gateway {
             state: Arc::new(state),
             admin: Arc::new(AdminAuth::disabled()),
+            dashboard: config
+                .dashboard
+                .enabled
+                .then(|| Arc::new(routes::dashboard::Sessions::new(&config.dashboard))),
             _db_lock: None,
         })
     }
@@ -257,7 +264,18 @@ impl Gateway {
 
     /// The axum application.
     pub fn router(&self) -> Router {
-        let app = routes::router(self.state.clone()).layer(axum::Extension(self.admin.clone()));
+        let app = routes::router(self.state.clone());
+        // The dashboard is mounted beside the API (its own paths, no
+        // fallback), so the API's routes answer the same with it off.
+        let app = match &self.dashboard {
+            Some(sessions) => app.merge(routes::dashboard::router(
+                self.state.clone(),
+                self.admin.clone(),
+                sessions.clone(),
+            )),
+            None => app,
+        };
+        let app = app.layer(axum::Extension(self.admin.clone()));
         let app = accept::with_body_timeout(app, self.state.server.request_body_timeout_secs);
         let app = accept::with_announced_body_limit(app, self.state.server.max_body_bytes);
         // Outside the body limit, so a 413 carries CORS headers a page can read.

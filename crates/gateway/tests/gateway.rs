@@ -27,6 +27,8 @@ mod byok;
 mod chat;
 #[path = "gateway/cors.rs"]
 mod cors;
+#[path = "gateway/dashboard.rs"]
+mod dashboard;
 #[path = "gateway/dialect_options.rs"]
 mod dialect_options;
 #[path = "gateway/dialects.rs"]

@@ -628,6 +628,36 @@ impl Store {
         row.map(GenerationRecord::try_from).transpose()
     }
 
+    /// The account's most recent generations, newest first, at most
+    /// `limit` (1 to 500); only those of `model` when given.
+    pub async fn recent_generations(
+        &self,
+        account_id: &str,
+        model: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<GenerationRecord>> {
+        let limit = i64::from(limit.clamp(1, 500));
+        let filter = if model.is_some() {
+            " AND model = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM generations WHERE account_id = $1{filter} \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let rows = on_pool!(self, |pool| {
+            let q = sqlx::query_as::<_, GenerationRow>(&sql)
+                .bind(account_id)
+                .bind(limit);
+            match model {
+                Some(m) => q.bind(m).fetch_all(pool).await,
+                None => q.fetch_all(pool).await,
+            }
+        })?;
+        rows.into_iter().map(GenerationRecord::try_from).collect()
+    }
+
     /// The account's generations created in `[since, until)`, summed per
     /// UTC day, model and provider, ordered by day, model and provider;
     /// only those of one key when `api_key_hash` is given.

@@ -16,6 +16,7 @@ mod generation;
 mod keys;
 
 pub(crate) mod byok;
+pub(crate) mod dashboard;
 pub(crate) mod oauth;
 mod openapi;
 

@@ -65,6 +65,10 @@ pub(crate) struct Options {
     /// `[moderation]`; when set, Mock Alpha also serves the moderated
     /// `mock/moderated` (`demo::listings_with_moderated`).
     pub(crate) moderation: Option<tollgate_gateway::config::ModerationConfig>,
+    /// `[dashboard] enabled` (true, the default).
+    pub(crate) dashboard: bool,
+    /// `[dashboard] path` (`/`, the default).
+    pub(crate) dashboard_path: &'static str,
 }
 
 impl Default for Options {
@@ -88,6 +92,8 @@ impl Default for Options {
             cors: None,
             search: None,
             moderation: None,
+            dashboard: true,
+            dashboard_path: "/",
         }
     }
 }
@@ -212,6 +218,8 @@ pub(crate) async fn start_with(options: Options) -> TestGateway {
     if let Some(search) = options.search.clone() {
         config.search = search;
     }
+    config.dashboard.enabled = options.dashboard;
+    config.dashboard.path = options.dashboard_path.to_owned();
     config.server.byok_cipher = options
         .byok_secret
         .map(|s| tollgate_store::ByokCipher::from_secret(s).unwrap());
