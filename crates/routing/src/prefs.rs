@@ -229,10 +229,10 @@ pub(crate) fn names_any(names: &[String], e: &CatalogEndpoint) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn endpoint(slug: &str, name: &str) -> CatalogEndpoint {
+    pub(crate) fn endpoint(slug: &str, name: &str) -> CatalogEndpoint {
         CatalogEndpoint {
             provider: slug.into(),
             provider_name: name.into(),

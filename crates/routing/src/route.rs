@@ -276,6 +276,10 @@ impl<'a, 'h> Ctx<'a, 'h> {
                     .cmp(&(b.group, b.position))
                     .then(a.price.total_cmp(&b.price))
             }),
+            Some(by @ (SortBy::Throughput | SortBy::Latency)) => {
+                // `compare`'s order, as a key computed once per endpoint.
+                cands.sort_by_cached_key(|c| (c.group, c.position, measured_key(by, c.key())));
+            }
             Some(by) => {
                 let exacto = &self.policy.exacto_providers;
                 cands.sort_by(|a, b| {
@@ -370,6 +374,31 @@ fn draw<R: Rng + ?Sized>(
 
 /// Orders two endpoints under a sort strategy; ties keep catalog order
 /// (the sorts are stable).
+/// An integer ordered as [`f64::total_cmp`] orders `x`.
+fn ordered(x: f64) -> i64 {
+    let bits = x.to_bits().cast_signed();
+    bits ^ ((bits >> 63).cast_unsigned() >> 1).cast_signed()
+}
+
+/// [`compare`]'s order for the measured sorts (throughput, latency) as a
+/// key: measured endpoints first, best first, then by price; `None` for
+/// the other sorts.
+pub(crate) fn measured_key(by: SortBy, k: SortKey<'_>) -> Option<(bool, i64, i64)> {
+    let (value, higher_is_better) = match by {
+        SortBy::Throughput => (k.health.and_then(|h| h.throughput_tps), true),
+        SortBy::Latency => (k.health.and_then(|h| h.latency_ms), false),
+        SortBy::Price | SortBy::Exacto => return None,
+    };
+    let rank = value.map_or(0, |v| {
+        if higher_is_better {
+            !ordered(v)
+        } else {
+            ordered(v)
+        }
+    });
+    Some((value.is_none(), rank, ordered(k.price)))
+}
+
 pub(crate) fn compare(by: SortBy, a: SortKey<'_>, b: SortKey<'_>, exacto: &[String]) -> Ordering {
     let price = a.price.total_cmp(&b.price);
     // Measured values first (better first), unmeasured after, by price.
@@ -466,6 +495,57 @@ mod tests {
         for p in ["temperature", "seed", "max_tokens", "stop"] {
             assert!(!is_capability(p), "{p}");
         }
+    }
+
+    #[test]
+    fn the_measured_sort_key_orders_as_compare_does() {
+        let e = crate::prefs::tests::endpoint("p", "P");
+        let values = [
+            None,
+            Some(0.0),
+            Some(-0.0),
+            Some(1.5),
+            Some(20.0),
+            Some(400.0),
+            Some(f64::MAX),
+        ];
+        let healths: Vec<Option<EndpointHealth>> = values
+            .iter()
+            .map(|v| {
+                v.map(|v| EndpointHealth {
+                    throughput_tps: Some(v),
+                    latency_ms: Some(v),
+                    ..Default::default()
+                })
+            })
+            .chain([Some(EndpointHealth::default())])
+            .collect();
+        let keys: Vec<SortKey<'_>> = healths
+            .iter()
+            .flat_map(|h| {
+                [0.5, 2.0, 0.0].map(|price| SortKey {
+                    endpoint: &e,
+                    health: h.as_ref(),
+                    price,
+                })
+            })
+            .collect();
+        for by in [SortBy::Throughput, SortBy::Latency] {
+            for a in &keys {
+                for b in &keys {
+                    assert_eq!(
+                        measured_key(by, *a).cmp(&measured_key(by, *b)),
+                        compare(by, *a, *b, &[]),
+                        "{by:?}: {:?}/{} vs {:?}/{}",
+                        a.health,
+                        a.price,
+                        b.health,
+                        b.price
+                    );
+                }
+            }
+        }
+        assert_eq!(measured_key(SortBy::Price, keys[0]), None);
     }
 
     #[test]
