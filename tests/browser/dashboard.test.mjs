@@ -15,13 +15,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 const WORKSPACE = resolve(here, "..", "..");
 const SHOTS = join(WORKSPACE, "target", "screenshots");
 const API_KEY = "sk-tg-v1-browser-suite-demo-key";
+const PROVISIONING_KEY = "sk-tg-v1-browser-suite-demo-provisioning";
 const ADMIN_KEY = "sk-tg-admin-browser-suite";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 async function startGateway() {
   const bin = process.env.TOLLGATED || join(WORKSPACE, "target", "debug", "tollgated");
   const child = spawn(bin, ["--dev", "--listen", "127.0.0.1:0", "--shutdown-grace", "2"], {
-    env: { ...process.env, TOLLGATE_DEV_API_KEY: API_KEY, TOLLGATE_ADMIN_KEY: ADMIN_KEY,
+    env: { ...process.env, TOLLGATE_DEV_API_KEY: API_KEY,
+           TOLLGATE_DEV_PROVISIONING_KEY: PROVISIONING_KEY, TOLLGATE_ADMIN_KEY: ADMIN_KEY,
            RUST_LOG: process.env.RUST_LOG || "error" },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -171,7 +173,36 @@ test("the dashboard in headless Chromium", { timeout: 180000 }, async (t) => {
     assert.ok((await page.locator("#models tbody tr").count()) >= 1);
   });
 
+  await t.test("an inference key's session sees the keys read-only", async () => {
+    await page.goto(url("/keys"));
+    await page.getByText("Managing keys needs a provisioning key: sign in with one").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Create key" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: /^(Disable|Enable) key/ }).count(), 0);
+    // Even with the session's token, the server refuses to mint a key.
+    const before = problems.length;
+    const status = await page.evaluate(async () => {
+      const csrf = document.querySelector("meta[name=csrf-token]").content;
+      const r = await fetch(document.body.dataset.base + "/keys", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "name=leaked&csrf=" + encodeURIComponent(csrf),
+      });
+      return r.status;
+    });
+    assert.equal(status, 403);
+    const logged = problems.splice(before);
+    assert.ok(logged.every((p) => p.includes("status of 403")), JSON.stringify(logged));
+    await page.goto(url("/keys"));
+    assert.equal(await page.locator("tr", { hasText: "leaked" }).count(), 0);
+    await page.goto(url("/byok"));
+    assert.equal(await page.getByRole("button", { name: "Store key" }).count(), 0);
+    await signOut();
+  });
+
   await t.test("create a key and see it listed", async () => {
+    await signIn(PROVISIONING_KEY);
+    await page.goto(url("/playground"));
+    await page.getByText("Provisioning keys cannot call models").waitFor();
     await page.goto(url("/keys"));
     await page.getByLabel("Name").fill("browser-made");
     await page.getByLabel("Credit limit (USD, optional)").fill("3");

@@ -1,10 +1,12 @@
 //! The web dashboard over HTTP: the API answers the same with it off (and
 //! its pages are then 404), and with it on a session is started by a key,
-//! every form needs the session's CSRF token, and sign-out ends it. The
-//! pages in a real browser are tests/browser.
+//! every form needs the session's CSRF token, and sign-out ends it. Only a
+//! provisioning key's session manages keys; an inference key's sees them.
+//! The pages in a real browser are tests/browser.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use tollgate_store::{KeyKind, NewApiKey};
 
 use crate::support::*;
 
@@ -154,10 +156,119 @@ async fn sessions_forms_and_sign_out(postgres: bool) {
     let forged = post_form(&gw, "/signin", "", &format!("key={}", gw.key)).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
-    let session = sign_in(&gw, &gw.key).await;
+    // An inference key's session sees the keys but cannot change them,
+    // even with the session's own token.
+    let inference = sign_in(&gw, &gw.key).await;
+    let keys = get_with(&gw, "/keys", &inference).await;
+    assert_eq!(keys.status, StatusCode::OK);
+    let html = text(&keys);
+    assert!(
+        html.contains("Managing keys needs a provisioning key"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>test</td>"),
+        "its own key is listed: {html}"
+    );
+    assert!(
+        !html.contains(r#"action="/keys""#),
+        "no create form: {html}"
+    );
+    assert!(!html.contains("/toggle"), "no disable form: {html}");
+    let csrf = csrf_of(&html);
+    let before = gw
+        .gateway
+        .store()
+        .list_api_keys(&gw.account_id)
+        .await
+        .unwrap()
+        .len();
+    let refused = post_form(
+        &gw,
+        "/keys",
+        &inference,
+        &format!("csrf={csrf}&name=minted-by-a-leak"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(text(&refused).contains("Managing keys needs a provisioning key"));
+    let after = gw
+        .gateway
+        .store()
+        .list_api_keys(&gw.account_id)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), before, "no key was created");
+    assert!(after.iter().all(|k| k.label != "minted-by-a-leak"));
+    let own = after.iter().find(|k| k.kind == KeyKind::Inference).unwrap();
+    for path in [
+        format!("/keys/{}/toggle", own.hash),
+        format!("/keys/{}/delete", own.hash),
+        String::from("/byok/mock/delete"),
+        String::from("/byok"),
+    ] {
+        let form = format!("csrf={csrf}&provider=mock&api_key=sk-provider-123456");
+        let reply = post_form(&gw, &path, &inference, &form).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let own_now = gw.gateway.store().get_api_key(&own.hash).await.unwrap();
+    assert!(
+        own_now.is_some_and(|k| !k.disabled),
+        "the key was left alone"
+    );
+    // The playground is an inference key's.
+    assert_eq!(
+        get_with(&gw, "/playground", &inference).await.status,
+        StatusCode::OK
+    );
+
+    // A provisioning key of the account manages them.
+    let (provisioning, _) = gw
+        .gateway
+        .store()
+        .create_api_key(
+            &gw.account_id,
+            NewApiKey {
+                label: String::from("ops"),
+                kind: KeyKind::Provisioning,
+            },
+        )
+        .await
+        .unwrap();
+    let session = sign_in(&gw, &provisioning).await;
     let keys = get_with(&gw, "/keys", &session).await;
     assert_eq!(keys.status, StatusCode::OK);
-    let csrf = csrf_of(&text(&keys));
+    let html = text(&keys);
+    assert!(!html.contains("Managing keys needs a provisioning key"));
+    assert!(html.contains(r#"action="/keys""#), "{html}");
+    let csrf = csrf_of(&html);
+    // It cannot call models: the playground says so, and its chat is a 403.
+    let play = text(&get_with(&gw, "/playground", &session).await);
+    assert!(
+        play.contains("Provisioning keys cannot call models"),
+        "{play}"
+    );
+    let chat = gw
+        .oneshot(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/playground/chat")
+                .header(header::COOKIE, &session)
+                .header("x-csrf-token", &csrf)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    r#"{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}"#,
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(chat.status, StatusCode::FORBIDDEN);
+    assert!(
+        chat.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot call models")
+    );
 
     // A form without its token is refused, and creates nothing.
     let refused = post_form(&gw, "/keys", &session, "name=forged").await;

@@ -16,7 +16,8 @@ use tollgate_store::{
 use super::layout::{self, csrf, usd, when};
 use super::session::Session;
 use super::{
-    Dash, checked_form, csrf_refused, field, html_response, problem, redirect, require_account,
+    Dash, MANAGE_NEEDS_PROVISIONING, checked_form, csrf_refused, field, html_response, problem,
+    redirect, require_account, require_manager,
 };
 use crate::routes::fields;
 
@@ -81,7 +82,8 @@ async fn keys_page(
             }
         }
         @if let Some(e) = &error { p.error role="alert" { (e) } }
-        div.card {
+        @if !s.manages() { (read_only()) }
+        @if s.manages() { div.card {
             h2 { "Create a key" }
             form.grid method="post" action=(dash.p("/keys")) {
                 (csrf(s))
@@ -99,7 +101,7 @@ async fn keys_page(
                 div { label for="expires" { "Expires (optional)" } input #expires name="expires" type="date"; }
                 div.actions { button type="submit" { "Create key" } }
             }
-        }
+        } }
         div.card {
             h2 { "Your keys" }
             @if rows.is_empty() { p.muted { "No keys yet." } } @else {
@@ -107,7 +109,8 @@ async fn keys_page(
                     thead { tr {
                         th scope="col" { "Name" } th scope="col" { "Key" } th scope="col" { "Status" }
                         th scope="col" { "Limit" } th scope="col" class="num" { "Usage (today / month / all)" }
-                        th scope="col" { "Expires" } th scope="col" { span.sr { "Actions" } }
+                        th scope="col" { "Expires" }
+                        @if s.manages() { th scope="col" { span.sr { "Actions" } } }
                     } }
                     tbody {
                         @for (k, u) in &rows { (key_row(dash, s, k, u.as_ref())) }
@@ -135,7 +138,7 @@ fn key_row(dash: &Dash, s: &Session, k: &ApiKey, u: Option<&KeyUsage>) -> Markup
             td { (limit) }
             td.num { (usage(|u| u.usage_daily)) " / " (usage(|u| u.usage_monthly)) " / " (usage(|u| u.usage)) }
             td { (k.expires_at.map(when).unwrap_or_else(|| String::from("never"))) }
-            td { div.row-actions {
+            @if s.manages() { td { div.row-actions {
                 form method="post" action=(dash.p(&format!("/keys/{}/toggle", k.hash))) {
                     (csrf(s))
                     button.secondary type="submit" aria-label=(format!("{} key {}", if k.disabled { "Enable" } else { "Disable" }, k.label)) {
@@ -143,9 +146,14 @@ fn key_row(dash: &Dash, s: &Session, k: &ApiKey, u: Option<&KeyUsage>) -> Markup
                     }
                 }
                 a.button.danger href=(dash.p(&format!("/keys/{}/delete", k.hash))) aria-label=(format!("Delete key {}", k.label)) { "Delete" }
-            } }
+            } } }
         }
     }
+}
+
+/// The notice of a session that only sees the account's keys.
+fn read_only() -> Markup {
+    html! { p.notice #read-only role="status" { (MANAGE_NEEDS_PROVISIONING) } }
 }
 
 fn failed(dash: &Dash, s: &Session, e: &str) -> Response {
@@ -164,7 +172,7 @@ pub(super) async fn create_key(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -257,7 +265,7 @@ pub(super) async fn toggle_key(
     Path(hash): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -290,7 +298,7 @@ pub(super) async fn confirm_delete(
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -323,7 +331,7 @@ pub(super) async fn delete_key(
     Path(hash): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -426,7 +434,8 @@ async fn byok_page(
             p.notice role="status" { "BYOK is off on this gateway: its operator has not set " code { "TOLLGATE_SECRET_KEY" } "." }
         } @else {
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            div.card {
+            @if !s.manages() { (read_only()) }
+            @if s.manages() { div.card {
                 h2 { "Store a key" }
                 form.grid method="post" action=(dash.p("/byok")) {
                     (csrf(s))
@@ -436,16 +445,16 @@ async fn byok_page(
                     div.check { input #always_use name="always_use" type="checkbox" value="true"; label for="always_use" { "Always use it (no fallback to the gateway's key)" } }
                     div.actions { button type="submit" { "Store key" } }
                 }
-            }
+            } }
             div.card {
                 h2 { "Stored keys" }
                 @if keys.is_empty() { p.muted { "None stored." } } @else {
-                    table { thead { tr { th scope="col" { "Provider" } th scope="col" { "Key" } th scope="col" { "Always use" } th scope="col" { "Stored" } th scope="col" { span.sr { "Actions" } } } }
+                    table { thead { tr { th scope="col" { "Provider" } th scope="col" { "Key" } th scope="col" { "Always use" } th scope="col" { "Stored" } @if s.manages() { th scope="col" { span.sr { "Actions" } } } } }
                     tbody { @for k in &keys { tr {
                         td { (k.provider) } td { code { "…" (k.last4) } } td { @if k.always_use { "yes" } @else { "no" } }
                         td { (when(k.updated_at.unwrap_or(k.created_at))) }
-                        td { form method="post" action=(dash.p(&format!("/byok/{}/delete", k.provider))) {
-                            (csrf(s)) button.danger type="submit" aria-label=(format!("Remove the {} key", k.provider)) { "Remove" } } }
+                        @if s.manages() { td { form method="post" action=(dash.p(&format!("/byok/{}/delete", k.provider))) {
+                            (csrf(s)) button.danger type="submit" aria-label=(format!("Remove the {} key", k.provider)) { "Remove" } } } }
                     } } } }
                 }
             }
@@ -460,7 +469,7 @@ pub(super) async fn store_byok(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -510,7 +519,7 @@ pub(super) async fn delete_byok(
     Path(provider): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_account(&dash, &headers).await {
+    let (s, account, _) = match require_manager(&dash, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use tollgate_store::{ApiKey, hash_api_key};
+use tollgate_store::{ApiKey, KeyKind, hash_api_key};
 
 pub use session::Sessions;
 use session::{COOKIE, SIGNIN_COOKIE, Session, Who};
@@ -215,6 +215,29 @@ async fn require_account(
     }
 }
 
+/// Why an inference key's session only sees the account's keys.
+pub(super) const MANAGE_NEEDS_PROVISIONING: &str =
+    "Managing keys needs a provisioning key: sign in with one.";
+
+/// The account of a session that may manage its API and BYOK keys (signed
+/// in with a provisioning key), or a 403 page: an inference key may be
+/// embedded in a browser app, so a leaked one must not mint keys.
+async fn require_manager(
+    dash: &Dash,
+    headers: &HeaderMap,
+) -> Result<(Session, String, String), Response> {
+    let (s, account, key_hash) = require_account(dash, headers).await?;
+    if !s.manages() {
+        return Err(problem(
+            dash,
+            Some(&s),
+            StatusCode::FORBIDDEN,
+            MANAGE_NEEDS_PROVISIONING,
+        ));
+    }
+    Ok((s, account, key_hash))
+}
+
 /// An operator session, or a 403 page.
 async fn require_operator(dash: &Dash, headers: &HeaderMap) -> Result<Session, Response> {
     let s = require(dash, headers).await?;
@@ -286,7 +309,7 @@ fn signin_form(
     let body = html! {
         div.card.narrow {
             h1 { "Sign in" }
-            p.muted { "Use one of your account's API keys, or the operator's admin key. The key is only used to start a session: it is not kept in the browser." }
+            p.muted { "Use one of your account's API keys (a provisioning key to manage keys), or the operator's admin key. The key is only used to start a session: it is not kept in the browser." }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form method="post" action=(dash.p("/signin")) {
                 input type="hidden" name="csrf" value=(csrf);
@@ -330,6 +353,7 @@ async fn signin(State(dash): State<Arc<Dash>>, headers: HeaderMap, body: Bytes) 
                 account_id: k.account_id.clone(),
                 key_hash: k.hash.clone(),
                 label: k.display_label().to_owned(),
+                manages: k.kind == KeyKind::Provisioning,
             }),
             Ok(_) => None,
             Err(e) => {

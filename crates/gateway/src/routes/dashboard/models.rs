@@ -192,7 +192,7 @@ pub(super) async fn model(
             div.stat { span.label { "Output / 1M tokens" } span.value { (per_million(m.pricing.completion)) } }
             div.stat { span.label { "Modalities" } span.value.small { (m.architecture.input_modalities.join(", ")) " → " (m.architecture.output_modalities.join(", ")) } }
         }
-        @if s.who_is_account() {
+        @if s.who_is_account() && !s.manages() {
             p { a.button href=(dash.p(&format!("/playground?model={}", m.id))) { "Try it in the playground" } }
         }
         div.card.scroll {

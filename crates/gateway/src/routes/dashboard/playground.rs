@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde_json::{Value, json};
 use tollgate_schema::chat::ChatRequest;
+use tollgate_store::KeyKind;
 
 use super::layout;
 use super::session::{self, Who};
@@ -25,6 +26,11 @@ use crate::routes::chat::serve_chat;
 
 /// The header carrying the session's CSRF token.
 const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What a provisioning key's session is told: the API answers such a key
+/// 403 on every model route, and so does the playground.
+const CANNOT_CALL: &str = "Provisioning keys cannot call models (the API answers 403): \
+     sign in with an inference key to use the playground.";
 
 /// `GET /playground?model=`.
 pub(super) async fn page(
@@ -48,6 +54,16 @@ pub(super) async fn page(
         .map(str::to_owned)
         .or_else(|| models.first().cloned())
         .unwrap_or_default();
+    if s.manages() {
+        let body = html! {
+            h1 { "Playground" }
+            p.notice #cannot-call role="status" { (CANNOT_CALL) }
+        };
+        return html_response(
+            StatusCode::OK,
+            layout::page(&dash, Some(&s), "Playground", "/playground", body),
+        );
+    }
     let body = html! {
         h1 { "Playground" }
         form #chat.card autocomplete="off" {
@@ -119,6 +135,9 @@ pub(super) async fn chat(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if key.kind == KeyKind::Provisioning {
+        return ApiError::Forbidden(String::from(CANNOT_CALL)).into_response();
+    }
     match run(&dash, &headers, key, &body).await {
         Ok(r) | Err(r) => r,
     }

@@ -31,6 +31,10 @@ pub(super) enum Who {
         key_hash: String,
         /// The key's display label.
         label: String,
+        /// Signed in with a provisioning key: may manage the account's API
+        /// keys and BYOK keys (an inference key only sees them), and cannot
+        /// call models.
+        manages: bool,
     },
     /// The operator, signed in with the admin key.
     Operator,
@@ -50,6 +54,12 @@ impl Session {
     /// Whether an account (not the operator) signed in.
     pub(super) fn who_is_account(&self) -> bool {
         matches!(self.who, Who::Account { .. })
+    }
+
+    /// Whether the session may manage the account's keys (signed in with a
+    /// provisioning key).
+    pub(super) fn manages(&self) -> bool {
+        matches!(self.who, Who::Account { manages: true, .. })
     }
 }
 
