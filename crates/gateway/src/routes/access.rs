@@ -51,7 +51,7 @@ pub async fn authenticate_provisioning(
     let key = authenticate_any(store, headers).await?;
     if key.kind != KeyKind::Provisioning {
         return Err(ApiError::Forbidden(String::from(
-            "Only provisioning (management) keys can manage API keys; this is an inference key",
+            "Only provisioning (management) keys can manage API keys and BYOK provider keys; this is an inference key",
         )));
     }
     Ok(key)

@@ -1,7 +1,9 @@
 //! BYOK ("bring your own key"): users store their own provider keys, and
 //! requests to that provider are made with them.
 //!
-//! # Routes (bearer: an account key, inference or provisioning)
+//! # Routes (bearer: an account key; storing and removing need a
+//! provisioning key, as managing API keys does, so a leaked inference key
+//! cannot swap the account's provider keys)
 //!
 //! - `PUT /api/v1/byok/{provider}` `{api_key, always_use?: bool}` stores
 //!   (201) or replaces (200) the account's key for a provider of the
@@ -49,7 +51,7 @@ use serde_json::{Value, json};
 use tollgate_schema::wire_error::{ErrorBody, ErrorResponse};
 use tollgate_store::{ByokKey, key_last4};
 
-use super::access::authenticate_any;
+use super::access::{authenticate_any, authenticate_provisioning};
 use super::fields;
 use super::oauth::parse_json;
 use super::{Route, Verb};
@@ -114,7 +116,9 @@ async fn store_key(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let account = authenticate_any(&state.store, &headers).await?.account_id;
+    let account = authenticate_provisioning(&state.store, &headers)
+        .await?
+        .account_id;
     let Some(cipher) = &state.server.byok_cipher else {
         return Ok(disabled());
     };
@@ -189,7 +193,9 @@ async fn delete_key(
     Path(provider): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let account = authenticate_any(&state.store, &headers).await?.account_id;
+    let account = authenticate_provisioning(&state.store, &headers)
+        .await?
+        .account_id;
     if state.server.byok_cipher.is_none() {
         return Ok(disabled());
     }

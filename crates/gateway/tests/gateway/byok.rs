@@ -58,7 +58,7 @@ async fn store_then_replace() {
         &h,
         "mock-alpha",
         &json!({"api_key": USER_KEY}),
-        Some(&h.key),
+        Some(&h.provisioning),
     )
     .await;
     assert_eq!(reply.status, 201, "{}", text(&reply));
@@ -76,7 +76,7 @@ async fn store_then_replace() {
         &h,
         "mock-alpha",
         &json!({"api_key": "sk-user-second-key-1234", "always_use": true}),
-        Some(&h.key),
+        Some(&h.provisioning),
     )
     .await;
     assert_eq!(reply.status, 200, "{}", text(&reply));
@@ -104,7 +104,13 @@ async fn store_then_replace() {
 async fn the_list_shows_only_the_last_four() {
     let h = Accounts::start(Some(cipher())).await;
     for provider in ["mock-beta", "mock-alpha"] {
-        let reply = put(&h, provider, &json!({"api_key": USER_KEY}), Some(&h.key)).await;
+        let reply = put(
+            &h,
+            provider,
+            &json!({"api_key": USER_KEY}),
+            Some(&h.provisioning),
+        )
+        .await;
         assert_eq!(reply.status, 201, "{}", text(&reply));
     }
     // A provisioning key of the account sees the same.
@@ -136,7 +142,7 @@ async fn the_list_shows_only_the_last_four() {
         }
     }
 
-    // Another account sees none of them.
+    // Another account sees none of them, nor can it remove them.
     let other = h.store().create_account("other").await.unwrap();
     let (other_key, _) = h
         .store()
@@ -144,7 +150,7 @@ async fn the_list_shows_only_the_last_four() {
             &other.id,
             NewApiKey {
                 label: "o".to_owned(),
-                kind: KeyKind::Inference,
+                kind: KeyKind::Provisioning,
             },
         )
         .await
@@ -163,13 +169,13 @@ async fn delete_then_404() {
         &h,
         "mock-gamma",
         &json!({"api_key": USER_KEY}),
-        Some(&h.key),
+        Some(&h.provisioning),
     )
     .await;
-    let reply = delete(&h, "mock-gamma", &h.key).await;
+    let reply = delete(&h, "mock-gamma", &h.provisioning).await;
     assert_eq!(reply.status, 200, "{}", text(&reply));
     assert_eq!(reply.json(), json!({"deleted": true}));
-    let reply = delete(&h, "mock-gamma", &h.key).await;
+    let reply = delete(&h, "mock-gamma", &h.provisioning).await;
     let error = assert_error(&reply, 404);
     assert!(error["message"].as_str().unwrap().contains("mock-gamma"));
     assert_eq!(h.count("byok_keys").await, 0);
@@ -182,7 +188,7 @@ async fn keys_are_encrypted_at_rest() {
         &h,
         "mock-alpha",
         &json!({"api_key": USER_KEY}),
-        Some(&h.key),
+        Some(&h.provisioning),
     )
     .await;
     assert_eq!(reply.status, 201);
@@ -202,7 +208,7 @@ async fn bad_requests() {
         &h,
         "no-such-provider",
         &json!({"api_key": USER_KEY}),
-        Some(&h.key),
+        Some(&h.provisioning),
     )
     .await;
     let error = assert_error(&reply, 400);
@@ -225,7 +231,7 @@ async fn bad_requests() {
             Some("always_use"),
         ),
     ] {
-        let reply = put(&h, "mock-alpha", &body, Some(&h.key)).await;
+        let reply = put(&h, "mock-alpha", &body, Some(&h.provisioning)).await;
         let error = assert_error(&reply, 400);
         if let Some(field) = field {
             assert_eq!(error["metadata"]["field"], field, "{body}: {error}");
@@ -236,7 +242,7 @@ async fn bad_requests() {
         .send(
             Method::PUT,
             "/api/v1/byok/mock-alpha",
-            Some(&h.key),
+            Some(&h.provisioning),
             Some("application/json"),
             "{not json",
         )
@@ -270,11 +276,11 @@ async fn without_a_secret_key_byok_is_disabled() {
             &h,
             "mock-alpha",
             &json!({"api_key": USER_KEY}),
-            Some(&h.key),
+            Some(&h.provisioning),
         )
         .await,
         list(&h, &h.key).await,
-        delete(&h, "mock-alpha", &h.key).await,
+        delete(&h, "mock-alpha", &h.provisioning).await,
     ] {
         let error = assert_error(&reply, 503);
         let message = error["message"].as_str().unwrap();
@@ -287,4 +293,41 @@ async fn without_a_secret_key_byok_is_disabled() {
     assert_eq!(h.count("byok_keys").await, 0, "nothing stored");
     // Still authenticated first.
     assert_error(&list(&h, "sk-tg-v1-nope").await, 401);
+}
+
+#[tokio::test]
+async fn an_inference_key_cannot_store_or_remove_provider_keys() {
+    let h = Accounts::start(Some(cipher())).await;
+    let reply = put(
+        &h,
+        "mock-alpha",
+        &json!({"api_key": USER_KEY}),
+        Some(&h.key),
+    )
+    .await;
+    let error = assert_error(&reply, 403);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Only provisioning (management) keys"),
+        "{error}"
+    );
+    assert_eq!(h.count("byok_keys").await, 0, "nothing stored");
+
+    // Stored with the provisioning key, it stays when the inference key
+    // tries to remove it, and the inference key may still list it.
+    let reply = put(
+        &h,
+        "mock-alpha",
+        &json!({"api_key": USER_KEY}),
+        Some(&h.provisioning),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", text(&reply));
+    assert_error(&delete(&h, "mock-alpha", &h.key).await, 403);
+    assert_eq!(h.count("byok_keys").await, 1, "still stored");
+    let listed = list(&h, &h.key).await;
+    assert_eq!(listed.status, 200, "{}", text(&listed));
+    assert_eq!(listed.json()["data"][0]["provider"], "mock-alpha");
 }

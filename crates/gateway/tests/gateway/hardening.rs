@@ -26,12 +26,25 @@ fn text(reply: &Reply) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
-/// `PUT /api/v1/byok/{provider}` with the test key.
+/// `PUT /api/v1/byok/{provider}` with a provisioning key of the test
+/// account (storing a provider key needs one).
 async fn store_byok(gw: &TestGateway, provider: &str, key: &str) {
+    let (provisioning, _) = gw
+        .gateway
+        .store()
+        .create_api_key(
+            &gw.account_id,
+            tollgate_store::NewApiKey {
+                label: "byok manager".to_owned(),
+                kind: tollgate_store::KeyKind::Provisioning,
+            },
+        )
+        .await
+        .unwrap();
     let request = Request::builder()
         .method(Method::PUT)
         .uri(format!("/api/v1/byok/{provider}"))
-        .header(header::AUTHORIZATION, format!("Bearer {}", gw.key))
+        .header(header::AUTHORIZATION, format!("Bearer {provisioning}"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(
             json!({"api_key": key, "always_use": true}).to_string(),

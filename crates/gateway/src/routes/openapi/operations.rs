@@ -249,6 +249,7 @@ pub(crate) fn operations() -> Vec<Operation> {
             "Store the account's own key for a provider (201 when new)",
             Body::Json(data_object),
         )
+        .auth(Auth::Provisioning)
         .request(of::<crate::routes::byok::PutBody>()),
         Operation::new(
             Delete,
@@ -256,7 +257,8 @@ pub(crate) fn operations() -> Vec<Operation> {
             BYOK,
             "Delete the account's own key for a provider",
             Body::Json(deleted),
-        ),
+        )
+        .auth(Auth::Provisioning),
         // OAuth PKCE.
         Operation::new(
             Get,

@@ -228,7 +228,7 @@ async fn inference_keys_cannot_manage_keys() {
         let error = assert_error(&reply, 403);
         assert_eq!(
             error["message"],
-            "Only provisioning (management) keys can manage API keys; this is an inference key",
+            "Only provisioning (management) keys can manage API keys and BYOK provider keys; this is an inference key",
             "{method} {path}"
         );
         assert_eq!(error["metadata"]["error_type"], "permission_denied");
