@@ -454,7 +454,13 @@ fn dependencies_point_down_the_layers() {
 
 /// HTTP server crates: what writes responses, headers and SSE framing
 /// towards clients.
-const HTTP_SERVER: &[&str] = &["axum", "axum-core", "hyper", "hyper-util", "tower-http"];
+const HTTP_SERVER: &[&str] = &["axum", "axum-core", "tower-http"];
+
+/// HTTP crates that are both client and server: allowed below the gateway
+/// as clients only (transport's upstream client drives hyper's client
+/// connections itself), that is without these features.
+const HTTP_BOTH: &[&str] = &["hyper", "hyper-util"];
+const SERVER_FEATURES: &[&str] = &["server", "server-auto", "server-graceful", "service"];
 
 #[test]
 fn only_the_gateway_serves_http() {
@@ -470,6 +476,22 @@ fn only_the_gateway_serves_http() {
             if HTTP_SERVER.contains(&dep_name) {
                 problems.push(format!("{member} depends on {dep_name}"));
             }
+            if HTTP_BOTH.contains(&dep_name) {
+                let features: Vec<&str> = dep["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|f| f.as_str())
+                    .filter(|f| SERVER_FEATURES.contains(f))
+                    .collect();
+                let defaults = dep["uses_default_features"].as_bool() != Some(false);
+                if !features.is_empty() || (defaults && dep_name == "hyper-util") {
+                    problems.push(format!(
+                        "{member} depends on {dep_name} as a server (features {features:?}{})",
+                        if defaults { ", default features" } else { "" }
+                    ));
+                }
+            }
         }
     }
     problems.sort();
@@ -477,8 +499,9 @@ fn only_the_gateway_serves_http() {
         problems.is_empty(),
         "ARCHITECTURE.md: responses, headers and SSE framing towards clients are the \
          gateway's; the crates below it may classify errors and suggest a status, but \
-         depend on no HTTP server crate ({}):\n  {}",
+         depend on no HTTP server crate ({}; {} as clients only):\n  {}",
         HTTP_SERVER.join(", "),
+        HTTP_BOTH.join(", "),
         problems.join("\n  ")
     );
 }

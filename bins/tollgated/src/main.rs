@@ -19,6 +19,7 @@ use tollgate_gateway::config::TelemetryConfig;
 use tollgate_gateway::dev::DevEnvironment;
 use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
 use tracing::Subscriber;
+use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -109,12 +110,14 @@ fn run() -> Result<()> {
             Some(config) => &config.telemetry,
             None => &TelemetryConfig::default(),
         };
-        let telemetry = init_tracing(args.log_format, telemetry)?;
+        let (telemetry, log_guard) = init_tracing(args.log_format, telemetry)?;
         let served = serve(args, config).await;
         // After the drain: the spans of the last requests are queued by now.
         if let Some(telemetry) = telemetry {
             telemetry.shutdown().await;
         }
+        // The last lines reach stderr before the process exits.
+        drop(log_guard);
         served
     })
 }
@@ -289,8 +292,12 @@ fn print_dev_banner(env: &DevEnvironment, addr: SocketAddr) {
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
 /// Logs on stderr as `RUST_LOG` says (default [`DEFAULT_FILTER`]), and, when
-/// `[telemetry]` names a collector, spans exported to it.
-fn init_tracing(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Option<Telemetry>> {
+/// `[telemetry]` names a collector, spans exported to it. The guard
+/// flushes the log lines still queued when it is dropped.
+fn init_tracing(
+    format: LogFormat,
+    telemetry: &TelemetryConfig,
+) -> Result<(Option<Telemetry>, WorkerGuard)> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // Without `RUST_LOG`: info, one access line per request, and sqlx at
@@ -298,23 +305,40 @@ fn init_tracing(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Option
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry();
+    let (writer, guard) = log_writer();
     let Some((export, exporter)) = telemetry::start(telemetry)? else {
         // `RUST_LOG` filters everything, as it always has.
-        registry.with(filter).with(log_layer(format)).init();
-        return Ok(None);
+        registry.with(filter).with(log_layer(format, writer)).init();
+        return Ok((None, guard));
     };
     // `RUST_LOG` filters the logs only: the export keeps its own level, so
     // quieter logs do not lose traces.
     registry
-        .with(log_layer(format).with_filter(filter))
+        .with(log_layer(format, writer).with_filter(filter))
         .with(export)
         .init();
     exporter.announce(telemetry);
-    Ok(Some(exporter))
+    Ok((Some(exporter), guard))
 }
 
-/// Log lines on stderr, as text or JSON.
-fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+/// Where log lines go: stderr, written by a thread of their own. A request
+/// formats its access line and queues it; the thread writes whatever is
+/// queued in one `write` (buffered), so under load many requests' lines
+/// cost one system call, and none is written on a request's thread. Not
+/// lossy: when a burst outruns stderr, requests wait rather than lines
+/// being dropped.
+fn log_writer() -> (NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("tollgated-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ))
+}
+
+/// Log lines on stderr (through `writer`), as text or JSON.
+fn log_layer<S>(format: LogFormat, writer: NonBlocking) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
@@ -323,7 +347,7 @@ where
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
     match format {
         // Control characters in fields (a request's path or model id) are

@@ -157,11 +157,13 @@ impl AppState {
                 Err(poisoned) => poisoned.into_inner(),
             };
             tracker.record(&key, outcome, now);
-            let unchanged = tracker.health(&key, now).is_some_and(|h| {
-                shown
-                    .get(&key.model, &key.provider)
-                    .is_some_and(|s| s.status == h.status && s.in_outage == h.in_outage)
-            });
+            let unchanged = tracker
+                .status(&key, now)
+                .is_some_and(|(status, in_outage)| {
+                    shown
+                        .get(&key.model, &key.provider)
+                        .is_some_and(|s| s.status == status && s.in_outage == in_outage)
+                });
             (!unchanged).then(|| tracker.snapshot(now))
         };
         if let Some(snapshot) = rebuilt {

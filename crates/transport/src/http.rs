@@ -4,9 +4,12 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::h1::{self, H1Client};
 
 /// Timeouts and pool sizes of the shared client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +52,21 @@ impl Default for HttpClientConfig {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// The hot path's client ([`crate::h1`]); `None` when an HTTP proxy is
+    /// configured in the environment, which only reqwest honours.
+    h1: Option<H1Client>,
     config: HttpClientConfig,
 }
+
+/// The environment variables through which reqwest takes an HTTP proxy.
+const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 impl HttpClient {
     /// Builds the client. Fails only if the TLS backend cannot start.
@@ -69,7 +85,17 @@ impl HttpClient {
             .map_err(|e| Error::Client {
                 message: describe(&e),
             })?;
-        Ok(HttpClient { client, config })
+        let proxied = PROXY_VARS
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+        let h1 = (!proxied).then(|| {
+            H1Client::new(
+                config.connect_timeout,
+                config.pool_idle_timeout,
+                config.pool_max_idle_per_host,
+            )
+        });
+        Ok(HttpClient { client, h1, config })
     }
 
     /// The settings it was built with.
@@ -142,6 +168,19 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     out
 }
 
+/// A failure reading a streamed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// The transport timed out.
+    Timeout,
+    /// The connection broke; the description has no secret in it.
+    Broken(String),
+}
+
+/// A streamed response body.
+pub(crate) type BodyStream =
+    std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, BodyError>> + Send + 'static>>;
+
 /// Why a whole response body could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadBodyError {
@@ -151,10 +190,22 @@ pub(crate) enum ReadBodyError {
         limit: usize,
     },
     /// The connection failed or timed out while reading.
-    Failed(reqwest::Error),
+    Failed {
+        /// It timed out.
+        timeout: bool,
+        /// What failed, with its causes, without secrets.
+        detail: String,
+    },
 }
 
 impl ReadBodyError {
+    fn from_reqwest(e: &reqwest::Error) -> Self {
+        ReadBodyError::Failed {
+            timeout: e.is_timeout(),
+            detail: describe(e),
+        }
+    }
+
     /// The error's kind, its message for the client, and its detail for
     /// the log, naming `url` (without secrets).
     pub(crate) fn describe(&self, url: &str) -> (ErrorKind, String, String) {
@@ -164,48 +215,246 @@ impl ReadBodyError {
                 format!("the response body is larger than the limit of {limit} bytes"),
                 display_url(url),
             ),
-            ReadBodyError::Failed(e) => {
-                let kind = if e.is_timeout() {
-                    ErrorKind::Timeout
+            ReadBodyError::Failed { timeout, detail } => {
+                let (kind, reason) = if *timeout {
+                    (ErrorKind::Timeout, "timed out")
                 } else {
-                    ErrorKind::StreamInterrupted {
-                        after_output: false,
-                    }
+                    (
+                        ErrorKind::StreamInterrupted {
+                            after_output: false,
+                        },
+                        "reading the body failed",
+                    )
                 };
-                let detail = format!(
-                    "{}: reading the response body: {}",
-                    display_url(url),
-                    describe(e)
-                );
-                (kind, reason(e).to_string(), detail)
+                let detail = format!("{}: reading the response body: {detail}", display_url(url));
+                (kind, reason.to_string(), detail)
             }
         }
     }
 }
 
-/// Reads a whole (non-streamed) response body of at most `limit` bytes; a
-/// larger one is refused as soon as its `Content-Length` or the bytes read
-/// so far exceed the limit, never buffered whole.
-pub(crate) async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> std::result::Result<bytes::Bytes, ReadBodyError> {
-    let announced = response.content_length();
-    if announced.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(ReadBodyError::TooLarge { limit });
+/// A failure before the response head.
+#[derive(Debug)]
+pub(crate) struct SendFailure {
+    /// Connect or timeout.
+    pub(crate) kind: ErrorKind,
+    /// A few words for the client.
+    pub(crate) reason: &'static str,
+    /// The words and the causes, for the log (no URL).
+    pub(crate) detail: String,
+}
+
+impl SendFailure {
+    fn from_reqwest(e: &reqwest::Error) -> Self {
+        SendFailure {
+            kind: send_error_kind(e),
+            reason: reason(e),
+            detail: describe(e),
+        }
     }
-    let capacity = announced
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(0)
-        .min(limit);
-    let mut out = Vec::with_capacity(capacity);
-    while let Some(chunk) = response.chunk().await.map_err(ReadBodyError::Failed)? {
-        if out.len() + chunk.len() > limit {
+}
+
+/// An upstream's answer: its head, and its body still to read, from
+/// either client.
+pub(crate) enum Response {
+    Reqwest(reqwest::Response),
+    H1(h1::Exchange),
+}
+
+impl Response {
+    /// The status code.
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Response::Reqwest(r) => r.status().as_u16(),
+            Response::H1(x) => x.status.as_u16(),
+        }
+    }
+
+    /// The headers.
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        match self {
+            Response::Reqwest(r) => r.headers(),
+            Response::H1(x) => &x.headers,
+        }
+    }
+
+    /// The whole (non-streamed) body, of at most `limit` bytes; a larger
+    /// one is refused as soon as its `Content-Length` or the bytes read so
+    /// far exceed the limit, never buffered whole.
+    pub(crate) async fn read_body(self, limit: usize) -> std::result::Result<Bytes, ReadBodyError> {
+        let announced = self
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
             return Err(ReadBodyError::TooLarge { limit });
         }
-        out.extend_from_slice(&chunk);
+        match self {
+            Response::H1(x) => x.body.read_all(limit).await.map_err(|e| match e {
+                h1::BodyError::TooLarge => ReadBodyError::TooLarge { limit },
+                h1::BodyError::Failed(detail) => ReadBodyError::Failed {
+                    timeout: false,
+                    detail: format!("reading the body failed: {detail}"),
+                },
+            }),
+            Response::Reqwest(mut response) => {
+                let capacity = announced
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0)
+                    .min(limit);
+                let mut out = Vec::with_capacity(capacity);
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|e| ReadBodyError::from_reqwest(&e))?
+                {
+                    if out.len() + chunk.len() > limit {
+                        return Err(ReadBodyError::TooLarge { limit });
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+                Ok(Bytes::from(out))
+            }
+        }
     }
-    Ok(bytes::Bytes::from(out))
+
+    /// At most [`ERROR_BODY_LIMIT`] bytes of an answer about to be
+    /// reported as an error, giving up after `idle` of silence.
+    pub(crate) async fn read_capped(self, idle: Duration) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut body = self.into_stream();
+        while out.len() < ERROR_BODY_LIMIT {
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        out.truncate(ERROR_BODY_LIMIT);
+        out
+    }
+
+    /// Whether the body is an event stream (`Content-Type`).
+    pub(crate) fn is_event_stream(&self) -> bool {
+        self.headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            })
+    }
+
+    /// The `Content-Type`, or `none`.
+    pub(crate) fn content_type(&self) -> String {
+        self.headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string()
+    }
+
+    /// The body as a stream of chunks.
+    pub(crate) fn into_stream(self) -> BodyStream {
+        match self {
+            Response::Reqwest(r) => Box::pin(r.bytes_stream().map(|item| {
+                item.map_err(|e| {
+                    if e.is_timeout() {
+                        BodyError::Timeout
+                    } else {
+                        BodyError::Broken(describe(&e))
+                    }
+                })
+            })),
+            Response::H1(x) => Box::pin(
+                x.body
+                    .map(|item| item.map_err(|e| BodyError::Broken(h1::chain(&e)))),
+            ),
+        }
+    }
+}
+
+/// Most bytes of an error body read from a failed stream request.
+pub(crate) const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A `POST` prepared for [`HttpClient::post`]: the URL (and, when the hot
+/// path's client can call it, the URL parsed for it), the headers and the
+/// body.
+pub(crate) struct Post<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) target: Option<&'a h1::Target>,
+    pub(crate) headers: &'a [(HeaderName, HeaderValue)],
+    pub(crate) body: Vec<u8>,
+}
+
+/// A URL parsed for the hot path's client.
+pub(crate) fn target(url: &str) -> Option<h1::Target> {
+    h1::Target::parse(url)
+}
+
+impl HttpClient {
+    /// Sends a `POST` and waits for the response head (the caller bounds
+    /// the wait): through the hot path's client when it can take the URL,
+    /// else through reqwest.
+    pub(crate) async fn post(&self, post: Post<'_>) -> std::result::Result<Response, SendFailure> {
+        if let Some(h1) = &self.h1 {
+            let parsed;
+            let target = match post.target {
+                Some(t) => Some(t),
+                None => {
+                    parsed = h1::Target::parse(post.url);
+                    parsed.as_ref()
+                }
+            };
+            if let Some(target) = target {
+                return h1
+                    .post(target, post.headers, Bytes::from(post.body))
+                    .await
+                    .map(Response::H1)
+                    .map_err(|e| SendFailure {
+                        kind: ErrorKind::Connect,
+                        reason: e.reason(),
+                        detail: e.describe(),
+                    });
+            }
+        }
+        let mut builder = self.client.post(post.url).body(post.body);
+        for (name, value) in post.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .send()
+            .await
+            .map(Response::Reqwest)
+            .map_err(|e| SendFailure::from_reqwest(&e))
+    }
+
+    /// Sends a `GET` (through reqwest: listings are not the hot path) and
+    /// waits for the response head.
+    pub(crate) async fn get(
+        &self,
+        url: &str,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> std::result::Result<Response, SendFailure> {
+        let mut builder = self.client.get(url);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .send()
+            .await
+            .map(Response::Reqwest)
+            .map_err(|e| SendFailure::from_reqwest(&e))
+    }
+}
+
+/// An `Authorization: Bearer` value, marked sensitive (never printed by
+/// hyper or reqwest); `None` when the key cannot be sent in a header.
+pub(crate) fn bearer(key: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// What kind of failure a reqwest error before the response is.
@@ -306,9 +555,15 @@ mod tests {
             .await;
         let client = reqwest::Client::new();
         let get = || client.get(server.uri()).send();
-        let body = read_body(get().await.unwrap(), 2000).await.unwrap();
+        let body = Response::Reqwest(get().await.unwrap())
+            .read_body(2000)
+            .await
+            .unwrap();
         assert_eq!(body.len(), 2000);
-        let err = read_body(get().await.unwrap(), 1999).await.unwrap_err();
+        let err = Response::Reqwest(get().await.unwrap())
+            .read_body(1999)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ReadBodyError::TooLarge { limit: 1999 }));
         let (kind, message, detail) = err.describe("http://u:pw@h/v1/chat?key=s");
         assert_eq!(kind, ErrorKind::InvalidResponse);

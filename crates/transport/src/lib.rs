@@ -32,6 +32,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gemini;
+mod h1;
 pub mod http;
 pub mod moderation;
 mod native;

@@ -469,7 +469,17 @@ impl HealthTracker {
         self.models.retain(|_, p| !p.is_empty());
     }
 
-    fn evaluate(&self, st: &State, now: Timestamp) -> EndpointHealth {
+    /// The status of `key` at `now` (the `status` and `in_outage` of
+    /// [`health`](Self::health)) without the percentiles, which sort up to
+    /// a thousand samples: what the request path asks after every attempt.
+    pub fn status(&self, key: &EndpointKey, now: Timestamp) -> Option<(i32, bool)> {
+        let state = self.models.get(&key.model)?.get(&key.provider)?;
+        let (status, in_outage, _, _) = self.status_of(state, now);
+        Some((status, in_outage))
+    }
+
+    /// Status, in outage, requests and failures in the window.
+    fn status_of(&self, st: &State, now: Timestamp) -> (i32, bool, u32, u32) {
         let s = self.settings;
         let (requests, failures) = st.in_window(&s, now);
         let outage = failures >= s.min_failures
@@ -486,8 +496,13 @@ impl HealthTracker {
         } else {
             STATUS_UP
         };
+        (status, outage || held, requests, failures)
+    }
+
+    fn evaluate(&self, st: &State, now: Timestamp) -> EndpointHealth {
+        let (status, in_outage, requests, failures) = self.status_of(st, now);
         EndpointHealth {
-            in_outage: outage || held,
+            in_outage,
             status,
             requests_in_window: requests,
             failures_in_window: failures,
@@ -533,10 +548,13 @@ mod tests {
             (h.status, h.requests_in_window, h.failures_in_window),
             (-1, 7, 2)
         );
+        assert_eq!(t.status(&key(), at(7.0)), Some((-1, false)));
         t.record(&key(), &Outcome::failure(Some(503)), at(7.5));
         let h = t.health(&key(), at(8.0)).unwrap();
         assert!(h.in_outage);
         assert_eq!(h.status, -2);
+        assert_eq!(t.status(&key(), at(8.0)), Some((-2, true)));
+        assert_eq!(t.status(&EndpointKey::new("m/x", "other"), at(8.0)), None);
         assert_eq!(h.last_status, Some(503));
         // Still in outage just before the first failure leaves the window...
         assert!(t.health(&key(), at(14.9)).unwrap().in_outage);

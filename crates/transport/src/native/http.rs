@@ -5,17 +5,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::stream::BodyError;
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::{self, HttpClient};
+use crate::http::{self, HttpClient, Post, SendFailure};
 use crate::settings::ProviderSettings;
-
-/// Most bytes of an error body read from a failed stream request.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Turns a non-2xx answer (status, `Retry-After`, body) into the dialect's
 /// classified error.
@@ -27,9 +22,7 @@ pub(crate) type ErrorParser = fn(
     body: &[u8],
 ) -> ProviderError;
 
-/// A streamed response body.
-pub(crate) type BodyStream =
-    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send + 'static>>;
+pub(crate) use crate::http::BodyStream;
 
 /// One provider reached through a native dialect.
 #[derive(Debug, Clone)]
@@ -128,28 +121,21 @@ impl Upstream {
         deadline.map_or(total, |d| d.min(total))
     }
 
-    fn builder(
+    /// The headers of a call: `Content-Type`, `Accept`, the fixed ones
+    /// and the key.
+    fn headers(
         &self,
-        url: &str,
-        body: &Value,
         accept: &'static str,
         auth: &Auth<'_>,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| {
-            self.error(
-                ErrorKind::Unsupported,
-                format!("the request cannot be encoded for this provider: {e}"),
-            )
-        })?;
-        let mut builder = self
-            .client
-            .reqwest()
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, accept)
-            .body(bytes);
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, ProviderError> {
+        let mut headers = Vec::with_capacity(3 + self.fixed_headers.len());
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        headers.push((ACCEPT, HeaderValue::from_static(accept)));
         for (name, value) in self.fixed_headers {
-            builder = builder.header(*name, *value);
+            headers.push((
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            ));
         }
         if let Some(key) = auth.key {
             let mut value = HeaderValue::from_str(key).map_err(|_| {
@@ -161,14 +147,26 @@ impl Upstream {
             })?;
             // Sensitive values are never printed by reqwest or hyper.
             value.set_sensitive(true);
-            builder = builder.header(self.key_header, value);
+            headers.push((HeaderName::from_static(self.key_header), value));
         }
-        Ok(builder)
+        Ok(headers)
     }
 
-    fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(http::send_error_kind(e), http::reason(e))
-            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
+    fn encode(&self, body: &Value) -> Result<Vec<u8>, ProviderError> {
+        serde_json::to_vec(body).map_err(|e| {
+            self.error(
+                ErrorKind::Unsupported,
+                format!("the request cannot be encoded for this provider: {e}"),
+            )
+        })
+    }
+
+    fn send_error(&self, e: SendFailure, url: &str) -> ProviderError {
+        self.error(e.kind, e.reason).with_detail(format!(
+            "{}: {}",
+            http::display_url(url),
+            e.detail
+        ))
     }
 
     fn status_error(
@@ -198,25 +196,43 @@ impl Upstream {
         deadline: Option<Duration>,
     ) -> Result<Bytes, ProviderError> {
         let url = self.url(path);
-        let builder = self.builder(&url, body, "application/json", auth)?;
+        let headers = self.headers("application/json", auth)?;
+        let bytes = self.encode(body)?;
         tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream call");
-        let response = builder
-            .timeout(self.total_timeout(deadline))
-            .send()
-            .await
-            .map_err(|e| self.seal(self.send_error(&e, &url), auth))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = http::read_body(response, self.client.config().max_response_bytes)
-            .await
-            .map_err(|e| {
-                let (kind, message, detail) = e.describe(&url);
-                self.seal(self.error(kind, message).with_detail(detail), auth)
-            })?;
-        if !status.is_success() {
-            return Err(self.status_error(status.as_u16(), &headers, &bytes, auth));
+        let call = async {
+            let response = self
+                .client
+                .post(Post {
+                    url: &url,
+                    target: None,
+                    headers: &headers,
+                    body: bytes,
+                })
+                .await
+                .map_err(|e| self.seal(self.send_error(e, &url), auth))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response
+                .read_body(self.client.config().max_response_bytes)
+                .await
+                .map_err(|e| {
+                    let (kind, message, detail) = e.describe(&url);
+                    self.seal(self.error(kind, message).with_detail(detail), auth)
+                })?;
+            if !(200..300).contains(&status) {
+                return Err(self.status_error(status, &headers, &bytes, auth));
+            }
+            Ok(bytes)
+        };
+        match tokio::time::timeout(self.total_timeout(deadline), call).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                let err = self
+                    .error(ErrorKind::Timeout, "timed out")
+                    .with_detail(format!("{}: timed out", http::display_url(&url)));
+                Err(self.seal(err, auth))
+            }
         }
-        Ok(bytes)
     }
 
     /// `POST`s `body` and returns the event-stream body once the upstream
@@ -232,11 +248,18 @@ impl Upstream {
         deadline: Option<Duration>,
     ) -> Result<BodyStream, ProviderError> {
         let url = self.url(path);
-        let builder = self.builder(&url, &body, "text/event-stream", auth)?;
+        let headers = self.headers("text/event-stream", auth)?;
+        let bytes = self.encode(&body)?;
         drop(body);
         tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream stream");
         let head_timeout = self.total_timeout(deadline);
-        let response = match tokio::time::timeout(head_timeout, builder.send()).await {
+        let send = self.client.post(Post {
+            url: &url,
+            target: None,
+            headers: &headers,
+            body: bytes,
+        });
+        let response = match tokio::time::timeout(head_timeout, send).await {
             Err(_elapsed) => {
                 let message = format!("no response within {} s", head_timeout.as_secs_f64());
                 let err = self
@@ -244,25 +267,20 @@ impl Upstream {
                     .with_detail(http::display_url(&url));
                 return Err(self.seal(err, auth));
             }
-            Ok(Err(e)) => return Err(self.seal(self.send_error(&e, &url), auth)),
+            Ok(Err(e)) => return Err(self.seal(self.send_error(e, &url), auth)),
             Ok(Ok(response)) => response,
         };
         let status = response.status();
         // An error body is small and comes at once; don't wait long for it.
         let error_body_wait = self.idle_timeout().min(Duration::from_secs(10));
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             let headers = response.headers().clone();
-            let body = read_capped(response, error_body_wait).await;
-            return Err(self.status_error(status.as_u16(), &headers, &body, auth));
+            let body = response.read_capped(error_body_wait).await;
+            return Err(self.status_error(status, &headers, &body, auth));
         }
-        if !is_event_stream(response.headers()) {
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("none")
-                .to_string();
-            let body = read_capped(response, error_body_wait).await;
+        if !response.is_event_stream() {
+            let content_type = response.content_type();
+            let body = response.read_capped(error_body_wait).await;
             let mut err = self.error(
                 ErrorKind::InvalidResponse,
                 format!("expected an event stream, got content type {content_type}"),
@@ -272,42 +290,8 @@ impl Upstream {
             }
             return Err(self.seal(err, auth));
         }
-        Ok(Box::pin(response.bytes_stream().map(|item| {
-            item.map_err(|e| {
-                if e.is_timeout() {
-                    BodyError::Timeout
-                } else {
-                    BodyError::Broken(http::describe(&e))
-                }
-            })
-        })))
+        Ok(response.into_stream())
     }
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        })
-}
-
-/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an answer we are about to
-/// report as an error, giving up after `idle` of silence.
-async fn read_capped(response: reqwest::Response, idle: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut body = response.bytes_stream();
-    while out.len() < ERROR_BODY_LIMIT {
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    out.truncate(ERROR_BODY_LIMIT);
-    out
 }
 
 /// Now, in Unix seconds (the native dialects' answers carry no time).

@@ -20,14 +20,7 @@ use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ChunkStream;
 use crate::sse::{SseEvent, SseParser};
 
-/// A failure reading the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BodyError {
-    /// The transport timed out.
-    Timeout,
-    /// The connection broke; the description has no secret in it.
-    Broken(String),
-}
+pub(crate) use crate::http::BodyError;
 
 /// Who is streaming, and how long silence may last.
 #[derive(Debug, Clone)]

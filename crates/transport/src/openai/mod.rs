@@ -8,26 +8,24 @@
 pub(crate) mod stream;
 pub mod translate;
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::Value;
 use tollgate_schema::chat::ChatCompletion;
 use tollgate_schema::completions::TextCompletion;
 use tollgate_schema::embeddings::EmbeddingResponse;
 use tollgate_schema::listing::ProviderListing;
 
-use self::stream::{BodyError, StreamContext};
+use self::stream::StreamContext;
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::{self, HttpClient};
+use crate::h1;
+use crate::http::{self, HttpClient, Post, Response, SendFailure};
 use crate::provider::{ChatCall, ChunkStream, CompletionCall, EmbedCall, Provider};
 use crate::settings::ProviderSettings;
-
-/// Most bytes of an error body read from a failed stream request.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Where chat completions go, under `base_url`.
 const CHAT_PATH: &str = "/chat/completions";
@@ -39,9 +37,14 @@ pub struct OpenAiProvider {
     client: HttpClient,
     /// `base_url` without its trailing `/`.
     base: String,
-    /// The chat completions URL, parsed once (parsing it per call was 4% of
-    /// a request's CPU).
-    chat_url: Option<(String, reqwest::Url)>,
+    /// The chat completions URL.
+    chat_url: String,
+    /// ... parsed once for the hot path's client (parsing it per call was
+    /// 4% of a request's CPU), when it can take it.
+    chat_target: Option<h1::Target>,
+    /// `Authorization` with the provider's own key, built once; `None`
+    /// without a key or when the key cannot be sent in a header.
+    key_header: Option<HeaderValue>,
 }
 
 /// The key a call uses and whether it is the caller's own.
@@ -54,13 +57,16 @@ impl OpenAiProvider {
     /// An adapter using `client` (shared by every provider).
     pub fn new(settings: ProviderSettings, client: HttpClient) -> Self {
         let base = settings.base_url.trim_end_matches('/').to_string();
-        let chat = format!("{base}{CHAT_PATH}");
-        let chat_url = reqwest::Url::parse(&chat).ok().map(|url| (chat, url));
+        let chat_url = format!("{base}{CHAT_PATH}");
+        let chat_target = http::target(&chat_url);
+        let key_header = settings.api_key.as_deref().and_then(http::bearer);
         OpenAiProvider {
             settings,
             client,
             base,
             chat_url,
+            chat_target,
+            key_header,
         }
     }
 
@@ -116,65 +122,85 @@ impl OpenAiProvider {
         )
     }
 
-    fn request(
+    /// The headers of a call: `Content-Type` (with a body), `Accept`, and
+    /// the key.
+    fn headers(
         &self,
-        method: reqwest::Method,
-        url: &str,
         auth: &Auth<'_>,
-    ) -> reqwest::RequestBuilder {
-        let builder = match &self.chat_url {
-            Some((text, parsed)) if text == url => {
-                self.client.reqwest().request(method, parsed.clone())
-            }
-            _ => self.client.reqwest().request(method, url),
-        };
-        match auth.key {
-            // `bearer_auth` marks the header sensitive, so it is never
-            // printed by reqwest or hyper.
-            Some(key) => builder.bearer_auth(key),
-            None => builder,
+        accept: &'static str,
+        with_body: bool,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, ProviderError> {
+        let mut headers = Vec::with_capacity(3);
+        if with_body {
+            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         }
+        headers.push((ACCEPT, HeaderValue::from_static(accept)));
+        if let Some(key) = auth.key {
+            let value = match (&self.key_header, auth.byok) {
+                (Some(own), false) => Some(own.clone()),
+                _ => http::bearer(key),
+            };
+            let Some(value) = value else {
+                let err = self.error(
+                    ErrorKind::Status { status: 401 },
+                    "the API key cannot be sent in an HTTP header",
+                );
+                return Err(self.seal(err, auth));
+            };
+            headers.push((AUTHORIZATION, value));
+        }
+        Ok(headers)
     }
 
-    fn send_error(&self, e: &reqwest::Error, url: &str) -> ProviderError {
-        self.error(http::send_error_kind(e), http::reason(e))
-            .with_detail(format!("{}: {}", http::display_url(url), http::describe(e)))
+    fn send_error(&self, e: SendFailure, url: &str) -> ProviderError {
+        self.error(e.kind, e.reason).with_detail(format!(
+            "{}: {}",
+            http::display_url(url),
+            e.detail
+        ))
     }
 
-    /// Sends a request and reads the whole answer within `timeout`; a
-    /// non-2xx answer is an error.
+    /// Reads a whole answer within `timeout`; a non-2xx answer is an
+    /// error.
     async fn exchange(
         &self,
-        builder: reqwest::RequestBuilder,
+        send: impl Future<Output = Result<Response, SendFailure>>,
         url: &str,
         timeout: Duration,
         auth: &Auth<'_>,
     ) -> Result<Bytes, ProviderError> {
         tracing::debug!(provider = %self.settings.slug, url = http::display_url(url), "upstream call");
-        let response = builder
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| self.seal(self.send_error(&e, url), auth))?;
-        let status = response.status();
-        let retry_after = http::retry_after(response.headers());
-        let body = http::read_body(response, self.client.config().max_response_bytes)
-            .await
-            .map_err(|e| {
-                let (kind, message, detail) = e.describe(url);
-                self.seal(self.error(kind, message).with_detail(detail), auth)
-            })?;
-        if !status.is_success() {
-            let err = translate::error_from_status(
-                &self.settings.slug,
-                &self.settings.name,
-                status.as_u16(),
-                retry_after,
-                &body,
-            );
-            return Err(self.seal(err, auth));
+        let call = async {
+            let response = send.await.map_err(|e| self.send_error(e, url))?;
+            let status = response.status();
+            let retry_after = http::retry_after(response.headers());
+            let body = response
+                .read_body(self.client.config().max_response_bytes)
+                .await
+                .map_err(|e| {
+                    let (kind, message, detail) = e.describe(url);
+                    self.error(kind, message).with_detail(detail)
+                })?;
+            if !(200..300).contains(&status) {
+                return Err(translate::error_from_status(
+                    &self.settings.slug,
+                    &self.settings.name,
+                    status,
+                    retry_after,
+                    &body,
+                ));
+            }
+            Ok(body)
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result.map_err(|e| self.seal(e, auth)),
+            Err(_elapsed) => {
+                let err = self
+                    .error(ErrorKind::Timeout, "timed out")
+                    .with_detail(format!("{}: timed out", http::display_url(url)));
+                Err(self.seal(err, auth))
+            }
         }
-        Ok(body)
     }
 
     /// A JSON `POST` to `path`, read whole within the call's time.
@@ -185,14 +211,20 @@ impl OpenAiProvider {
         auth: &Auth<'_>,
         deadline: Option<Duration>,
     ) -> Result<Bytes, ProviderError> {
-        let url = self.url(path);
         let bytes = serde_json::to_vec(body).map_err(|e| self.encode_error(&e))?;
-        let builder = self
-            .request(reqwest::Method::POST, &url, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .body(bytes);
-        self.exchange(builder, &url, self.total_timeout(deadline), auth)
+        let (url, target) = if path == CHAT_PATH {
+            (self.chat_url.clone(), self.chat_target.as_ref())
+        } else {
+            (self.url(path), None)
+        };
+        let headers = self.headers(auth, "application/json", true)?;
+        let send = self.client.post(Post {
+            url: &url,
+            target,
+            headers: &headers,
+            body: bytes,
+        });
+        self.exchange(send, &url, self.total_timeout(deadline), auth)
             .await
     }
 }
@@ -251,26 +283,27 @@ impl Provider for OpenAiProvider {
         .and_then(|body| serde_json::to_vec(&body))
         .map_err(|e| self.encode_error(&e))?;
         let auth = self.auth(call.api_key.as_deref());
-        let url = self.url(CHAT_PATH);
-        let builder = self
-            .request(reqwest::Method::POST, &url, &auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "text/event-stream")
-            .body(bytes);
+        let url = self.chat_url.as_str();
+        let headers = self.headers(&auth, "text/event-stream", true)?;
+        let send = self.client.post(Post {
+            url,
+            target: self.chat_target.as_ref(),
+            headers: &headers,
+            body: bytes,
+        });
 
-        tracing::debug!(provider = %self.settings.slug, url = http::display_url(&url), "upstream stream");
-        // No reqwest timeout here: it would bound the whole body. The head
-        // gets the total timeout; the body, the idle read timeout.
+        tracing::debug!(provider = %self.settings.slug, url = http::display_url(url), "upstream stream");
+        // The head gets the total timeout; the body, the idle read timeout.
         let head_timeout = self.total_timeout(call.deadline);
-        let response = match tokio::time::timeout(head_timeout, builder.send()).await {
+        let response = match tokio::time::timeout(head_timeout, send).await {
             Err(_elapsed) => {
                 let message = format!("no response within {} s", head_timeout.as_secs_f64());
                 let err = self
                     .error(ErrorKind::Timeout, message)
-                    .with_detail(http::display_url(&url));
+                    .with_detail(http::display_url(url));
                 return Err(self.seal(err, &auth));
             }
-            Ok(Err(e)) => return Err(self.seal(self.send_error(&e, &url), &auth)),
+            Ok(Err(e)) => return Err(self.seal(self.send_error(e, url), &auth)),
             Ok(Ok(response)) => response,
         };
 
@@ -278,26 +311,21 @@ impl Provider for OpenAiProvider {
         let idle = self.client.config().read_timeout;
         // An error body is small and comes at once; don't wait long for it.
         let error_body_wait = idle.min(Duration::from_secs(10));
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             let retry_after = http::retry_after(response.headers());
-            let body = read_capped(response, error_body_wait).await;
+            let body = response.read_capped(error_body_wait).await;
             let err = translate::error_from_status(
                 &self.settings.slug,
                 &self.settings.name,
-                status.as_u16(),
+                status,
                 retry_after,
                 &body,
             );
             return Err(self.seal(err, &auth));
         }
-        if !is_event_stream(response.headers()) {
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("none")
-                .to_string();
-            let body = read_capped(response, error_body_wait).await;
+        if !response.is_event_stream() {
+            let content_type = response.content_type();
+            let body = response.read_capped(error_body_wait).await;
             let up = translate::upstream_error(&body);
             let message = match up.message {
                 Some(m) => m,
@@ -312,15 +340,7 @@ impl Provider for OpenAiProvider {
             return Err(self.seal(err, &auth));
         }
 
-        let body = response.bytes_stream().map(|item| {
-            item.map_err(|e| {
-                if e.is_timeout() {
-                    BodyError::Timeout
-                } else {
-                    BodyError::Broken(http::describe(&e))
-                }
-            })
-        });
+        let body = response.into_stream();
         let chunks = stream::chunk_stream(
             body,
             StreamContext {
@@ -363,13 +383,16 @@ impl Provider for OpenAiProvider {
     async fn list_models(&self) -> Result<ProviderListing, ProviderError> {
         let auth = self.auth(None);
         let url = self.url("/models");
-        let builder = self
-            .request(reqwest::Method::GET, &url, &auth)
-            .header(ACCEPT, "application/json");
+        let headers = self.headers(&auth, "application/json", false)?;
         let shown = http::display_url(&url);
         let shown = shown.as_str();
         let body = self
-            .exchange(builder, &url, self.total_timeout(None), &auth)
+            .exchange(
+                self.client.get(&url, &headers),
+                &url,
+                self.total_timeout(None),
+                &auth,
+            )
             .await
             .map_err(|e| name_url(e, shown))?;
         translate::listing(&self.settings.slug, &self.settings.name, shown, &body)
@@ -395,31 +418,5 @@ fn name_url(err: ProviderError, url: &str) -> ProviderError {
     if let Some(raw) = err.raw() {
         out = out.with_raw(raw);
     }
-    out
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        })
-}
-
-/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an answer we are about to
-/// report as an error, giving up after `idle` of silence.
-async fn read_capped(response: reqwest::Response, idle: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut body = response.bytes_stream();
-    while out.len() < ERROR_BODY_LIMIT {
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    out.truncate(ERROR_BODY_LIMIT);
     out
 }
