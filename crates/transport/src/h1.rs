@@ -515,6 +515,45 @@ impl Body {
     }
 }
 
+impl Drop for Body {
+    /// A reader that stopped at the end of the content (an event stream's
+    /// `[DONE]`) without reading the body's own end: when that end has
+    /// arrived (it usually comes in the same read), the connection can
+    /// take another request and goes back to the pool; otherwise, with
+    /// unread data or more to come, it is dropped, which closes it.
+    fn drop(&mut self) {
+        if self.finished || self.conn.is_none() {
+            return;
+        }
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        // A few rounds: each lets the connection take what the socket
+        // holds and hand it to the body.
+        for _ in 0..4 {
+            if let Some(link) = &mut self.conn
+                && Pin::new(&mut link.conn).poll(&mut cx).is_ready()
+            {
+                return;
+            }
+            loop {
+                match Pin::new(&mut self.incoming).poll_frame(&mut cx) {
+                    Poll::Ready(None) => {
+                        self.release();
+                        return;
+                    }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if frame.data_ref().is_some_and(|d| !d.is_empty()) {
+                            return;
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => return,
+                    Poll::Pending => break,
+                }
+            }
+        }
+    }
+}
+
 impl Stream for Body {
     type Item = hyper::Result<Bytes>;
 
@@ -608,10 +647,19 @@ mod tests {
                         s.lock()
                             .unwrap()
                             .push(String::from_utf8_lossy(&buf).into_owned());
-                        let out = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
-                            reply.len()
-                        );
+                        // Replies starting with "data:" are event streams,
+                        // chunked as SSE servers send them.
+                        let out = if reply.starts_with("data:") {
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{reply}\r\n0\r\n\r\n",
+                                reply.len()
+                            )
+                        } else {
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                                reply.len()
+                            )
+                        };
                         sock.write_all(out.as_bytes()).await.unwrap();
                     }
                     // Closes.
@@ -694,6 +742,24 @@ mod tests {
         }
         assert_eq!(got, b"{\"long\":\"body\"}");
         assert_eq!(conns.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_after_its_last_byte_keeps_its_connection() {
+        let (url, conns, _) = server("data: [DONE]\n\n", 100).await;
+        let target = Target::parse(&url).unwrap();
+        let client = client();
+        for _ in 0..3 {
+            let ex = client.post(&target, &[], Bytes::new()).await.unwrap();
+            let mut body = ex.body;
+            // Read the content, as an SSE reader stopping at [DONE] does,
+            // but not the body's end.
+            let chunk = body.next().await.unwrap().unwrap();
+            assert_eq!(&chunk[..], b"data: [DONE]\n\n");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(body);
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection, reused");
     }
 
     #[tokio::test]
