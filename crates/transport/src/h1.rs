@@ -202,17 +202,7 @@ impl SendError {
 
 /// An error and its causes, one after the other.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
+    crate::http::with_causes(e.to_string(), e.source())
 }
 
 /// One connection: where requests are handed in, and the future that does

@@ -155,8 +155,14 @@ pub(crate) fn reason(e: &reqwest::Error) -> &'static str {
 /// A reqwest error and its causes, without the URL (whose query could
 /// carry a secret).
 pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut out = String::from(reason(e));
-    let mut source = e.source();
+    with_causes(String::from(reason(e)), e.source())
+}
+
+/// `out`, then each error of the `source` chain not already at its end.
+pub(crate) fn with_causes(
+    mut out: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
     while let Some(s) = source {
         let text = s.to_string();
         if !out.ends_with(&text) {
@@ -388,11 +394,6 @@ pub(crate) struct Post<'a> {
     pub(crate) body: Vec<u8>,
 }
 
-/// A URL parsed for the hot path's client.
-pub(crate) fn target(url: &str) -> Option<h1::Target> {
-    h1::Target::parse(url)
-}
-
 impl HttpClient {
     /// Sends a `POST` and waits for the response head (the caller bounds
     /// the wait): through the hot path's client when it can take the URL,
@@ -419,15 +420,7 @@ impl HttpClient {
                     });
             }
         }
-        let mut builder = self.client.post(post.url).body(post.body);
-        for (name, value) in post.headers {
-            builder = builder.header(name, value);
-        }
-        builder
-            .send()
-            .await
-            .map(Response::Reqwest)
-            .map_err(|e| SendFailure::from_reqwest(&e))
+        send(self.client.post(post.url).body(post.body), post.headers).await
     }
 
     /// Sends a `GET` (through reqwest: listings are not the hot path) and
@@ -437,16 +430,23 @@ impl HttpClient {
         url: &str,
         headers: &[(HeaderName, HeaderValue)],
     ) -> std::result::Result<Response, SendFailure> {
-        let mut builder = self.client.get(url);
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        builder
-            .send()
-            .await
-            .map(Response::Reqwest)
-            .map_err(|e| SendFailure::from_reqwest(&e))
+        send(self.client.get(url), headers).await
     }
+}
+
+/// Sends `builder` through reqwest with `headers` added.
+async fn send(
+    mut builder: reqwest::RequestBuilder,
+    headers: &[(HeaderName, HeaderValue)],
+) -> std::result::Result<Response, SendFailure> {
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .send()
+        .await
+        .map(Response::Reqwest)
+        .map_err(|e| SendFailure::from_reqwest(&e))
 }
 
 /// An `Authorization: Bearer` value, marked sensitive (never printed by

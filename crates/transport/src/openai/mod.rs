@@ -58,7 +58,7 @@ impl OpenAiProvider {
     pub fn new(settings: ProviderSettings, client: HttpClient) -> Self {
         let base = settings.base_url.trim_end_matches('/').to_string();
         let chat_url = format!("{base}{CHAT_PATH}");
-        let chat_target = http::target(&chat_url);
+        let chat_target = h1::Target::parse(&chat_url);
         let key_header = settings.api_key.as_deref().and_then(http::bearer);
         OpenAiProvider {
             settings,
