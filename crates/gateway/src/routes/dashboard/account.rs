@@ -258,6 +258,30 @@ async fn own_key(dash: &Dash, account: &str, hash: &str) -> Option<ApiKey> {
     }
 }
 
+/// What a key's form `POST` acts on: a managing session whose CSRF token
+/// the form carries, its account, and the account's key `hash`; else the
+/// answer to send (sign-in, 403, 404).
+async fn posted_own_key(
+    dash: &Dash,
+    headers: &HeaderMap,
+    hash: &str,
+    body: &Bytes,
+) -> Result<(Session, String, ApiKey), Response> {
+    let (s, account, _) = require_manager(dash, headers).await?;
+    if checked_form(&s, body).is_none() {
+        return Err(csrf_refused(dash, Some(&s)));
+    }
+    let Some(k) = own_key(dash, &account, hash).await else {
+        return Err(problem(
+            dash,
+            Some(&s),
+            StatusCode::NOT_FOUND,
+            "No such key.",
+        ));
+    };
+    Ok((s, account, k))
+}
+
 /// `POST /keys/{hash}/toggle`: disables or enables the key.
 pub(super) async fn toggle_key(
     State(dash): State<Arc<Dash>>,
@@ -265,15 +289,9 @@ pub(super) async fn toggle_key(
     Path(hash): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_manager(&dash, &headers).await {
+    let (s, account, k) = match posted_own_key(&dash, &headers, &hash, &body).await {
         Ok(x) => x,
         Err(r) => return r,
-    };
-    if checked_form(&s, &body).is_none() {
-        return csrf_refused(&dash, Some(&s));
-    }
-    let Some(k) = own_key(&dash, &account, &hash).await else {
-        return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such key.");
     };
     let update = UpdateKey {
         disabled: Some(!k.disabled),
@@ -331,15 +349,9 @@ pub(super) async fn delete_key(
     Path(hash): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (s, account, _) = match require_manager(&dash, &headers).await {
+    let (s, account, k) = match posted_own_key(&dash, &headers, &hash, &body).await {
         Ok(x) => x,
         Err(r) => return r,
-    };
-    if checked_form(&s, &body).is_none() {
-        return csrf_refused(&dash, Some(&s));
-    }
-    let Some(k) = own_key(&dash, &account, &hash).await else {
-        return problem(&dash, Some(&s), StatusCode::NOT_FOUND, "No such key.");
     };
     if let Err(e) = dash.state.store.delete_api_key(&k.hash, &account).await {
         return failed(&dash, &s, &e.to_string());
