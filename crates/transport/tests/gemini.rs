@@ -220,7 +220,8 @@ async fn golden(name: &str) {
         let server = server_for(&case, 200, sse, "text/event-stream", true).await;
         let provider = provider_at(&format!("{}/v1beta", server.uri()));
         let stream = provider.chat_stream(call_for(&case)).await.unwrap();
-        let items: Vec<Result<ChatChunk, ProviderError>> = stream.collect().await;
+        let items: Vec<Result<ChatChunk, ProviderError>> =
+            stream.map(|r| r.map(|c| *c)).collect().await;
         assert_json(
             &sent_body(&server).await,
             expected_upstream,

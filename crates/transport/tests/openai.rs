@@ -57,7 +57,7 @@ fn hello() -> Arc<ChatRequest> {
 }
 
 async fn collect(stream: tollgate_transport::ChunkStream) -> Vec<Result<ChatChunk, ProviderError>> {
-    stream.collect().await
+    stream.map(|r| r.map(|c| *c)).collect().await
 }
 
 fn sse(body: Vec<u8>) -> ResponseTemplate {

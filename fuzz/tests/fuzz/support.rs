@@ -56,7 +56,7 @@ thread_local! {
 
 /// Collects a chunk stream (bodies are in memory: nothing waits).
 pub fn collect(stream: ChunkStream) -> Vec<Result<ChatChunk, ProviderError>> {
-    RUNTIME.with(|rt| rt.block_on(stream.collect::<Vec<_>>()))
+    RUNTIME.with(|rt| rt.block_on(stream.map(|r| r.map(|c| *c)).collect::<Vec<_>>()))
 }
 
 /// `bytes` as a body read in pieces cut at `cuts`.

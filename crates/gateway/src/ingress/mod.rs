@@ -62,7 +62,7 @@ pub struct StreamInfo {
 /// Each call returns the bytes to write (SSE frames), if any.
 pub trait StreamEncoder: Send {
     /// A content chunk, already identified (id, model, provider).
-    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes>;
+    fn chunk(&mut self, chunk: Box<ChatChunk>) -> Option<Bytes>;
     /// The end of a served stream: `chunk` carries the final usage (with
     /// the cost charged) and no choices.
     fn finish(&mut self, chunk: ChatChunk) -> Bytes;
@@ -186,7 +186,7 @@ struct ChunkTail<'a> {
 }
 
 impl OpenAiEncoder {
-    fn frame(&mut self, mut chunk: ChatChunk) -> Option<Bytes> {
+    fn frame(&mut self, mut chunk: Box<ChatChunk>) -> Option<Bytes> {
         // An Anthropic upstream's stop sequence is for the Messages wire.
         for choice in &mut chunk.choices {
             if !choice.extra.is_empty() {
@@ -194,7 +194,7 @@ impl OpenAiEncoder {
             }
         }
         match self.wire {
-            Wire::Text => data_frame(&text_chunk(chunk)),
+            Wire::Text => data_frame(&text_chunk(*chunk)),
             _ => self.chat_frame(&chunk),
         }
     }
@@ -233,18 +233,21 @@ impl OpenAiEncoder {
 }
 
 impl StreamEncoder for OpenAiEncoder {
-    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes> {
+    fn chunk(&mut self, chunk: Box<ChatChunk>) -> Option<Bytes> {
         self.frame(chunk)
     }
 
     fn finish(&mut self, chunk: ChatChunk) -> Bytes {
-        let mut out = self.frame(chunk).map(|b| b.to_vec()).unwrap_or_default();
+        let mut out = self
+            .frame(Box::new(chunk))
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
         out.extend_from_slice(b"data: [DONE]\n\n");
         Bytes::from(out)
     }
 
     fn error(&mut self, chunk: ChatChunk) -> Option<Bytes> {
-        self.frame(chunk)
+        self.frame(Box::new(chunk))
     }
 }
 
@@ -290,7 +293,7 @@ mod tests {
         for text in chunks {
             let chunk: ChatChunk = from_json_slice(text.as_bytes()).unwrap();
             let expected = data_frame(&chunk).unwrap();
-            let got = encoder.chunk(chunk).unwrap();
+            let got = encoder.chunk(Box::new(chunk)).unwrap();
             assert_eq!(
                 std::str::from_utf8(&got).unwrap(),
                 std::str::from_utf8(&expected).unwrap()

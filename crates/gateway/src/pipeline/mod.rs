@@ -187,7 +187,7 @@ impl<T> Served<T> {
 /// could still fail over), and the rest.
 pub struct OpenStream {
     /// The first upstream chunk.
-    pub first: ChatChunk,
+    pub first: Box<ChatChunk>,
     /// The remaining chunks.
     pub rest: ChunkStream,
 }

@@ -129,7 +129,7 @@ impl Rewriter {
         }
     }
 
-    fn chunk(&mut self, mut c: ChatChunk) -> Option<Bytes> {
+    fn chunk(&mut self, mut c: Box<ChatChunk>) -> Option<Bytes> {
         if let Some(u) = c.usage.take() {
             self.usage = Some(u);
         }
@@ -259,7 +259,7 @@ impl Rewriter {
             choices: vec![Rewriter::choice(delta, self.finish_reason.clone())],
             ..self.base()
         };
-        self.encoder.chunk(chunk)
+        self.encoder.chunk(Box::new(chunk))
     }
 
     /// The chunk that ends a stream cut at its output bound.
@@ -275,7 +275,7 @@ impl Rewriter {
             )],
             ..self.base()
         };
-        self.encoder.chunk(chunk)
+        self.encoder.chunk(Box::new(chunk))
     }
 
     /// The generation's usage: the provider's, or an estimate when it
@@ -546,7 +546,7 @@ async fn pump(
 /// came (or at `GATHER_CHUNKS`). Nothing is waited for: a provider pacing
 /// its tokens gets each one sent after a single yield.
 async fn gather(
-    mut item: Option<Result<ChatChunk, ProviderError>>,
+    mut item: Option<Result<Box<ChatChunk>, ProviderError>>,
     rest: &mut ChunkStream,
     rw: &mut Rewriter,
     frames: &mut Vec<Bytes>,
@@ -646,7 +646,7 @@ mod tests {
             br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"echo-upstream","choices":[{"index":0,"delta":{"content":"hey"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#,
         )
         .unwrap();
-        let v = parse(&r.chunk(upstream).unwrap());
+        let v = parse(&r.chunk(Box::new(upstream)).unwrap());
         assert_eq!(v["id"], "gen-1-x");
         assert_eq!(v["model"], "mock/echo");
         assert_eq!(v["provider"], "Mock Alpha");
@@ -680,14 +680,14 @@ mod tests {
             br#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
         )
         .unwrap();
-        assert!(r.chunk(only_usage).is_none());
+        assert!(r.chunk(Box::new(only_usage)).is_none());
 
         let mut r = rw();
         let c: ChatChunk = from_json_slice(
             br#"{"id":"c","choices":[{"index":0,"delta":{"content":"12345678"}}]}"#,
         )
         .unwrap();
-        r.chunk(c).unwrap();
+        r.chunk(Box::new(c)).unwrap();
         let usage = r.final_usage();
         let tail = r.finish(usage);
         let text = std::str::from_utf8(&tail).unwrap();
@@ -774,10 +774,10 @@ mod tests {
         assert_eq!(v["choices"][0]["delta"]["content"], "");
     }
 
-    fn content(text: &str) -> Result<ChatChunk, ProviderError> {
+    fn content(text: &str) -> Result<Box<ChatChunk>, ProviderError> {
         let json =
             format!(r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#);
-        Ok(from_json_slice(json.as_bytes()).unwrap())
+        Ok(Box::new(from_json_slice(json.as_bytes()).unwrap()))
     }
 
     /// The contents of the frames in one write, in order.

@@ -179,7 +179,7 @@ pub fn annotate_stream(open: OpenStream, results: Vec<SearchResult>) -> OpenStre
         return open;
     }
     let mut texts: BTreeMap<u32, String> = BTreeMap::new();
-    let mut note = move |mut c: ChatChunk| {
+    let mut note = move |mut c: Box<ChatChunk>| {
         for choice in &mut c.choices {
             let text = texts.entry(choice.index).or_default();
             text.push_str(choice.delta.content.as_deref().unwrap_or_default());
@@ -400,8 +400,8 @@ pub fn as_stream(completion: ChatCompletion) -> OpenStream {
         ..base
     };
     OpenStream {
-        first,
-        rest: Box::pin(futures::stream::iter([Ok(last)])),
+        first: Box::new(first),
+        rest: Box::pin(futures::stream::iter([Ok(Box::new(last))])),
     }
 }
 

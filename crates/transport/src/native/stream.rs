@@ -138,7 +138,7 @@ impl<D: Decoder> State<D> {
     }
 }
 
-type Step<D> = Option<(Result<ChatChunk, ProviderError>, Option<State<D>>)>;
+type Step<D> = Option<(Result<Box<ChatChunk>, ProviderError>, Option<State<D>>)>;
 
 /// The chunk stream over `body`, an event-stream response body, translated
 /// by `decoder`.
@@ -171,7 +171,7 @@ async fn next<D: Decoder>(mut st: State<D>) -> Step<D> {
     loop {
         if let Some(chunk) = st.chunks.pop_front() {
             st.after_output = true;
-            return Some((Ok(chunk), Some(st)));
+            return Some((Ok(Box::new(chunk)), Some(st)));
         }
         if let Some(err) = st.terminal.take() {
             return Some((Err(err), None));
@@ -311,6 +311,7 @@ mod tests {
             .unwrap();
         rt.block_on(
             chunk_stream(body, Echo { complete_at_end }, ctx(Duration::from_secs(5)))
+                .map(|r| r.map(|c| *c))
                 .collect::<Vec<_>>(),
         )
     }

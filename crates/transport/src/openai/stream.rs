@@ -85,7 +85,7 @@ impl State {
 }
 
 type Step = Option<(
-    Result<tollgate_schema::chat::ChatChunk, ProviderError>,
+    Result<Box<tollgate_schema::chat::ChatChunk>, ProviderError>,
     Option<State>,
 )>;
 
@@ -126,7 +126,7 @@ async fn next(mut st: State) -> Step {
                     if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
                         st.finish_seen = true;
                     }
-                    return Some((Ok(*chunk), Some(st)));
+                    return Some((Ok(chunk), Some(st)));
                 }
                 StreamEvent::Error { error, raw } => {
                     return Some((Err(st.error_event(error, raw)), None));
@@ -196,7 +196,11 @@ mod tests {
             .enable_time()
             .build()
             .unwrap();
-        rt.block_on(chunk_stream(body, ctx()).collect::<Vec<_>>())
+        rt.block_on(
+            chunk_stream(body, ctx())
+                .map(|r| r.map(|c| *c))
+                .collect::<Vec<_>>(),
+        )
     }
 
     const C1: &[u8] =

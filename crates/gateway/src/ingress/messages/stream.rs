@@ -221,7 +221,7 @@ impl Encoder {
 }
 
 impl StreamEncoder for Encoder {
-    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes> {
+    fn chunk(&mut self, chunk: Box<ChatChunk>) -> Option<Bytes> {
         let mut out = Vec::new();
         self.start(&mut out);
         // Anthropic answers have one choice.

@@ -88,7 +88,7 @@ fn streams_encode_as_the_cases_say() {
         let mut out = Vec::new();
         for c in stream["chunks"].as_array().unwrap() {
             let c: ChatChunk = from_json_slice(c.to_string().as_bytes()).unwrap();
-            out.extend(encoder.chunk(c).unwrap_or_default());
+            out.extend(encoder.chunk(Box::new(c)).unwrap_or_default());
         }
         let end = ChatChunk {
             id: String::from("gen-1-abc"),

@@ -371,7 +371,7 @@ fn merge(base: &Value, more: Value) -> Value {
 }
 
 impl StreamEncoder for Encoder {
-    fn chunk(&mut self, chunk: ChatChunk) -> Option<Bytes> {
+    fn chunk(&mut self, chunk: Box<ChatChunk>) -> Option<Bytes> {
         let mut out = Vec::new();
         self.start(chunk.created, &mut out);
         if let Some(choice) = chunk.choices.into_iter().find(|c| c.index == 0) {

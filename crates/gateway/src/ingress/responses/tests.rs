@@ -134,7 +134,7 @@ fn streams_encode_as_the_cases_say() {
         let mut out = Vec::new();
         for c in stream["chunks"].as_array().unwrap() {
             let c: ChatChunk = from_json_slice(c.to_string().as_bytes()).unwrap();
-            out.extend(encoder.chunk(c).unwrap_or_default());
+            out.extend(encoder.chunk(Box::new(c)).unwrap_or_default());
         }
         let end = ChatChunk {
             id: String::from("gen-1-abc"),
@@ -234,7 +234,7 @@ fn the_echo_rewrites_only_a_streams_response_objects() {
     )
     .unwrap();
     let mut bytes = b": OPENROUTER PROCESSING\n\n".to_vec();
-    bytes.extend(encoder.chunk(chunk).unwrap());
+    bytes.extend(encoder.chunk(Box::new(chunk)).unwrap());
     let out = echo.frames(bytes::Bytes::from(bytes.clone()));
     let text = std::str::from_utf8(&out).unwrap();
     assert!(text.starts_with(": OPENROUTER PROCESSING\n\n"), "{text}");
