@@ -33,7 +33,7 @@ use tollgate_schema::wire_error::{ErrorBody, ErrorResponse};
 use super::conns::Conn;
 
 /// The HTTP/2 connection preface (RFC 9113, section 3.4).
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(super) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The type of a SETTINGS frame.
 const SETTINGS: u8 = 0x4;
 

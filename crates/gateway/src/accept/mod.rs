@@ -99,7 +99,12 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read);
     builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    // A connection whose first bytes already show HTTP/1 skips the
+    // builder's version sniffing (see [`opening`]).
+    let builders = Arc::new(Builders {
+        http1: builder.clone().http1_only(),
+        sniffing: builder,
+    });
     let timeouts = Arc::new(Timeouts {
         first_byte: limits.first_byte,
         handshake: limits.header_read,
@@ -160,15 +165,35 @@ pub(crate) async fn serve(
         };
         // Small SSE frames go out at once.
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(io::Watched::new(stream, Arc::clone(&conn)));
         let service = TowerToHyperService::new(conns::Tracked::new(app.clone(), Arc::clone(&conn)));
-        let builder = Arc::clone(&builder);
+        let builders = Arc::clone(&builders);
         let timeouts = Arc::clone(&timeouts);
         let conns = Arc::clone(&conns);
         let mut stopping = stopping.clone();
         let done = done.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(io, service);
+            // Until the first bytes arrive, the same bounds as below; a
+            // connection closed or dropped meanwhile had nothing in flight.
+            let opening = tokio::select! {
+                opening = opening(&stream) => opening,
+                closing = conns::watch(&conn, &timeouts) => {
+                    conns.closed(closing);
+                    Opening::Gone
+                }
+                () = conn.evicted() => Opening::Gone,
+                _ = stopping.changed() => Opening::Gone,
+            };
+            let builder = match opening {
+                Opening::Http1 => &builders.http1,
+                Opening::Unsure => &builders.sniffing,
+                Opening::Gone => {
+                    conns.remove(&conn);
+                    drop(done);
+                    return;
+                }
+            };
+            let io = TokioIo::new(io::Watched::new(stream, Arc::clone(&conn)));
+            let connection = builder.serve_connection(io, service);
             let mut connection = std::pin::pin!(connection);
             let mut draining = false;
             loop {
@@ -208,6 +233,50 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// The connection builders: one that reads the opening bytes itself to
+/// tell HTTP/1 from HTTP/2, and one that serves HTTP/1 at once.
+struct Builders {
+    sniffing: Builder<TokioExecutor>,
+    http1: Builder<TokioExecutor>,
+}
+
+/// What a connection's first bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Not the HTTP/2 preface: HTTP/1.
+    Http1,
+    /// The preface, or as much of it as has come: the sniffing builder
+    /// reads on until it knows.
+    Unsure,
+    /// Closed, or failed, before sending anything.
+    Gone,
+}
+
+/// Waits for the connection's first bytes and looks at them without
+/// reading them.
+///
+/// hyper-util's builder tells the versions apart by reading up to 24 bytes
+/// into a buffer of its own, which it then hands back to hyper's first
+/// read alone: hyper, seeing an incomplete head, grows its 8 KB read
+/// buffer to 16 KB, kept for the connection's life (an idle stream's
+/// largest allocation), and spends a second read system call. A peek
+/// costs neither: hyper's first read takes the whole request.
+async fn opening(stream: &tokio::net::TcpStream) -> Opening {
+    let mut buf = [0u8; io::PREFACE.len()];
+    match stream.peek(&mut buf).await {
+        Ok(0) | Err(_) => Opening::Gone,
+        Ok(n) => opening_of(&buf[..n]),
+    }
+}
+
+fn opening_of(first: &[u8]) -> Opening {
+    if io::PREFACE.starts_with(first) {
+        Opening::Unsure
+    } else {
+        Opening::Http1
+    }
+}
+
 /// A connection that failed before it was accepted: nobody's concern.
 fn peer_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind;
@@ -221,4 +290,27 @@ fn peer_gone(e: &std::io::Error) -> bool {
 /// the same numbers on Linux, the BSDs and macOS.
 fn out_of_descriptors(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_line_is_http1_from_its_first_differing_byte() {
+        assert_eq!(opening_of(b"POST /api/v1/chat/completions HTTP/1.1\r\n"), Opening::Http1);
+        assert_eq!(opening_of(b"GET / HTTP/1.1\r\n"), Opening::Http1);
+        // `P` alone could still be the preface; `PO` cannot.
+        assert_eq!(opening_of(b"P"), Opening::Unsure);
+        assert_eq!(opening_of(b"PO"), Opening::Http1);
+    }
+
+    #[test]
+    fn the_preface_or_a_part_of_it_is_left_to_the_sniffing_builder() {
+        assert_eq!(opening_of(io::PREFACE), Opening::Unsure);
+        assert_eq!(opening_of(&io::PREFACE[..10]), Opening::Unsure);
+        let mut wrong = io::PREFACE.to_vec();
+        wrong[23] = b'X';
+        assert_eq!(opening_of(&wrong), Opening::Http1);
+    }
 }
