@@ -305,7 +305,11 @@ impl H1Client {
         loop {
             let (mut link, reused) = match self.checkout(&target.origin, fresh) {
                 Some(link) => (link, true),
-                None => (self.connect(&target.origin).await?, false),
+                // Boxed: connecting (a TLS handshake's state is large) is
+                // over before the wait for the answer, which a stream may
+                // spend idle; inline, its state would be part of this
+                // future for the whole exchange.
+                None => (Box::pin(self.connect(&target.origin)).await?, false),
             };
             // A new connection is ready at once (HTTP/1 has no handshake);
             // a lent one was checked.

@@ -298,7 +298,10 @@ mod tests {
 
     #[test]
     fn a_request_line_is_http1_from_its_first_differing_byte() {
-        assert_eq!(opening_of(b"POST /api/v1/chat/completions HTTP/1.1\r\n"), Opening::Http1);
+        assert_eq!(
+            opening_of(b"POST /api/v1/chat/completions HTTP/1.1\r\n"),
+            Opening::Http1
+        );
         assert_eq!(opening_of(b"GET / HTTP/1.1\r\n"), Opening::Http1);
         // `P` alone could still be the preface; `PO` cannot.
         assert_eq!(opening_of(b"P"), Opening::Unsure);

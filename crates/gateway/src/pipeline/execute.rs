@@ -81,9 +81,16 @@ where
             .map_err(|e| (e, attempts.clone()))?
             .clone();
         let provider_name = provider.name().to_string();
+        // Boxed: a moderation call's state (an HTTP exchange) would
+        // otherwise be part of every attempt's, a stream's included while it
+        // waits on its provider.
         if ep.is_moderated
-            && let Some(refused) =
-                crate::moderation::check(state, target.screen.as_deref(), planned).await
+            && let Some(refused) = Box::pin(crate::moderation::check(
+                state,
+                target.screen.as_deref(),
+                planned,
+            ))
+            .await
         {
             attempts.push(Attempt {
                 provider: ep.provider.clone(),

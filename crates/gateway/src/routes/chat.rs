@@ -248,10 +248,14 @@ impl Web {
         } = self;
         let served = match &tool {
             None => pipeline::open_stream(state, target, request, measured, keys).await?,
+            // Boxed: the search rounds' state is far larger than opening a
+            // stream's, and every stream waiting on its provider would
+            // carry room for it.
             Some(w) => {
-                let (served, results) =
-                    search::run::with_tool(&state, w, &target, request, &measured, &keys, &used)
-                        .await?;
+                let (served, results) = Box::pin(search::run::with_tool(
+                    &state, w, &target, request, &measured, &keys, &used,
+                ))
+                .await?;
                 found.extend(results);
                 served.map(search::run::as_stream)
             }
