@@ -210,22 +210,29 @@ impl OpenAiEncoder {
             self.head = Head::of(chunk, provider);
         }
         let head = &self.head.as_ref()?.bytes;
-        let tail = serde_json::to_vec(&ChunkTail {
-            system_fingerprint: &chunk.system_fingerprint,
-            choices: &chunk.choices,
-            usage: &chunk.usage,
-            error: &chunk.error,
-            extra: &chunk.extra,
-        })
-        .ok()?;
-        let mut out = Vec::with_capacity(head.len() + tail.len() + 3);
+        // The tail is written after the head, in the same buffer (sized for
+        // a typical token's chunk: no growth on the way): its opening `{`
+        // becomes the `,` after the head's fields, or, when the tail is
+        // empty (`{}`), its `}` alone closes the object.
+        let mut out = Vec::with_capacity(head.len() + 192);
         out.extend_from_slice(head);
-        match tail.strip_prefix(b"{") {
-            Some(rest) if rest != b"}" => {
-                out.push(b',');
-                out.extend_from_slice(rest);
-            }
-            _ => out.push(b'}'),
+        let at = out.len();
+        serde_json::to_writer(
+            &mut out,
+            &ChunkTail {
+                system_fingerprint: &chunk.system_fingerprint,
+                choices: &chunk.choices,
+                usage: &chunk.usage,
+                error: &chunk.error,
+                extra: &chunk.extra,
+            },
+        )
+        .ok()?;
+        if out.len() == at + 2 {
+            out.truncate(at);
+            out.push(b'}');
+        } else {
+            out[at] = b',';
         }
         out.extend_from_slice(b"\n\n");
         Some(Bytes::from(out))
@@ -253,10 +260,9 @@ impl StreamEncoder for OpenAiEncoder {
 
 /// `data: <json>\n\n`.
 pub(crate) fn data_frame<T: serde::Serialize>(value: &T) -> Option<Bytes> {
-    let json = serde_json::to_vec(value).ok()?;
-    let mut out = Vec::with_capacity(json.len() + 8);
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&json);
+    serde_json::to_writer(&mut out, value).ok()?;
     out.extend_from_slice(b"\n\n");
     Some(Bytes::from(out))
 }

@@ -184,12 +184,21 @@ impl Rewriter {
         self.encoder.chunk(c)
     }
 
+    /// Our id, model and provider on `c`, in the strings it already has
+    /// where they are large enough (once per chunk: no allocation).
     fn identify(&self, c: &mut ChatChunk) {
+        const OBJECT: &str = "chat.completion.chunk";
         c.id.clone_from(&self.meta.id);
         c.created = self.meta.created;
         c.model.clone_from(&self.meta.model);
-        c.provider = Some(self.provider.clone());
-        c.object = String::from("chat.completion.chunk");
+        match &mut c.provider {
+            Some(p) => p.clone_from(&self.provider),
+            None => c.provider = Some(self.provider.clone()),
+        }
+        if c.object != OBJECT {
+            c.object.clear();
+            c.object.push_str(OBJECT);
+        }
     }
 
     fn base(&self) -> ChatChunk {

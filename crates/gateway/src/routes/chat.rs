@@ -32,6 +32,10 @@ pub async fn chat_completions(
     let body = body.map_err(|e| ApiError::from_body_rejection(e, state.server.max_body_bytes))?;
     let request: ChatRequest = from_json_slice(&body)?;
     let ctx = RequestContext::new(&key, &headers);
+    // The body and the headers are slices of the connection's first read
+    // buffer: released here, not held as long as the answer (a stream's
+    // whole life), they leave hyper one buffer per connection, not two.
+    drop((headers, body));
     serve_chat(state, key, ctx, request, Wire::Chat).await
 }
 

@@ -41,6 +41,10 @@ pub async fn completions(
     let body = body.map_err(|e| ApiError::from_body_rejection(e, state.server.max_body_bytes))?;
     let request: CompletionRequest = from_json_slice(&body)?;
     let ctx = RequestContext::new(&key, &headers);
+    // The body and the headers are slices of the connection's first read
+    // buffer: released here, not held as long as the answer (a stream's
+    // whole life), they leave hyper one buffer per connection, not two.
+    drop((headers, body));
     match single_prompt(&request.prompt) {
         Some(prompt) => serve_chat(state, key, ctx, as_chat(&request, prompt), Wire::Text).await,
         None => passthrough(state, key, ctx, request).await,

@@ -56,6 +56,9 @@ pub async fn messages(
         let request: MessagesRequest = from_json_slice(&body)?;
         let request = decode(request, true)?;
         let ctx = RequestContext::new(&key, &headers);
+        // The body and the headers are slices of the connection's first
+        // read buffer: released here, not held as long as the answer.
+        drop((headers, body));
         serve_chat(state.clone(), key, ctx, request, Wire::Messages).await
     }
     .await;

@@ -39,6 +39,10 @@ pub async fn responses(
     let stream = request.stream == Some(true);
     let request = decode(request)?;
     let ctx = RequestContext::new(&key, &headers);
+    // The body and the headers are slices of the connection's first read
+    // buffer: released here, not held as long as the answer (a stream's
+    // whole life), they leave hyper one buffer per connection, not two.
+    drop((headers, body));
     let resp = serve_chat(state, key, ctx, request, Wire::Responses).await?;
     if !resp.status().is_success() {
         return Ok(resp);
