@@ -185,6 +185,69 @@ struct ChunkTail<'a> {
     extra: &'a tollgate_schema::Extra,
 }
 
+/// Writes the tail of a chunk of the common shape (choices whose deltas
+/// carry only a role and text; no usage, error, log probabilities or
+/// unknown keys) after its head: the bytes serde writes for [`ChunkTail`],
+/// strings escaped by serde_json, at a fraction of the cost (the derived
+/// serializer goes through a map for the flattened `extra`). Returns
+/// `false`, writing nothing, for any other chunk.
+fn simple_tail(chunk: &ChatChunk, out: &mut Vec<u8>) -> bool {
+    let simple = chunk.usage.is_none()
+        && chunk.error.is_none()
+        && chunk.extra.is_empty()
+        && chunk.choices.iter().all(|c| {
+            let d = &c.delta;
+            c.native_finish_reason.is_none()
+                && c.logprobs.is_none()
+                && c.error.is_none()
+                && c.extra.is_empty()
+                && d.reasoning.is_none()
+                && d.reasoning_details.is_none()
+                && d.refusal.is_none()
+                && d.tool_calls.is_none()
+                && d.extra.is_empty()
+        });
+    if !simple {
+        return false;
+    }
+    let string = |out: &mut Vec<u8>, s: &str| {
+        // Writing a `str` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    if let Some(fp) = &chunk.system_fingerprint {
+        out.extend_from_slice(b",\"system_fingerprint\":");
+        string(out, fp);
+    }
+    out.extend_from_slice(b",\"choices\":[");
+    for (i, c) in chunk.choices.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(c.index.to_string().as_bytes());
+        out.extend_from_slice(b",\"delta\":{");
+        if let Some(role) = &c.delta.role {
+            out.extend_from_slice(b"\"role\":");
+            string(out, role);
+            if c.delta.content.is_some() {
+                out.push(b',');
+            }
+        }
+        if let Some(text) = &c.delta.content {
+            out.extend_from_slice(b"\"content\":");
+            string(out, text);
+        }
+        out.extend_from_slice(b"},\"finish_reason\":");
+        match &c.finish_reason {
+            Some(reason) => string(out, reason),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    true
+}
+
 impl OpenAiEncoder {
     fn frame(&mut self, mut chunk: Box<ChatChunk>) -> Option<Bytes> {
         // An Anthropic upstream's stop sequence is for the Messages wire.
@@ -216,6 +279,10 @@ impl OpenAiEncoder {
         // empty (`{}`), its `}` alone closes the object.
         let mut out = Vec::with_capacity(head.len() + 192);
         out.extend_from_slice(head);
+        if simple_tail(chunk, &mut out) {
+            out.extend_from_slice(b"\n\n");
+            return Some(Bytes::from(out));
+        }
         let at = out.len();
         serde_json::to_writer(
             &mut out,
@@ -295,6 +362,11 @@ mod tests {
             // A new model mid-stream (never in practice): a new head.
             r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/other","provider":"B","choices":[]}"#,
             r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/echo","choices":[{"index":0,"delta":{}}]}"#,
+            // The common shapes, written by `simple_tail`.
+            r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/echo","provider":"A","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/echo","provider":"A","system_fingerprint":"fp_\"x\"","choices":[{"index":0,"delta":{"content":"h\u00e9 \"q\"\n\t\u0001 </ \ud83d\ude00"},"finish_reason":null}]}"#,
+            r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/echo","provider":"A","choices":[{"index":0,"delta":{"role":"assistant"}},{"index":12,"delta":{"content":"b"},"finish_reason":"stop"}]}"#,
+            r#"{"id":"gen-1","object":"chat.completion.chunk","created":7,"model":"mock/echo","provider":"A","choices":[]}"#,
         ];
         for text in chunks {
             let chunk: ChatChunk = from_json_slice(text.as_bytes()).unwrap();
@@ -304,6 +376,33 @@ mod tests {
                 std::str::from_utf8(&got).unwrap(),
                 std::str::from_utf8(&expected).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn only_the_common_shape_takes_the_hand_written_tail() {
+        let simple: ChatChunk = from_json_slice(
+            br#"{"id":"g","system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},"finish_reason":null}]}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert!(simple_tail(&simple, &mut out));
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#","system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},"finish_reason":null}]}"#
+        );
+        for other in [
+            r#"{"id":"g","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
+            r#"{"id":"g","choices":[],"service_tier":"default"}"#,
+            r#"{"id":"g","choices":[{"index":0,"delta":{"content":"a","obfuscation":"x"}}]}"#,
+            r#"{"id":"g","choices":[{"index":0,"delta":{"reasoning":"r"}}]}"#,
+            r#"{"id":"g","choices":[{"index":0,"delta":{},"finish_reason":"stop","native_finish_reason":"end_turn"}]}"#,
+            r#"{"id":"g","choices":[{"index":0,"delta":{},"logprobs":{"content":[]}}]}"#,
+        ] {
+            let chunk: ChatChunk = from_json_slice(other.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            assert!(!simple_tail(&chunk, &mut out), "{other}");
+            assert!(out.is_empty(), "{other}");
         }
     }
 
