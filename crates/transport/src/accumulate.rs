@@ -79,8 +79,8 @@ impl StreamAccumulator {
             self.system_fingerprint
                 .clone_from(&chunk.system_fingerprint);
         }
-        if chunk.usage.is_some() {
-            self.usage.clone_from(&chunk.usage);
+        if let Some(usage) = &chunk.usage {
+            self.usage = Some(Usage::clone(usage));
         }
         for choice in &chunk.choices {
             let parts = self.choices.entry(choice.index).or_default();

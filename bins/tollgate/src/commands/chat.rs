@@ -178,8 +178,8 @@ async fn stream_answer(
         if chunk.provider.is_some() {
             answer.provider = chunk.provider.clone();
         }
-        if chunk.usage.is_some() {
-            answer.usage = chunk.usage.clone();
+        if let Some(usage) = &chunk.usage {
+            answer.usage = Some(Usage::clone(usage));
         }
         if json {
             writeln!(out, "{}", serde_json::to_string(&chunk)?)?;

@@ -178,9 +178,9 @@ struct ChunkTail<'a> {
     system_fingerprint: &'a Option<String>,
     choices: &'a [tollgate_schema::chat::ChunkChoice],
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: &'a Option<tollgate_schema::usage::Usage>,
+    usage: &'a Option<Box<tollgate_schema::usage::Usage>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: &'a Option<tollgate_schema::wire_error::ErrorBody>,
+    error: &'a Option<Box<tollgate_schema::wire_error::ErrorBody>>,
     #[serde(flatten)]
     extra: &'a tollgate_schema::Extra,
 }

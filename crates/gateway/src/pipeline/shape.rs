@@ -53,8 +53,8 @@ pub fn text_chunk(c: ChatChunk) -> TextCompletion {
                 extra: Extra::new(),
             })
             .collect(),
-        usage: c.usage,
-        error: c.error,
+        usage: c.usage.map(|u| *u),
+        error: c.error.map(|e| *e),
         extra: Extra::new(),
     }
 }

@@ -131,7 +131,7 @@ impl Rewriter {
 
     fn chunk(&mut self, mut c: Box<ChatChunk>) -> Option<Bytes> {
         if let Some(u) = c.usage.take() {
-            self.usage = Some(u);
+            self.usage = Some(*u);
         }
         if c.choices.is_empty() || self.cut {
             return None;
@@ -305,7 +305,7 @@ impl Rewriter {
     /// wire's end (`[DONE]`, `message_stop`).
     fn finish(&mut self, usage: Usage) -> Bytes {
         let chunk = ChatChunk {
-            usage: Some(usage),
+            usage: Some(Box::new(usage)),
             ..self.base()
         };
         self.encoder.finish(chunk)
@@ -314,7 +314,7 @@ impl Rewriter {
     /// The chunk that ends a stream with an error.
     fn error(&mut self, body: ErrorBody) -> Option<Bytes> {
         let chunk = ChatChunk {
-            error: Some(body),
+            error: Some(Box::new(body)),
             choices: vec![Rewriter::choice(
                 Delta {
                     content: Some(String::new()),

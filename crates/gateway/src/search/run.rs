@@ -396,7 +396,7 @@ pub fn as_stream(completion: ChatCompletion) -> OpenStream {
         ..base.clone()
     };
     let last = ChatChunk {
-        usage: completion.usage,
+        usage: completion.usage.map(Box::new),
         ..base
     };
     OpenStream {

@@ -35,12 +35,13 @@ pub struct ChatChunk {
     /// Deltas.
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
-    /// Usage, on the final chunk.
+    /// Usage, on the final chunk. (Boxed, like `error`: rare and large,
+    /// they would make every chunk several hundred bytes larger to move.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// A mid-stream error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    pub error: Option<Box<ErrorBody>>,
     /// Unknown keys, kept.
     #[serde(flatten)]
     pub extra: Extra,
@@ -107,9 +108,9 @@ pub struct ChunkChoice {
     /// Log probabilities, when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<serde_json::Value>,
-    /// Error that ended this choice.
+    /// Error that ended this choice (boxed: rare and large).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    pub error: Option<Box<ErrorBody>>,
     /// Unknown keys, kept.
     #[serde(flatten)]
     pub extra: Extra,

@@ -35,7 +35,7 @@ pub trait StreamChunk: DeserializeOwned + Send + 'static {
 
 impl StreamChunk for ChatChunk {
     fn stream_error(&self) -> Option<&ErrorBody> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 }
 

@@ -169,7 +169,7 @@ pub(crate) fn chunk(
         provider: Some(provider.to_string()),
         system_fingerprint: None,
         choices,
-        usage,
+        usage: usage.map(Box::new),
         error: None,
         extra: Extra::new(),
     }

@@ -554,12 +554,13 @@ pub fn stream_event(event: &SseEvent, provider_name: &str) -> StreamEvent {
     if !is_error_event {
         // Fast path: a well-formed chunk.
         if let Ok(mut chunk) = serde_json::from_str::<ChatChunk>(data) {
-            return match chunk.error.take() {
+            return match chunk.error.take().map(|b| *b) {
                 None => {
                     chunk.provider = Some(provider_name.into());
                     StreamEvent::Chunk(Box::new(chunk))
                 }
                 Some(body) => StreamEvent::Error {
+                    // (Moved out of its box: its fields are taken apart.)
                     error: UpstreamError {
                         message: Some(body.message).filter(|m| !m.is_empty()),
                         status: body.code.status().filter(|s| (100..=599).contains(s)),

@@ -277,7 +277,7 @@ impl StreamEncoder for Encoder {
 
     fn finish(&mut self, chunk: ChatChunk) -> Bytes {
         let mut out = Vec::new();
-        self.end_frames(chunk.usage.as_ref(), &mut out);
+        self.end_frames(chunk.usage.as_deref(), &mut out);
         Bytes::from(out)
     }
 

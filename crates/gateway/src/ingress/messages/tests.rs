@@ -105,14 +105,14 @@ fn streams_encode_as_the_cases_say() {
         if let Some(error) = stream.get("error") {
             let error: ErrorBody = serde_json::from_value(error.clone()).unwrap();
             let c = ChatChunk {
-                error: Some(error),
+                error: Some(Box::new(error)),
                 ..end
             };
             out.extend(encoder.error(c).unwrap());
         } else {
             let usage: Usage = serde_json::from_value(stream["usage"].clone()).unwrap();
             let c = ChatChunk {
-                usage: Some(usage),
+                usage: Some(Box::new(usage)),
                 ..end
             };
             out.extend(encoder.finish(c));

@@ -346,7 +346,7 @@ impl Encoder {
         let (status, incomplete) = status(self.finish_reason.as_deref());
         let mut response = self.response(status);
         response.incomplete_details = incomplete;
-        response.usage = chunk.usage.as_ref().map(usage);
+        response.usage = chunk.usage.as_deref().map(usage);
         if let Some(p) = &chunk.provider {
             response
                 .extra
