@@ -100,7 +100,7 @@ pub(crate) async fn serve(
         .header_read_timeout(limits.header_read);
     builder.http2().timer(TokioTimer::new());
     // A connection whose first bytes already show HTTP/1 skips the
-    // builder's version sniffing (see [`opening`]).
+    // builder's version sniffing (see [`first_bytes`]).
     let builders = Arc::new(Builders {
         http1: builder.clone().http1_only(),
         sniffing: builder,
@@ -174,19 +174,19 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             // Until the first bytes arrive, the same bounds as below; a
             // connection closed or dropped meanwhile had nothing in flight.
-            let opening = tokio::select! {
-                opening = opening(&stream) => opening,
+            let first = tokio::select! {
+                first = first_bytes(&stream) => first,
                 closing = conns::watch(&conn, &timeouts) => {
                     conns.closed(closing);
-                    Opening::Gone
+                    FirstBytes::Gone
                 }
-                () = conn.evicted() => Opening::Gone,
-                _ = stopping.changed() => Opening::Gone,
+                () = conn.evicted() => FirstBytes::Gone,
+                _ = stopping.changed() => FirstBytes::Gone,
             };
-            let builder = match opening {
-                Opening::Http1 => &builders.http1,
-                Opening::Unsure => &builders.sniffing,
-                Opening::Gone => {
+            let builder = match first {
+                FirstBytes::Http1 => &builders.http1,
+                FirstBytes::Unsure => &builders.sniffing,
+                FirstBytes::Gone => {
                     conns.remove(&conn);
                     drop(done);
                     return;
@@ -242,7 +242,7 @@ struct Builders {
 
 /// What a connection's first bytes say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opening {
+enum FirstBytes {
     /// Not the HTTP/2 preface: HTTP/1.
     Http1,
     /// The preface, or as much of it as has come: the sniffing builder
@@ -259,21 +259,22 @@ enum Opening {
 /// into a buffer of its own, which it then hands back to hyper's first
 /// read alone: hyper, seeing an incomplete head, grows its 8 KB read
 /// buffer to 16 KB, kept for the connection's life (an idle stream's
-/// largest allocation), and spends a second read system call. A peek
-/// costs neither: hyper's first read takes the whole request.
-async fn opening(stream: &tokio::net::TcpStream) -> Opening {
+/// largest allocation). A peek leaves the bytes in the socket, so hyper's
+/// first read takes the whole request (the same two system calls as
+/// before: the peek, then hyper's read).
+async fn first_bytes(stream: &tokio::net::TcpStream) -> FirstBytes {
     let mut buf = [0u8; io::PREFACE.len()];
     match stream.peek(&mut buf).await {
-        Ok(0) | Err(_) => Opening::Gone,
-        Ok(n) => opening_of(&buf[..n]),
+        Ok(0) | Err(_) => FirstBytes::Gone,
+        Ok(n) => first_bytes_of(&buf[..n]),
     }
 }
 
-fn opening_of(first: &[u8]) -> Opening {
+fn first_bytes_of(first: &[u8]) -> FirstBytes {
     if io::PREFACE.starts_with(first) {
-        Opening::Unsure
+        FirstBytes::Unsure
     } else {
-        Opening::Http1
+        FirstBytes::Http1
     }
 }
 
@@ -299,21 +300,21 @@ mod tests {
     #[test]
     fn a_request_line_is_http1_from_its_first_differing_byte() {
         assert_eq!(
-            opening_of(b"POST /api/v1/chat/completions HTTP/1.1\r\n"),
-            Opening::Http1
+            first_bytes_of(b"POST /api/v1/chat/completions HTTP/1.1\r\n"),
+            FirstBytes::Http1
         );
-        assert_eq!(opening_of(b"GET / HTTP/1.1\r\n"), Opening::Http1);
+        assert_eq!(first_bytes_of(b"GET / HTTP/1.1\r\n"), FirstBytes::Http1);
         // `P` alone could still be the preface; `PO` cannot.
-        assert_eq!(opening_of(b"P"), Opening::Unsure);
-        assert_eq!(opening_of(b"PO"), Opening::Http1);
+        assert_eq!(first_bytes_of(b"P"), FirstBytes::Unsure);
+        assert_eq!(first_bytes_of(b"PO"), FirstBytes::Http1);
     }
 
     #[test]
     fn the_preface_or_a_part_of_it_is_left_to_the_sniffing_builder() {
-        assert_eq!(opening_of(io::PREFACE), Opening::Unsure);
-        assert_eq!(opening_of(&io::PREFACE[..10]), Opening::Unsure);
+        assert_eq!(first_bytes_of(io::PREFACE), FirstBytes::Unsure);
+        assert_eq!(first_bytes_of(&io::PREFACE[..10]), FirstBytes::Unsure);
         let mut wrong = io::PREFACE.to_vec();
         wrong[23] = b'X';
-        assert_eq!(opening_of(&wrong), Opening::Http1);
+        assert_eq!(first_bytes_of(&wrong), FirstBytes::Http1);
     }
 }
