@@ -255,21 +255,60 @@ fn openai_response() {
 }
 
 fn stream_target(bytes: &[u8]) {
-    crate::support::same_however_split(bytes, tollgate_transport::fuzzing::openai_stream);
+    let whole =
+        crate::support::same_however_split(bytes, tollgate_transport::fuzzing::openai_stream);
+    every_chunk_as_parsed_alone(bytes, &whole);
+}
+
+/// The driver's chunks are the ones [`translate::stream_event`] reads from
+/// each event on its own: a chunk that only changes the text of one before
+/// it (read from that one's template, not parsed in full) is no exception.
+fn every_chunk_as_parsed_alone(
+    bytes: &[u8],
+    whole: &[Result<tollgate_schema::chat::ChatChunk, tollgate_transport::ProviderError>],
+) {
+    let mut parser = tollgate_transport::sse::SseParser::new();
+    let mut events = std::collections::VecDeque::new();
+    if parser.push(bytes, &mut events).is_err() {
+        return;
+    }
+    events.extend(parser.finish());
+    let mut alone = Vec::new();
+    for event in &events {
+        match translate::stream_event(event, "Fuzz") {
+            translate::StreamEvent::Chunk(chunk) => alone.push(*chunk),
+            translate::StreamEvent::Skip => {}
+            _ => break,
+        }
+    }
+    let relayed: Vec<_> = whole.iter().map_while(|item| item.as_ref().ok()).collect();
+    assert_eq!(
+        relayed.len(),
+        alone.len(),
+        "chunks relayed vs chunks in the events"
+    );
+    for (relayed, alone) in relayed.iter().zip(&alone) {
+        assert_eq!(*relayed, alone);
+    }
 }
 
 fn stream(rng: &mut Rand) -> Vec<u8> {
     let n = rng.random_range(0..8);
-    let mut events: Vec<Event> = (0..n)
-        .map(|_| Event {
+    let mut events: Vec<Event> = Vec::new();
+    for _ in 0..n {
+        let previous = events.last().map(|e: &Event| e.data.clone());
+        let data = match previous {
+            // The repeated shape: the chunk before with another text (the
+            // driver reads these from a template).
+            Some(previous) if maybe(rng, 0.4) => with_other_text(rng, &previous),
+            _ if maybe(rng, 0.05) => text(rng),
+            _ => chunk(rng).to_string(),
+        };
+        events.push(Event {
             event: maybe(rng, 0.05).then(|| "error".to_owned()),
-            data: if maybe(rng, 0.05) {
-                text(rng)
-            } else {
-                chunk(rng).to_string()
-            },
-        })
-        .collect();
+            data,
+        });
+    }
     if maybe(rng, 0.8) {
         events.push(Event {
             event: None,
@@ -277,6 +316,18 @@ fn stream(rng: &mut Rand) -> Vec<u8> {
         });
     }
     generate::sse(rng, &events)
+}
+
+/// `data` with the first choice's delta text replaced (or `data` itself
+/// when it has none).
+fn with_other_text(rng: &mut Rand, data: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(data) else {
+        return data.to_owned();
+    };
+    if let Some(content) = value.pointer_mut("/choices/0/delta/content") {
+        *content = Value::from(text(rng));
+    }
+    value.to_string()
 }
 
 #[test]

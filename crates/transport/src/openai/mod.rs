@@ -6,6 +6,7 @@
 //! the list of what is sent upstream.
 
 pub(crate) mod stream;
+mod template;
 pub mod translate;
 
 use std::future::Future;

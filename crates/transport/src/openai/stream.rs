@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
+use super::template::Templates;
 use super::translate::{self, StreamEvent, UpstreamError};
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ChunkStream;
@@ -36,6 +37,9 @@ struct State {
     body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>,
     parser: SseParser,
     pending: VecDeque<SseEvent>,
+    /// Chunks of the repeated shape seen so far: the next ones like them
+    /// are not parsed in full.
+    templates: Templates,
     ctx: StreamContext,
     after_output: bool,
     finish_seen: bool,
@@ -84,6 +88,25 @@ impl State {
     }
 }
 
+impl State {
+    /// What `event` means: a chunk of a known template, or else
+    /// [`translate::stream_event`]'s reading (a chunk of the repeated
+    /// shape becoming a template).
+    fn event(&mut self, event: &SseEvent) -> StreamEvent {
+        let data = event.data.trim();
+        if event.event.as_deref() != Some("error")
+            && let Some(chunk) = self.templates.apply(data)
+        {
+            return StreamEvent::Chunk(chunk);
+        }
+        let parsed = translate::stream_event(event, &self.ctx.name);
+        if let StreamEvent::Chunk(chunk) = &parsed {
+            self.templates.learn(data, chunk);
+        }
+        parsed
+    }
+}
+
 type Step = Option<(
     Result<Box<tollgate_schema::chat::ChatChunk>, ProviderError>,
     Option<State>,
@@ -98,6 +121,7 @@ where
         body: Box::pin(body),
         parser: SseParser::new(),
         pending: VecDeque::new(),
+        templates: Templates::default(),
         ctx,
         after_output: false,
         finish_seen: false,
@@ -114,7 +138,7 @@ where
 async fn next(mut st: State) -> Step {
     loop {
         if let Some(event) = st.pending.pop_front() {
-            match translate::stream_event(&event, &st.ctx.name) {
+            match st.event(&event) {
                 StreamEvent::Skip => continue,
                 // Dropping the state drops the body: nothing more is read.
                 StreamEvent::Done => return None,
@@ -215,6 +239,31 @@ mod tests {
         let first = items[0].as_ref().unwrap();
         assert_eq!(first.choices[0].delta.content.as_deref(), Some("Hi"));
         assert_eq!(first.provider.as_deref(), Some("Alpha"));
+    }
+
+    #[test]
+    fn repeated_chunks_read_from_a_template_are_the_chunks_parsed_alone() {
+        const TEXT: &[u8] = b"data: {\"id\":\"x\",\"created\":3,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"x\",\"created\":3,\"choices\":[{\"index\":0,\"delta\":{\"content\":\" t\\u00e9o\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"x\",\"created\":3,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\\"3\\\"\"},\"finish_reason\":null}]}\n\n";
+        let items = run(vec![Ok(TEXT), Ok(FIN), Ok(b"data: [DONE]\n\n")]);
+        let texts: Vec<_> = items
+            .iter()
+            .map(|item| item.as_ref().unwrap().choices[0].delta.content.clone())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some("one".to_owned()),
+                Some(" téo".to_owned()),
+                Some("\"3\"".to_owned()),
+                None
+            ]
+        );
+        for item in &items[..3] {
+            let chunk = item.as_ref().unwrap();
+            assert_eq!((chunk.id.as_str(), chunk.created), ("x", 3));
+            assert_eq!(chunk.provider.as_deref(), Some("Alpha"));
+            assert_eq!(chunk.choices.len(), 1);
+        }
     }
 
     #[test]
