@@ -192,21 +192,11 @@ struct ChunkTail<'a> {
 /// serializer goes through a map for the flattened `extra`). Returns
 /// `false`, writing nothing, for any other chunk.
 fn simple_tail(chunk: &ChatChunk, out: &mut Vec<u8>) -> bool {
-    let simple = chunk.usage.is_none()
-        && chunk.error.is_none()
-        && chunk.extra.is_empty()
-        && chunk.choices.iter().all(|c| {
-            let d = &c.delta;
-            c.native_finish_reason.is_none()
-                && c.logprobs.is_none()
-                && c.error.is_none()
-                && c.extra.is_empty()
-                && d.reasoning.is_none()
-                && d.reasoning_details.is_none()
-                && d.refusal.is_none()
-                && d.tool_calls.is_none()
-                && d.extra.is_empty()
-        });
+    let simple = chunk.carries_only_choices()
+        && chunk
+            .choices
+            .iter()
+            .all(|c| c.carries_only_delta() && c.delta.carries_only_role_and_text());
     if !simple {
         return false;
     }

@@ -171,3 +171,92 @@ pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<String>,
 }
+
+impl ChatChunk {
+    /// Whether the chunk carries nothing beside its identity and choices:
+    /// no usage, error or unknown keys.
+    #[inline]
+    pub fn carries_only_choices(&self) -> bool {
+        self.usage.is_none() && self.error.is_none() && self.extra.is_empty()
+    }
+}
+
+impl ChunkChoice {
+    /// Whether the choice carries nothing beside its index, delta and
+    /// finish reason: no provider finish reason, log probabilities, error
+    /// or unknown keys.
+    #[inline]
+    pub fn carries_only_delta(&self) -> bool {
+        self.native_finish_reason.is_none()
+            && self.logprobs.is_none()
+            && self.error.is_none()
+            && self.extra.is_empty()
+    }
+}
+
+impl Delta {
+    /// Whether the delta carries at most a role and text: no reasoning,
+    /// refusal, tool calls or unknown keys.
+    #[inline]
+    pub fn carries_only_role_and_text(&self) -> bool {
+        self.reasoning.is_none()
+            && self.reasoning_details.is_none()
+            && self.refusal.is_none()
+            && self.tool_calls.is_none()
+            && self.extra.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn chunk(value: serde_json::Value) -> ChatChunk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn any_part_beyond_role_and_text_is_seen() {
+        let plain = json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
+        let c = chunk(plain.clone());
+        assert!(c.carries_only_choices());
+        assert!(c.choices[0].carries_only_delta());
+        assert!(c.choices[0].delta.carries_only_role_and_text());
+
+        for (key, value) in [
+            ("usage", json!({"prompt_tokens": 1, "completion_tokens": 1})),
+            ("error", json!({"code": 500, "message": "x"})),
+            ("service_tier", json!("default")),
+        ] {
+            let mut v = plain.clone();
+            v[key] = value;
+            assert!(!chunk(v).carries_only_choices(), "{key}");
+        }
+        for (key, value) in [
+            ("native_finish_reason", json!("end_turn")),
+            ("logprobs", json!({"content": []})),
+            ("error", json!({"code": 500, "message": "x"})),
+            ("stop_reason", json!(7)),
+        ] {
+            let mut v = plain.clone();
+            v["choices"][0][key] = value;
+            assert!(!chunk(v).choices[0].carries_only_delta(), "{key}");
+        }
+        for (key, value) in [
+            ("reasoning", json!("hm")),
+            ("reasoning_details", json!([])),
+            ("refusal", json!("no")),
+            ("tool_calls", json!([{"index": 0}])),
+            ("obfuscation", json!("ab")),
+        ] {
+            let mut v = plain.clone();
+            v["choices"][0]["delta"][key] = value;
+            assert!(
+                !chunk(v).choices[0].delta.carries_only_role_and_text(),
+                "{key}"
+            );
+        }
+    }
+}

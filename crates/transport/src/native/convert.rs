@@ -198,13 +198,7 @@ pub(crate) fn chunk_choice(
 
 /// Whether a delta says nothing.
 pub(crate) fn delta_is_empty(d: &Delta) -> bool {
-    d.role.is_none()
-        && d.content.is_none()
-        && d.reasoning.is_none()
-        && d.reasoning_details.is_none()
-        && d.refusal.is_none()
-        && d.tool_calls.is_none()
-        && d.extra.is_empty()
+    d.role.is_none() && d.content.is_none() && d.carries_only_role_and_text()
 }
 
 /// A string field of a JSON object.

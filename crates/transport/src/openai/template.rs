@@ -121,21 +121,12 @@ fn repeats(chunk: &ChatChunk) -> bool {
         return false;
     };
     let d = &choice.delta;
-    chunk.usage.is_none()
-        && chunk.error.is_none()
-        && chunk.extra.is_empty()
+    chunk.carries_only_choices()
+        && choice.carries_only_delta()
         && choice.finish_reason.is_none()
-        && choice.native_finish_reason.is_none()
-        && choice.logprobs.is_none()
-        && choice.error.is_none()
-        && choice.extra.is_empty()
-        && d.content.is_some()
+        && d.carries_only_role_and_text()
         && d.role.is_none()
-        && d.reasoning.is_none()
-        && d.reasoning_details.is_none()
-        && d.refusal.is_none()
-        && d.tool_calls.is_none()
-        && d.extra.is_empty()
+        && d.content.is_some()
 }
 
 /// The byte range of the one choice's content string token in `data`.
