@@ -168,11 +168,7 @@ macro_rules! helpers {
             account_id: &str,
             now: DateTime<Utc>,
         ) -> Result<Balance> {
-            let sql = format!(
-                "SELECT kind, {TOTAL} FROM ledger_totals WHERE account_id = $1 \
-                 UNION ALL SELECT '{LAPSED}' AS kind, {SUM_AMOUNT} FROM holds \
-                 WHERE state = 'open' AND expires_at <= $2 AND account_id = $1"
-            );
+            let sql = balance_at_sql();
             let mut sums: Vec<KindSum> = sqlx::query_as(&sql)
                 .bind(account_id)
                 .bind(Timestamp(now))
@@ -184,6 +180,17 @@ macro_rules! helpers {
             balance.held -= lapsed;
             balance.available += lapsed;
             Ok(balance)
+        }
+
+        /// [`balance_at`]'s query (`$1` the account, `$2` now). The lapsed
+        /// holds are found through `holds_open_by_account`, the account's
+        /// open holds only, never through every hold it ever had.
+        pub(crate) fn balance_at_sql() -> String {
+            format!(
+                "SELECT kind, {TOTAL} FROM ledger_totals WHERE account_id = $1 \
+                 UNION ALL SELECT '{LAPSED}' AS kind, {SUM_AMOUNT} FROM holds \
+                 WHERE state = 'open' AND expires_at <= $2 AND account_id = $1"
+            )
         }
 
         /// The sum of the account's ledger entries of one kind (signed).

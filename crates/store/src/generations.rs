@@ -463,6 +463,13 @@ fn activity_sql(backend: Backend, by_key: bool) -> String {
     )
 }
 
+/// [`Store::byok_requests_in_month`]'s query (`$1` the account, `$2` and
+/// `$3` the month's bounds). `is_byok` stands bare, not compared with a
+/// bound value, so both databases see that the partial index
+/// `generations_byok_by_account` (BYOK generations only) covers it.
+pub(crate) const BYOK_REQUESTS_IN_MONTH: &str = "SELECT COUNT(*) FROM generations \
+     WHERE account_id = $1 AND is_byok AND error IS NULL AND created_at >= $2 AND created_at < $3";
+
 /// A generation record checked and serialized for its `INSERT`, which is
 /// written once ([`bind_generation!`]) and run on a pool or inside a
 /// transaction of either backend.
@@ -694,16 +701,12 @@ impl Store {
         let since = Timestamp(LimitReset::Monthly.period_start(now));
         let until = Timestamp(LimitReset::Monthly.next_reset(now));
         let n: i64 = on_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM generations WHERE account_id = $1 AND is_byok = $2 \
-                 AND error IS NULL AND created_at >= $3 AND created_at < $4",
-            )
-            .bind(account_id)
-            .bind(true)
-            .bind(since)
-            .bind(until)
-            .fetch_one(pool)
-            .await
+            sqlx::query_scalar(BYOK_REQUESTS_IN_MONTH)
+                .bind(account_id)
+                .bind(since)
+                .bind(until)
+                .fetch_one(pool)
+                .await
         })?;
         count_out(n, "id")
     }

@@ -451,6 +451,65 @@ mod upgrade_tests {
         );
     }
 
+    /// The plan SQLite chose for `sql`: its steps' `detail` column.
+    async fn sqlite_plan(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
+        let Pool::Sqlite(pool) = &store.pool else {
+            panic!("not a SQLite store");
+        };
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect()
+    }
+
+    /// Two reads made while requests are served find the account's rows
+    /// through partial indexes (its open holds, its BYOK generations), not
+    /// through every hold or generation the account ever had: on an
+    /// account with 330,000 holds the books' balance reload took 115 ms
+    /// that way, every 2 s, under the writer's commit lock.
+    #[tokio::test]
+    async fn sqlite_per_account_reads_use_the_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let now = "2026-12-07T15:00:00.000000Z";
+        let balance = sqlite_plan(
+            &store,
+            &crate::dialect::sqlite::balance_at_sql(),
+            &["acct_1", now],
+        )
+        .await;
+        assert!(
+            balance
+                .iter()
+                .any(|d| d.contains("USING INDEX holds_open_by_account")),
+            "{balance:?}"
+        );
+        assert!(
+            !balance.iter().any(|d| d.contains("holds_by_account")),
+            "{balance:?}"
+        );
+        let byok = sqlite_plan(
+            &store,
+            crate::generations::BYOK_REQUESTS_IN_MONTH,
+            &["acct_1", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"],
+        )
+        .await;
+        assert!(
+            byok.iter()
+                .any(|d| d.contains("USING INDEX generations_byok_by_account")),
+            "{byok:?}"
+        );
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn sqlite_totals_are_filled_from_an_older_database() {
         let dir = tempfile::tempdir().unwrap();
