@@ -24,6 +24,11 @@ pub(super) struct AccountBook {
     pub(super) reserved: Decimal,
     /// BYOK generations recorded here and not yet written.
     pub(super) byok_unflushed: u64,
+    /// The account's successful BYOK generations written in one UTC
+    /// month (the month's start, the count), read once under the commit
+    /// lock and then kept: each write that lands adds to it (local mode
+    /// only, where no one else writes generations).
+    pub(super) byok_written: Option<(DateTime<Utc>, u64)>,
     /// When the figures were loaded; `None`: stale.
     pub(super) loaded: Option<Instant>,
 }

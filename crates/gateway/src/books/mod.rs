@@ -83,7 +83,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
-use tollgate_store::{GenerationRecord, SettledHold, Store};
+use tollgate_store::{GenerationRecord, LimitReset, SettledHold, Store};
 
 pub use crate::config::BooksMode as Mode;
 use crate::observe::BooksMetrics;
@@ -337,6 +337,7 @@ impl Books {
                 .byok_unflushed += 1;
             Effect::ByokRequest {
                 account_id: record.account_id.clone(),
+                month: LimitReset::Monthly.period_start(record.created_at),
             }
         } else {
             Effect::Nothing
@@ -454,19 +455,29 @@ impl Books {
     }
 
     /// BYOK generations of the account this month, counting those not yet
-    /// written.
+    /// written. In local mode the written count is read from the store
+    /// once a month per account and then kept (each BYOK write that lands
+    /// adds to it), so a BYOK request does not count the month's
+    /// generations again under the commit lock; leased replicas read it
+    /// every time, since the others write too.
     pub async fn byok_requests_in_month(
         &self,
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, tollgate_store::Error> {
+        let month = LimitReset::Monthly.period_start(now);
+        let local = self.settings.mode == Mode::Local;
+        if local && let Some(n) = kept_byok_count(&lock(&self.tables), account_id, month) {
+            return Ok(n);
+        }
         let _commit = self.commit.lock().await;
-        let stored = self.store.byok_requests_in_month(account_id, now).await?;
-        let pending = lock(&self.tables)
-            .accounts
-            .get(account_id)
-            .map_or(0, |a| a.byok_unflushed);
-        Ok(stored + pending)
+        let written = self.store.byok_requests_in_month(account_id, now).await?;
+        let mut t = lock(&self.tables);
+        let account = t.accounts.entry(account_id.to_owned()).or_default();
+        if local {
+            account.byok_written = Some((month, written));
+        }
+        Ok(written + account.byok_unflushed)
     }
 
     fn waiter(&self) -> (Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>) {
@@ -489,5 +500,15 @@ impl Books {
         if urgent {
             self.urgent.notify_one();
         }
+    }
+}
+
+/// The month's BYOK count, written and not, when the books keep the
+/// written part for `month`.
+fn kept_byok_count(t: &Tables, account_id: &str, month: DateTime<Utc>) -> Option<u64> {
+    let a = t.accounts.get(account_id)?;
+    match a.byok_written {
+        Some((kept, written)) if kept == month => Some(written + a.byok_unflushed),
+        _ => None,
     }
 }

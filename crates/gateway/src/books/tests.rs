@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::SubsecRound;
 use rust_decimal::Decimal;
 use sqlx::Connection;
-use tollgate_store::{HoldState, KeyKind, NewApiKey, Store};
+use tollgate_store::{
+    ApiType, GenerationAttempt, GenerationRecord, HoldState, KeyKind, NewApiKey, Store,
+};
 
 use super::clock::{Clock, ManualClock};
 use super::{
@@ -451,4 +453,117 @@ async fn a_refusal_first_shrinks_the_replicas_other_leases_of_the_account() {
     f.books.place(&f.account, &second, d("9.9")).await.unwrap();
     assert_eq!(f.leased(&f.books).await, d("10"));
     assert_eq!(available(f.place("0.000000000001").await), d("0"));
+}
+
+/// A successful BYOK generation of the fixture's account and key.
+fn byok_generation(f: &Fixture, id: &str, at: chrono::DateTime<chrono::Utc>) -> GenerationRecord {
+    GenerationRecord {
+        id: id.to_owned(),
+        account_id: f.account.clone(),
+        api_key_hash: f.key.clone(),
+        model: "acme/model".to_owned(),
+        provider: "acme".to_owned(),
+        provider_name: "Acme".to_owned(),
+        upstream_id: None,
+        created_at: at,
+        streamed: false,
+        cancelled: false,
+        finish_reason: Some("stop".to_owned()),
+        native_finish_reason: None,
+        tokens_prompt: 3,
+        tokens_completion: 2,
+        native_tokens_prompt: None,
+        native_tokens_completion: None,
+        native_tokens_reasoning: None,
+        native_tokens_cached: None,
+        native_tokens_cache_write: None,
+        total_cost: Decimal::ZERO,
+        upstream_inference_cost: Some(d("0.001")),
+        is_byok: true,
+        latency_ms: None,
+        generation_time_ms: None,
+        attempts: vec![GenerationAttempt {
+            provider: "acme".to_owned(),
+            outcome: "ok".to_owned(),
+        }],
+        transforms: None,
+        request_id: None,
+        api_type: ApiType::Completions,
+        origin: None,
+        app_title: None,
+        external_user: None,
+        user_agent: None,
+        error: None,
+        num_search_results: None,
+        web_search_engine: None,
+        router: None,
+        moderation_latency_ms: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
+    }
+}
+
+/// In local mode the month's BYOK count is read from the store once and
+/// then kept, so a BYOK request does not count the month's generations
+/// under the commit lock: generations recorded here count at once, still
+/// once after they land, and a row written behind the books' back is not
+/// seen until another month is asked for. Leased replicas read it every
+/// time, since other replicas write too.
+#[tokio::test]
+async fn the_months_byok_count_is_read_once_and_kept_in_local_mode() {
+    let f = Fixture::new(Mode::Local, "10", None).await;
+    let december = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 7, 12, 0, 0).unwrap();
+    let january = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2027, 1, 2, 0, 0, 0).unwrap();
+    let count = |at| {
+        let books = f.books.clone();
+        let account = f.account.clone();
+        async move { books.byok_requests_in_month(&account, at).await.unwrap() }
+    };
+    f.store
+        .record_generation(&byok_generation(&f, "gen-before", december))
+        .await
+        .unwrap();
+    assert_eq!(count(december).await, 1);
+    f.books.record(byok_generation(&f, "gen-here", december));
+    assert_eq!(count(december).await, 2, "an unwritten one counts");
+    f.books.flush().await;
+    assert_eq!(count(december).await, 2, "a landed one counts once");
+    let mut errored = byok_generation(&f, "gen-failed", december);
+    errored.error = Some("upstream 500".to_owned());
+    f.books.record(errored);
+    f.books.flush().await;
+    assert_eq!(count(december).await, 2, "a failed one never counts");
+    f.store
+        .record_generation(&byok_generation(&f, "gen-behind", december))
+        .await
+        .unwrap();
+    assert_eq!(count(december).await, 2, "the month's count was kept");
+    assert_eq!(count(january).await, 0);
+    assert_eq!(count(december).await, 3, "asked again, the store is read");
+    assert_eq!(
+        f.store
+            .byok_requests_in_month(&f.account, december)
+            .await
+            .unwrap(),
+        3
+    );
+
+    let leased = Fixture::new(Mode::Leased, "10", None).await;
+    let count = |at| {
+        let books = leased.books.clone();
+        let account = leased.account.clone();
+        async move { books.byok_requests_in_month(&account, at).await.unwrap() }
+    };
+    assert_eq!(count(december).await, 0);
+    leased
+        .store
+        .record_generation(&byok_generation(&leased, "gen-other-replica", december))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(december).await,
+        1,
+        "a leased replica reads every time"
+    );
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_store::{BatchWrite, Store};
@@ -62,8 +63,13 @@ pub(super) enum Effect {
         charged: Decimal,
         key_counted: Decimal,
     },
-    /// A successful BYOK generation leaves the month's unwritten count.
-    ByokRequest { account_id: String },
+    /// A successful BYOK generation leaves the month's unwritten count
+    /// and joins the written one of its month (`month`: the UTC month's
+    /// start of its `created_at`), when the books keep that month's.
+    ByokRequest {
+        account_id: String,
+        month: DateTime<Utc>,
+    },
 }
 
 impl Effect {
@@ -87,9 +93,14 @@ impl Effect {
                     l.unflushed -= lease_counted(*charged, *key_counted);
                 }
             }
-            Effect::ByokRequest { account_id } => {
+            Effect::ByokRequest { account_id, month } => {
                 if let Some(a) = t.accounts.get_mut(account_id) {
                     a.byok_unflushed = a.byok_unflushed.saturating_sub(1);
+                    if let Some((kept, written)) = &mut a.byok_written
+                        && kept == month
+                    {
+                        *written += 1;
+                    }
                 }
             }
         }
