@@ -19,7 +19,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use uuid::Uuid;
 
-use crate::{Backend, Error, Result, Store};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::{ApiType, Backend, Error, GenerationAttempt, GenerationRecord, Result, Store};
 
 /// The environment variable naming the PostgreSQL server for tests: a url to
 /// a database the user may connect to and create databases from.
@@ -176,6 +179,63 @@ fn with_fallback_user(admin_url: &str) -> Option<String> {
     }
     url.set_username(FALLBACK_USER).ok()?;
     Some(url.into())
+}
+
+/// A successful, non-BYOK chat generation of `account` through `key`
+/// with small round figures, free, and nothing optional set but its
+/// finish reasons and one attempt: a base for tests to change with
+/// `GenerationRecord { field: value, ..generation(..) }`.
+pub fn generation(
+    id: &str,
+    account: &str,
+    key: &str,
+    created_at: DateTime<Utc>,
+) -> GenerationRecord {
+    GenerationRecord {
+        id: id.to_owned(),
+        account_id: account.to_owned(),
+        api_key_hash: key.to_owned(),
+        model: "mock/echo".to_owned(),
+        provider: "mock-alpha".to_owned(),
+        provider_name: "Mock Alpha".to_owned(),
+        upstream_id: None,
+        created_at,
+        streamed: false,
+        cancelled: false,
+        finish_reason: Some("stop".to_owned()),
+        native_finish_reason: Some("stop".to_owned()),
+        tokens_prompt: 10,
+        tokens_completion: 5,
+        native_tokens_prompt: None,
+        native_tokens_completion: None,
+        native_tokens_reasoning: None,
+        native_tokens_cached: None,
+        native_tokens_cache_write: None,
+        total_cost: Decimal::ZERO,
+        upstream_inference_cost: None,
+        is_byok: false,
+        latency_ms: None,
+        generation_time_ms: None,
+        attempts: vec![GenerationAttempt {
+            provider: "mock-alpha".to_owned(),
+            outcome: "ok".to_owned(),
+        }],
+        transforms: None,
+        request_id: None,
+        api_type: ApiType::Completions,
+        origin: None,
+        app_title: None,
+        external_user: None,
+        user_agent: None,
+        error: None,
+        num_search_results: None,
+        web_search_engine: None,
+        router: None,
+        moderation_latency_ms: None,
+        cache_discount: None,
+        num_media_prompt: None,
+        session_id: None,
+    }
 }
 
 #[cfg(test)]

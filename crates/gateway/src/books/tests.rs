@@ -8,9 +8,7 @@ use std::time::Duration;
 use chrono::SubsecRound;
 use rust_decimal::Decimal;
 use sqlx::Connection;
-use tollgate_store::{
-    ApiType, GenerationAttempt, GenerationRecord, HoldState, KeyKind, NewApiKey, Store,
-};
+use tollgate_store::{GenerationRecord, HoldState, KeyKind, NewApiKey, Store};
 
 use super::clock::{Clock, ManualClock};
 use super::{
@@ -458,49 +456,9 @@ async fn a_refusal_first_shrinks_the_replicas_other_leases_of_the_account() {
 /// A successful BYOK generation of the fixture's account and key.
 fn byok_generation(f: &Fixture, id: &str, at: chrono::DateTime<chrono::Utc>) -> GenerationRecord {
     GenerationRecord {
-        id: id.to_owned(),
-        account_id: f.account.clone(),
-        api_key_hash: f.key.clone(),
-        model: "acme/model".to_owned(),
-        provider: "acme".to_owned(),
-        provider_name: "Acme".to_owned(),
-        upstream_id: None,
-        created_at: at,
-        streamed: false,
-        cancelled: false,
-        finish_reason: Some("stop".to_owned()),
-        native_finish_reason: None,
-        tokens_prompt: 3,
-        tokens_completion: 2,
-        native_tokens_prompt: None,
-        native_tokens_completion: None,
-        native_tokens_reasoning: None,
-        native_tokens_cached: None,
-        native_tokens_cache_write: None,
-        total_cost: Decimal::ZERO,
-        upstream_inference_cost: Some(d("0.001")),
         is_byok: true,
-        latency_ms: None,
-        generation_time_ms: None,
-        attempts: vec![GenerationAttempt {
-            provider: "acme".to_owned(),
-            outcome: "ok".to_owned(),
-        }],
-        transforms: None,
-        request_id: None,
-        api_type: ApiType::Completions,
-        origin: None,
-        app_title: None,
-        external_user: None,
-        user_agent: None,
-        error: None,
-        num_search_results: None,
-        web_search_engine: None,
-        router: None,
-        moderation_latency_ms: None,
-        cache_discount: None,
-        num_media_prompt: None,
-        session_id: None,
+        upstream_inference_cost: Some(d("0.001")),
+        ..tollgate_store::testing::generation(id, &f.account, &f.key, at)
     }
 }
 

@@ -22,58 +22,7 @@ on_both_backends!(
 );
 
 /// A successful, non-BYOK chat generation with small round figures.
-pub(crate) fn generation(
-    id: &str,
-    account: &str,
-    key: &str,
-    created_at: DateTime<Utc>,
-) -> GenerationRecord {
-    GenerationRecord {
-        id: id.to_owned(),
-        account_id: account.to_owned(),
-        api_key_hash: key.to_owned(),
-        model: "mock/echo".to_owned(),
-        provider: "mock-alpha".to_owned(),
-        provider_name: "Mock Alpha".to_owned(),
-        upstream_id: None,
-        created_at,
-        streamed: false,
-        cancelled: false,
-        finish_reason: Some("stop".to_owned()),
-        native_finish_reason: Some("stop".to_owned()),
-        tokens_prompt: 10,
-        tokens_completion: 5,
-        native_tokens_prompt: None,
-        native_tokens_completion: None,
-        native_tokens_reasoning: None,
-        native_tokens_cached: None,
-        native_tokens_cache_write: None,
-        total_cost: Decimal::ZERO,
-        upstream_inference_cost: None,
-        is_byok: false,
-        latency_ms: None,
-        generation_time_ms: None,
-        attempts: vec![GenerationAttempt {
-            provider: "mock-alpha".to_owned(),
-            outcome: "ok".to_owned(),
-        }],
-        transforms: None,
-        request_id: None,
-        api_type: ApiType::Completions,
-        origin: None,
-        app_title: None,
-        external_user: None,
-        user_agent: None,
-        error: None,
-        num_search_results: None,
-        web_search_engine: None,
-        router: None,
-        moderation_latency_ms: None,
-        cache_discount: None,
-        num_media_prompt: None,
-        session_id: None,
-    }
-}
+pub(crate) use tollgate_store::testing::generation;
 
 /// Every field set, odd values included.
 fn full(account: &str, key: &str) -> GenerationRecord {

@@ -20,9 +20,7 @@ use rust_decimal::Decimal;
 use tempfile::TempDir;
 use tollgate_catalog::{Catalog, demo};
 use tollgate_gateway::{Config, Gateway};
-use tollgate_store::{
-    ApiType, GenerationAttempt, GenerationRecord, KeyKind, KeyOptions, NewApiKey, Store,
-};
+use tollgate_store::{GenerationRecord, KeyKind, KeyOptions, NewApiKey, Store};
 use tower::ServiceExt as _;
 
 use crate::support::{Reply, Value};
@@ -182,48 +180,12 @@ pub(crate) fn generation(
     created_at: DateTime<Utc>,
 ) -> GenerationRecord {
     GenerationRecord {
-        id: id.to_owned(),
-        account_id: account.to_owned(),
-        api_key_hash: key.to_owned(),
-        model: "mock/echo".to_owned(),
-        provider: "mock-alpha".to_owned(),
-        provider_name: "Mock Alpha".to_owned(),
-        upstream_id: None,
-        created_at,
-        streamed: false,
-        cancelled: false,
-        finish_reason: Some("stop".to_owned()),
-        native_finish_reason: Some("stop".to_owned()),
-        tokens_prompt: 10,
-        tokens_completion: 5,
         native_tokens_prompt: Some(10),
         native_tokens_completion: Some(5),
-        native_tokens_reasoning: None,
-        native_tokens_cached: None,
-        native_tokens_cache_write: None,
         total_cost: d("0.0001"),
         upstream_inference_cost: Some(d("0.0001")),
-        is_byok: false,
         latency_ms: Some(12),
         generation_time_ms: Some(30),
-        attempts: vec![GenerationAttempt {
-            provider: "mock-alpha".to_owned(),
-            outcome: "ok".to_owned(),
-        }],
-        transforms: None,
-        request_id: None,
-        api_type: ApiType::Completions,
-        origin: None,
-        app_title: None,
-        external_user: None,
-        user_agent: None,
-        error: None,
-        num_search_results: None,
-        web_search_engine: None,
-        router: None,
-        moderation_latency_ms: None,
-        cache_discount: None,
-        num_media_prompt: None,
-        session_id: None,
+        ..tollgate_store::testing::generation(id, account, key, created_at)
     }
 }
