@@ -97,6 +97,13 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
     }
 }
 
+/// The open holds whose ids start with `$1` (one replica's leases, at its
+/// start). Sorted after reading, not with `ORDER BY id`: that made SQLite
+/// walk the primary key over every hold ever placed (436 ms at 330,000)
+/// instead of the open ones through a partial index.
+pub(crate) const OPEN_HOLDS_WITH_PREFIX: &str =
+    "SELECT id, account_id FROM holds WHERE state = 'open' AND substr(id, 1, length($1)) = $1";
+
 /// The pseudo-kind under which [`balance_at`](sqlite::balance_at) reads
 /// the lapsed open holds beside the ledger's totals.
 const LAPSED: &str = "lapsed";
@@ -323,18 +330,17 @@ macro_rules! helpers {
             .await?)
         }
 
-        /// Open holds whose ids start with `prefix`: (id, account).
+        /// Open holds whose ids start with `prefix`: (id, account), by id.
         pub(crate) async fn open_holds_with_prefix(
             conn: &mut $Conn,
             prefix: &str,
         ) -> Result<Vec<(String, String)>> {
-            Ok(sqlx::query_as(
-                "SELECT id, account_id FROM holds WHERE state = 'open' \
-                 AND substr(id, 1, length($1)) = $1 ORDER BY id",
-            )
-            .bind(prefix)
-            .fetch_all(&mut *conn)
-            .await?)
+            let mut holds: Vec<(String, String)> = sqlx::query_as(super::OPEN_HOLDS_WITH_PREFIX)
+                .bind(prefix)
+                .fetch_all(&mut *conn)
+                .await?;
+            holds.sort_unstable();
+            Ok(holds)
         }
 
         /// The key's owner and limit, if the key exists.

@@ -473,7 +473,8 @@ mod upgrade_tests {
     /// through partial indexes (its open holds, its BYOK generations), not
     /// through every hold or generation the account ever had: on an
     /// account with 330,000 holds the books' balance reload took 115 ms
-    /// that way, every 2 s, under the writer's commit lock.
+    /// that way, every 2 s, under the writer's commit lock. A replica's
+    /// leases, read at its start, are found among the open holds too.
     #[tokio::test]
     async fn sqlite_per_account_reads_use_the_partial_indexes() {
         let dir = tempfile::tempdir().unwrap();
@@ -506,6 +507,19 @@ mod upgrade_tests {
             byok.iter()
                 .any(|d| d.contains("USING INDEX generations_byok_by_account")),
             "{byok:?}"
+        );
+        // At a replica's start: its leases among the open holds only.
+        let leases = sqlite_plan(
+            &store,
+            crate::dialect::OPEN_HOLDS_WITH_PREFIX,
+            &["lease_a_"],
+        )
+        .await;
+        assert!(
+            leases
+                .iter()
+                .any(|d| d.contains("USING INDEX holds_open_by_")),
+            "{leases:?}"
         );
         store.close().await;
     }
