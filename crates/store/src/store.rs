@@ -469,6 +469,13 @@ mod upgrade_tests {
             .collect()
     }
 
+    /// Whether a step of `plan` reads through an index whose name starts
+    /// with `index`.
+    fn uses(plan: &[String], index: &str) -> bool {
+        plan.iter()
+            .any(|d| d.contains(&format!("USING INDEX {index}")))
+    }
+
     /// Two reads made while requests are served find the account's rows
     /// through partial indexes (its open holds, its BYOK generations), not
     /// through every hold or generation the account ever had: on an
@@ -487,12 +494,7 @@ mod upgrade_tests {
             &["acct_1", now],
         )
         .await;
-        assert!(
-            balance
-                .iter()
-                .any(|d| d.contains("USING INDEX holds_open_by_account")),
-            "{balance:?}"
-        );
+        assert!(uses(&balance, "holds_open_by_account"), "{balance:?}");
         assert!(
             !balance.iter().any(|d| d.contains("holds_by_account")),
             "{balance:?}"
@@ -503,11 +505,7 @@ mod upgrade_tests {
             &["acct_1", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"],
         )
         .await;
-        assert!(
-            byok.iter()
-                .any(|d| d.contains("USING INDEX generations_byok_by_account")),
-            "{byok:?}"
-        );
+        assert!(uses(&byok, "generations_byok_by_account"), "{byok:?}");
         // At a replica's start: its leases among the open holds only.
         let leases = sqlite_plan(
             &store,
@@ -515,12 +513,7 @@ mod upgrade_tests {
             &["lease_a_"],
         )
         .await;
-        assert!(
-            leases
-                .iter()
-                .any(|d| d.contains("USING INDEX holds_open_by_")),
-            "{leases:?}"
-        );
+        assert!(uses(&leases, "holds_open_by_"), "{leases:?}");
         store.close().await;
     }
 
