@@ -20,7 +20,16 @@
 //! router carries, see `crate::observe`) is replaced by the same head with
 //! a JSON error body in the gateway's shape. Anything else is written as
 //! is.
+//!
+//! **Closing.** When hyper closes the connection, the write side is shut
+//! (the client reads the answer to its end) and what the client still
+//! sends is read and dropped until it closes too, for [`LINGER`] at most:
+//! a lingering close, as nginx does. A client refused before its body was
+//! read (a 413 for a body announced too large) is often still sending it;
+//! closing a socket with unread data sends a reset, and the client would
+//! see a broken pipe instead of the answer.
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,7 +55,13 @@ pub(super) struct Watched<S> {
     opening: Opening,
     /// A rewritten answer not written whole yet, and how much of it is.
     pending: Option<(Vec<u8>, usize)>,
+    /// Closing: the write side is shut, and the client's last bytes are
+    /// read and dropped until this deadline.
+    lingering: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// The longest a closed connection reads what its client still sends.
+pub(super) const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How far the connection's opening bytes have come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +126,7 @@ impl<S> Watched<S> {
             conn,
             opening: Opening::Preface(0),
             pending: None,
+            lingering: None,
         }
     }
 }
@@ -168,7 +184,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -205,8 +221,37 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.lingering.is_none() {
+            ready!(this.poll_pending(cx))?;
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.lingering = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        // Read and drop until the client closes, fails, or the deadline;
+        // 512 KB a turn, so a client sending without end does not keep
+        // the thread.
+        let mut scratch = [0u8; 8192];
+        let mut more = false;
+        for _ in 0..64 {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => more = true,
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    more = false;
+                    break;
+                }
+            }
+        }
+        match this.lingering.as_mut().map(|l| l.as_mut().poll(cx)) {
+            Some(Poll::Pending) => {
+                if more {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
+            _ => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -345,3 +345,30 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_is_read() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(rig.acme.request_count(), 0);
 }
+
+/// A client refused while it is still sending a large body (announced in
+/// `Content-Length`) gets the 413, not a broken pipe: the gateway reads and
+/// drops the rest of the body before it closes (a lingering close), on
+/// either runtime. Closing with the body unread would reset the connection
+/// while the client writes, before it reads the answer.
+#[tokio::test]
+async fn a_client_still_sending_a_refused_body_reads_the_413() {
+    for runtime in ["per-core", "work-stealing"] {
+        let rig = Rig::start(&format!("max_body_bytes = 4096\nruntime = \"{runtime}\"")).await;
+        let (addr, _stop) = serve(&rig).await;
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            let reply = client
+                .post(format!("http://{addr}/api/v1/chat/completions"))
+                .bearer_auth(&rig.key)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 10 * 1024 * 1024])
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{runtime}: no answer: {e:?}"));
+            assert_eq!(reply.status(), 413, "{runtime}");
+            let body: Value = reply.json().await.unwrap();
+            assert_eq!(body["error"]["code"], 413, "{runtime}: {body}");
+        }
+    }
+}
