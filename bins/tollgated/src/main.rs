@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use tokio::net::{TcpListener, TcpSocket};
+use tollgate_gateway::config::Runtime;
 use tollgate_gateway::config::TelemetryConfig;
 use tollgate_gateway::dev::DevEnvironment;
 use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
@@ -96,15 +97,28 @@ fn run() -> Result<()> {
         Some(path) => Some(Config::load(path)?),
         None => None,
     };
-    // The runtime is built once the config is read: `[server]
-    // worker_threads` sizes it (unset: TOKIO_WORKER_THREADS, else one
-    // thread per CPU).
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(threads) = config.as_ref().and_then(|c| c.server.worker_threads) {
-        runtime.worker_threads(threads);
+    // The runtime is built once the config is read. Per-core (`[server]
+    // runtime`, the default on SQLite): this one keeps the accept loop and
+    // the background work on one thread, and `serve` starts the serving
+    // threads. Work-stealing: `[server] worker_threads` sizes this one
+    // (unset: TOKIO_WORKER_THREADS, else one thread per CPU).
+    let runtime = match config
+        .as_ref()
+        .map_or(Runtime::PerCore, |c| c.runtime(args.dev))
+    {
+        Runtime::PerCore => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Runtime::WorkStealing => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.enable_all();
+            if let Some(threads) = config.as_ref().and_then(|c| c.server.worker_threads) {
+                runtime.worker_threads(threads);
+            }
+            runtime.build()
+        }
     }
-    let runtime = runtime.build().context("starting the async runtime")?;
+    .context("starting the async runtime")?;
     runtime.block_on(async {
         let telemetry = match &config {
             Some(config) => &config.telemetry,

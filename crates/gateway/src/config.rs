@@ -165,6 +165,63 @@ pub enum BooksMode {
     Direct,
 }
 
+/// `[server] runtime`: how requests are spread over the serving threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeMode {
+    /// `per-core` on SQLite, `work-stealing` on PostgreSQL.
+    #[default]
+    Auto,
+    /// One single-threaded runtime per serving thread: each client
+    /// connection is handed, when accepted, to the thread with the fewest
+    /// open connections, and its requests run there to the end, upstream
+    /// calls included. Nothing is handed between threads on a request's
+    /// way, so no thread is woken for another's work. Background work (the
+    /// accept loop, the books' writer) runs on a thread of its own.
+    PerCore,
+    /// One multi-thread runtime whose idle threads steal queued work from
+    /// busy ones. What PostgreSQL needs: its pooled connections are polled
+    /// by whichever request borrows them, and a connection opened on one
+    /// per-core runtime would wait for that runtime's thread to notice it
+    /// is readable.
+    WorkStealing,
+}
+
+/// What [`RuntimeMode`] comes to for a database backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// See [`RuntimeMode::PerCore`].
+    PerCore,
+    /// See [`RuntimeMode::WorkStealing`].
+    WorkStealing,
+}
+
+impl Config {
+    /// The runtime `[server] runtime` comes to for `[database] url`, or
+    /// for a SQLite database when `dev` (`tollgated --dev` opens one of
+    /// its own). A URL naming no backend gets work-stealing; the store
+    /// refuses it at start anyway.
+    pub fn runtime(&self, dev: bool) -> Runtime {
+        let backend = if dev {
+            Ok(tollgate_store::Backend::Sqlite)
+        } else {
+            tollgate_store::Backend::from_url(&self.database.url)
+        };
+        backend.map_or(Runtime::WorkStealing, |b| self.server.runtime.resolve(b))
+    }
+}
+
+impl RuntimeMode {
+    /// The runtime for a database on `backend`.
+    pub fn resolve(self, backend: tollgate_store::Backend) -> Runtime {
+        match self {
+            RuntimeMode::Auto if backend == tollgate_store::Backend::Sqlite => Runtime::PerCore,
+            RuntimeMode::Auto | RuntimeMode::WorkStealing => Runtime::WorkStealing,
+            RuntimeMode::PerCore => Runtime::PerCore,
+        }
+    }
+}
+
 /// `[billing] holds`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -272,12 +329,18 @@ pub struct ServerConfig {
     /// /api/v1/auth/keys/code`) can be exchanged for a key (1 to 86400).
     #[serde(default = "default_oauth_code_ttl")]
     pub oauth_code_ttl_secs: u64,
-    /// Threads of the async runtime serving requests (read by `tollgated`
-    /// at start-up). Unset: `TOKIO_WORKER_THREADS`, else one per CPU. On a
-    /// box shared with the upstream or a load generator, fewer can be
-    /// faster (see bench/README.md).
+    /// Threads serving requests: the serving threads of the `per-core`
+    /// runtime, or the workers of the `work-stealing` one. Unset:
+    /// `TOKIO_WORKER_THREADS`, else one per CPU. On a box shared with the
+    /// upstream or a load generator, fewer can be faster (see
+    /// bench/README.md).
     #[serde(default)]
     pub worker_threads: Option<usize>,
+    /// How requests are spread over those threads (see [`RuntimeMode`]):
+    /// `"auto"` (the default: `per-core` on SQLite, `work-stealing` on
+    /// PostgreSQL), `"per-core"` or `"work-stealing"`.
+    #[serde(default)]
+    pub runtime: RuntimeMode,
     /// Origins a browser may call the API from (CORS): `["*"]` (the
     /// default) allows any origin, without credentials; a list of origins
     /// (`"https://app.example"`, scheme, host and port only) allows those
@@ -324,6 +387,7 @@ impl Default for ServerConfig {
             failover_budget_secs: default_failover_budget(),
             oauth_code_ttl_secs: default_oauth_code_ttl(),
             worker_threads: None,
+            runtime: RuntimeMode::Auto,
             cors_allowed_origins: default_cors_allowed_origins(),
             cors_allow_credentials: false,
             byok_cipher: None,
@@ -1092,6 +1156,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.worker_threads"), "{e}");
+    }
+
+    #[test]
+    fn the_runtime_is_per_core_on_sqlite_unless_chosen() {
+        use tollgate_store::Backend::{Postgres, Sqlite};
+        let auto = parse("").unwrap().server.runtime;
+        assert_eq!(auto, RuntimeMode::Auto);
+        assert_eq!(auto.resolve(Sqlite), Runtime::PerCore);
+        assert_eq!(auto.resolve(Postgres), Runtime::WorkStealing);
+        let c = parse("[server]\nruntime = \"per-core\"\n").unwrap();
+        assert_eq!(c.server.runtime.resolve(Postgres), Runtime::PerCore);
+        let c = parse("[server]\nruntime = \"work-stealing\"\n").unwrap();
+        assert_eq!(c.server.runtime.resolve(Sqlite), Runtime::WorkStealing);
+        let e = parse("[server]\nruntime = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("runtime"), "{e}");
+        assert!(e.contains("per-core"), "the choices are named: {e}");
     }
 
     #[test]

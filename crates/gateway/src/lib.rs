@@ -236,6 +236,15 @@ impl Gateway {
         }
     }
 
+    /// How [`serve`] spreads requests over threads: `[server] runtime`
+    /// resolved for this gateway's database.
+    pub fn runtime(&self) -> config::Runtime {
+        self.state
+            .server
+            .runtime
+            .resolve(self.state.store.backend())
+    }
+
     /// The store, for set-up tasks (accounts, keys).
     pub fn store(&self) -> &Store {
         &self.state.store
@@ -457,6 +466,16 @@ pub async fn serve(
     serve_with_grace(listener, gateway, shutdown, None).await
 }
 
+/// `TOKIO_WORKER_THREADS`, as Tokio's own runtime builder reads it.
+fn tokio_worker_threads() -> Option<usize> {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
 /// [`serve`] with the drain deadline given here instead of by the config.
 pub async fn serve_with_grace(
     listener: TcpListener,
@@ -499,11 +518,26 @@ pub async fn serve_with_grace(
         idle: std::time::Duration::from_secs_f64(server_config.idle_timeout_secs),
         max_connections: server_config.connection_cap(),
     };
+    // Per-core: the connections are served by threads of their own, this
+    // runtime keeps the accept loop and the background work.
+    let workers = match gateway.runtime() {
+        config::Runtime::PerCore => {
+            let threads = server_config
+                .worker_threads
+                .or_else(tokio_worker_threads)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let workers = accept::Workers::start(threads)?;
+            tracing::info!(threads = workers.len(), "serving on one runtime per thread");
+            Some(workers)
+        }
+        config::Runtime::WorkStealing => None,
+    };
     let server = accept::serve(
         listener,
         app,
         limits,
         gateway.state.metrics.connections(),
+        workers.as_ref(),
         signal,
     );
     let deadline = async move {
@@ -520,6 +554,11 @@ pub async fn serve_with_grace(
         }
     }
     sweeper.abort();
+    // Streams cut by the deadline end here, so that what their ends write
+    // is queued before the books close.
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
     // Every settlement and record of the requests served is written, and
     // the credit leases returned, before the process may exit.
     gateway.state.books.close().await;

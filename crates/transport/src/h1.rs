@@ -119,12 +119,37 @@ impl AsyncWrite for Io {
     }
 }
 
-/// Where connections go: scheme, host and port.
+/// Where connections go: scheme, host and port, and the pool lane of the
+/// thread that opened them ([`set_connection_lane`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Origin {
     tls: bool,
     host: Arc<str>,
     port: u16,
+    lane: u16,
+}
+
+thread_local! {
+    static LANE: std::cell::Cell<u16> = const { std::cell::Cell::new(0) };
+}
+
+/// Gives the calling thread its own lane of the hot-path connection pool:
+/// a connection opened by a request on this thread is lent afterwards only
+/// to requests on threads of the same lane. Every thread not given a lane
+/// shares lane 0.
+///
+/// A connection is a socket registered with the reactor of the runtime it
+/// was opened on, and here it is polled by the request that borrows it, not
+/// by a task of its own. Within one multi-thread runtime any thread may
+/// borrow it; a server running one current-thread runtime per thread gives
+/// each thread a lane, so that no request waits for another runtime's
+/// reactor to notice its socket is readable.
+pub fn set_connection_lane(lane: u16) {
+    LANE.with(|l| l.set(lane));
+}
+
+fn connection_lane() -> u16 {
+    LANE.with(std::cell::Cell::get)
 }
 
 /// A URL parsed once for this client: its origin, the request target
@@ -165,6 +190,7 @@ impl Target {
                 tls,
                 host: Arc::from(host.trim_start_matches('[').trim_end_matches(']')),
                 port,
+                lane: 0,
             },
             path: Uri::from(path),
             host_header,
@@ -301,15 +327,20 @@ impl H1Client {
             h.insert(name.clone(), value.clone());
         }
 
+        // The pool's key: the target's origin on this thread's lane.
+        let origin = Origin {
+            lane: connection_lane(),
+            ..target.origin.clone()
+        };
         let mut fresh = false;
         loop {
-            let (mut link, reused) = match self.checkout(&target.origin, fresh) {
+            let (mut link, reused) = match self.checkout(&origin, fresh) {
                 Some(link) => (link, true),
                 // Boxed: connecting (a TLS handshake's state is large) is
                 // over before the wait for the answer, which a stream may
                 // spend idle; inline, its state would be part of this
                 // future for the whole exchange.
-                None => (Box::pin(self.connect(&target.origin)).await?, false),
+                None => (Box::pin(self.connect(&origin)).await?, false),
             };
             // A new connection is ready at once (HTTP/1 has no handshake);
             // a lent one was checked.
@@ -337,7 +368,7 @@ impl H1Client {
                         body: Body {
                             incoming,
                             conn: pool,
-                            origin: Some(target.origin.clone()),
+                            origin: Some(origin),
                             client: Arc::clone(&self.inner),
                             finished: false,
                         },
@@ -700,6 +731,36 @@ mod tests {
         assert!(first.contains("\r\ncontent-length: 7\r\n"), "{first}");
         assert!(first.contains("\r\nuser-agent: tollgate/"), "{first}");
         assert!(first.ends_with("\r\n\r\n{\"a\":1}"), "{first}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_lent_only_within_the_lane_it_was_opened_in() {
+        let (url, conns, seen) = server("{}", 100).await;
+        let target = Target::parse(&url).unwrap();
+        let client = client();
+        let call = || async {
+            let ex = client
+                .post(&target, &[], Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            assert_eq!(ex.body.read_all(1024).await.unwrap(), "{}");
+        };
+        set_connection_lane(1);
+        call().await;
+        call().await;
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "reused within lane 1");
+        // Lane 1's idle connection is not lent to lane 2.
+        set_connection_lane(2);
+        call().await;
+        assert_eq!(conns.load(Ordering::SeqCst), 2, "lane 2 opened its own");
+        // Each lane reuses its own.
+        set_connection_lane(1);
+        call().await;
+        set_connection_lane(2);
+        call().await;
+        set_connection_lane(0);
+        assert_eq!(conns.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.lock().unwrap().len(), 5);
     }
 
     #[tokio::test]

@@ -47,6 +47,7 @@ pub use accumulate::StreamAccumulator;
 pub use anthropic::AnthropicProvider;
 pub use error::{Error, ErrorKind, ProviderError, Refusal, Result};
 pub use gemini::GeminiProvider;
+pub use h1::set_connection_lane;
 pub use http::{HttpClient, HttpClientConfig};
 pub use moderation::{ModerationClient, ModerationResult};
 pub use native::convert::RequestError;

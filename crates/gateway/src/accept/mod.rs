@@ -46,6 +46,7 @@
 mod body;
 mod conns;
 mod io;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,6 +61,7 @@ use tokio::sync::{mpsc, watch};
 
 pub(crate) use body::{with_announced_body_limit, with_body_timeout};
 use conns::{Closing, Connections, Timeouts};
+pub(crate) use workers::Workers;
 
 use crate::observe::ConnectionMetrics;
 
@@ -91,6 +93,7 @@ pub(crate) async fn serve(
     app: Router,
     limits: Limits,
     metrics: ConnectionMetrics,
+    workers: Option<&Workers>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -169,68 +172,122 @@ pub(crate) async fn serve(
         let builders = Arc::clone(&builders);
         let timeouts = Arc::clone(&timeouts);
         let conns = Arc::clone(&conns);
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
         let done = done.clone();
-        tokio::spawn(async move {
-            // Until the first bytes arrive, the same bounds as below; a
-            // connection closed or dropped meanwhile had nothing in flight.
-            let first = tokio::select! {
-                first = first_bytes(&stream) => first,
-                closing = conns::watch(&conn, &timeouts) => {
-                    conns.closed(closing);
-                    FirstBytes::Gone
-                }
-                () = conn.evicted() => FirstBytes::Gone,
-                _ = stopping.changed() => FirstBytes::Gone,
-            };
-            let builder = match first {
-                FirstBytes::Http1 => &builders.http1,
-                FirstBytes::Unsure => &builders.sniffing,
-                FirstBytes::Gone => {
-                    conns.remove(&conn);
-                    drop(done);
-                    return;
-                }
-            };
-            let io = TokioIo::new(io::Watched::new(stream, Arc::clone(&conn)));
-            let connection = builder.serve_connection(io, service);
-            let mut connection = std::pin::pin!(connection);
-            let mut draining = false;
-            loop {
-                tokio::select! {
-                    ended = connection.as_mut() => {
-                        if let Err(e) = ended {
-                            tracing::trace!(error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    closing = conns::watch(&conn, &timeouts), if !draining => {
-                        conns.closed(closing);
-                        if closing == Closing::Idle {
-                            // Nothing in flight: closes at once (HTTP/2 says
-                            // GOAWAY first), unless a request raced in.
-                            connection.as_mut().graceful_shutdown();
-                            draining = true;
-                        } else {
-                            break;
-                        }
-                    }
-                    () = conn.evicted() => break,
-                    _ = stopping.changed(), if !draining => {
-                        connection.as_mut().graceful_shutdown();
-                        draining = true;
-                    }
-                }
+        let serve = Connection {
+            service,
+            builders,
+            timeouts,
+            conns,
+            conn,
+            stopping,
+            _done: done,
+        };
+        match workers {
+            None => {
+                tokio::spawn(serve.run(stream));
             }
-            conns.remove(&conn);
-            drop(done);
-        });
+            Some(workers) => match stream.into_std() {
+                // Registered with the chosen thread's reactor there.
+                Ok(stream) => workers.spawn(async move {
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => serve.run(stream).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a connection could not be handed to a serving thread");
+                            serve.conns.remove(&serve.conn);
+                        }
+                    }
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a connection could not be handed to a serving thread");
+                    serve.conns.remove(&serve.conn);
+                }
+            },
+        }
     }
     drop(listener);
     let _ = stop.send(true);
     drop(done);
     let _ = all_done.recv().await;
     Ok(())
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    service: TowerToHyperService<conns::Tracked>,
+    builders: Arc<Builders>,
+    timeouts: Arc<Timeouts>,
+    conns: Arc<Connections>,
+    conn: Arc<conns::Conn>,
+    stopping: watch::Receiver<bool>,
+    /// Held until the connection ends: [`serve`]'s drain waits for the last.
+    _done: mpsc::Sender<()>,
+}
+
+impl Connection {
+    /// Serves the connection's requests until it closes, is closed by a
+    /// bound, or the drain ends it.
+    async fn run(self, stream: tokio::net::TcpStream) {
+        let Connection {
+            service,
+            builders,
+            timeouts,
+            conns,
+            conn,
+            mut stopping,
+            _done,
+        } = self;
+        // Until the first bytes arrive, the same bounds as below; a
+        // connection closed or dropped meanwhile had nothing in flight.
+        let first = tokio::select! {
+            first = first_bytes(&stream) => first,
+            closing = conns::watch(&conn, &timeouts) => {
+                conns.closed(closing);
+                FirstBytes::Gone
+            }
+            () = conn.evicted() => FirstBytes::Gone,
+            _ = stopping.changed() => FirstBytes::Gone,
+        };
+        let builder = match first {
+            FirstBytes::Http1 => &builders.http1,
+            FirstBytes::Unsure => &builders.sniffing,
+            FirstBytes::Gone => {
+                conns.remove(&conn);
+                return;
+            }
+        };
+        let io = TokioIo::new(io::Watched::new(stream, Arc::clone(&conn)));
+        let connection = builder.serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                    break;
+                }
+                closing = conns::watch(&conn, &timeouts), if !draining => {
+                    conns.closed(closing);
+                    if closing == Closing::Idle {
+                        // Nothing in flight: closes at once (HTTP/2 says
+                        // GOAWAY first), unless a request raced in.
+                        connection.as_mut().graceful_shutdown();
+                        draining = true;
+                    } else {
+                        break;
+                    }
+                }
+                () = conn.evicted() => break,
+                _ = stopping.changed(), if !draining => {
+                    connection.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            }
+        }
+        conns.remove(&conn);
+    }
 }
 
 /// The connection builders: one that reads the opening bytes itself to
