@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod logfmt;
+mod logwriter;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -20,10 +21,10 @@ use tollgate_gateway::config::TelemetryConfig;
 use tollgate_gateway::dev::DevEnvironment;
 use tollgate_gateway::{CatalogSource, Config, Gateway, serve_with_grace};
 use tracing::Subscriber;
-use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::logwriter::BatchedWriter;
 use crate::telemetry::Telemetry;
 
 /// Tollgate: an OpenRouter-compatible LLM gateway.
@@ -311,7 +312,7 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn";
 fn init_tracing(
     format: LogFormat,
     telemetry: &TelemetryConfig,
-) -> Result<(Option<Telemetry>, WorkerGuard)> {
+) -> Result<(Option<Telemetry>, logwriter::Guard)> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // Without `RUST_LOG`: info, one access line per request, and sqlx at
@@ -319,7 +320,8 @@ fn init_tracing(
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry();
-    let (writer, guard) = log_writer();
+    // stderr through a thread of its own (see `logwriter`).
+    let (writer, guard) = logwriter::start(std::io::stderr()).context("starting the log thread")?;
     let Some((export, exporter)) = telemetry::start(telemetry)? else {
         // `RUST_LOG` filters everything, as it always has.
         registry.with(filter).with(log_layer(format, writer)).init();
@@ -335,24 +337,8 @@ fn init_tracing(
     Ok((Some(exporter), guard))
 }
 
-/// Where log lines go: stderr, written by a thread of their own. A request
-/// formats its access line and queues it; the thread writes whatever is
-/// queued in one `write` (buffered), so under load many requests' lines
-/// cost one system call, and none is written on a request's thread. Not
-/// lossy: when a burst outruns stderr, requests wait rather than lines
-/// being dropped.
-fn log_writer() -> (NonBlocking, WorkerGuard) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("tollgated-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ))
-}
-
 /// Log lines on stderr (through `writer`), as text or JSON.
-fn log_layer<S>(format: LogFormat, writer: NonBlocking) -> Box<dyn Layer<S> + Send + Sync>
+fn log_layer<S>(format: LogFormat, writer: BatchedWriter) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
