@@ -189,7 +189,7 @@ pub(crate) async fn serve(
             }
             Some(workers) => match stream.into_std() {
                 // Registered with the chosen thread's reactor there.
-                Ok(stream) => workers.spawn(async move {
+                Ok(stream) => workers.spawn(move || async move {
                     match tokio::net::TcpStream::from_std(stream) {
                         Ok(stream) => serve.run(stream).await,
                         Err(e) => {

@@ -24,15 +24,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// The serving threads.
 pub(crate) struct Workers {
     workers: Vec<Worker>,
 }
 
+/// Run on a serving thread, inside its runtime: spawns a connection's task
+/// there.
+type Job = Box<dyn FnOnce() + Send>;
+
 struct Worker {
-    handle: tokio::runtime::Handle,
+    /// Jobs for the thread. The connection's task is spawned by the thread
+    /// itself, so the task (the connection's largest allocation) comes
+    /// from that thread's allocator heap: spawned from the accept loop's
+    /// thread, each idle connection held about 2 KB more (bench/README.md).
+    jobs: mpsc::UnboundedSender<Job>,
     /// Connections handed to it and not yet ended.
     open: Arc<AtomicUsize>,
     /// Dropped to stop the thread: its runtime is then dropped, which
@@ -50,7 +58,7 @@ impl Workers {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let handle = runtime.handle().clone();
+            let (jobs, mut queued) = mpsc::unbounded_channel::<Job>();
             let (stop, stopped) = oneshot::channel::<()>();
             // Lane 0 is every other thread's (the caller's runtime, the
             // blocking pool): each serving thread gets one of its own.
@@ -62,10 +70,19 @@ impl Workers {
                     // Serves the connections handed over until told to
                     // stop; whatever is still running then is dropped
                     // with the runtime, here on its own thread.
-                    let _ = runtime.block_on(stopped);
+                    runtime.block_on(async move {
+                        tokio::select! {
+                            _ = stopped => {}
+                            () = async {
+                                while let Some(job) = queued.recv().await {
+                                    job();
+                                }
+                            } => {}
+                        }
+                    });
                 })?;
             workers.push(Worker {
-                handle,
+                jobs,
                 open: Arc::new(AtomicUsize::new(0)),
                 stop: Some(stop),
                 thread: Some(thread),
@@ -79,11 +96,13 @@ impl Workers {
         self.workers.len()
     }
 
-    /// Runs `connection` on the thread with the fewest open connections
-    /// (the first of them on a tie). `connection` is first polled there, so
-    /// a socket it registers belongs to that thread's reactor.
-    pub(crate) fn spawn<F>(&self, connection: F)
+    /// Runs the future `connection` makes on the thread with the fewest
+    /// open connections (the first of them on a tie). It is made and first
+    /// polled there, so a socket it registers belongs to that thread's
+    /// reactor.
+    pub(crate) fn spawn<M, F>(&self, connection: M)
     where
+        M: FnOnce() -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let Some(worker) = self
@@ -94,11 +113,14 @@ impl Workers {
             return;
         };
         worker.open.fetch_add(1, Ordering::Relaxed);
-        let open = Arc::clone(&worker.open);
-        worker.handle.spawn(async move {
-            let _open = Open(open);
-            connection.await;
-        });
+        let open = Open(Arc::clone(&worker.open));
+        // A thread that has stopped drops the job, and with it the count.
+        let _ = worker.jobs.send(Box::new(move || {
+            tokio::spawn(async move {
+                let _open = open;
+                connection().await;
+            });
+        }));
     }
 
     /// Open connections per thread, in thread order.
@@ -157,7 +179,7 @@ mod tests {
     /// The name of the thread a spawned connection ran on, once it runs.
     fn thread_of(workers: &Workers) -> oneshot::Receiver<String> {
         let (tx, rx) = oneshot::channel();
-        workers.spawn(async move {
+        workers.spawn(move || async move {
             let name = std::thread::current().name().unwrap_or("").to_owned();
             let _ = tx.send(name);
         });
@@ -174,7 +196,7 @@ mod tests {
         let (ran_a, on_a) = oneshot::channel();
         let (ran_b, on_b) = oneshot::channel();
         for (held, ran) in [(held_a, ran_a), (held_b, ran_b)] {
-            workers.spawn(async move {
+            workers.spawn(move || async move {
                 let _ = ran.send(std::thread::current().name().unwrap_or("").to_owned());
                 let _ = held.await;
             });
@@ -212,7 +234,7 @@ mod tests {
             }
         }
         let guard = OnDrop(Some(dropped_tx));
-        workers.spawn(async move {
+        workers.spawn(move || async move {
             let _guard = guard;
             std::future::pending::<()>().await;
         });
