@@ -13,11 +13,11 @@
 //! Not lossy: past [`BACKLOG`] bytes not yet written (stderr slower than
 //! the lines), a writer waits for the thread rather than lines being
 //! dropped. Dropping the [`Guard`] writes what is buffered and ends the
-//! thread, so the last lines reach stderr before the process exits.
+//! thread, so the last lines reach stderr before the process exits; it
+//! waits [`LAST_WRITE`] at most for a stderr that does not take them.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -61,8 +61,14 @@ pub(crate) struct BatchedWriter {
 /// Ends the log thread when dropped, after it has written every line.
 pub(crate) struct Guard {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// Closed by the thread when it ends (its sender is dropped).
+    ended: std::sync::mpsc::Receiver<()>,
 }
+
+/// The longest the [`Guard`] waits for the last lines to be written: a
+/// stderr that blocks (a full pipe nobody reads) must not keep the
+/// process from exiting.
+const LAST_WRITE: Duration = Duration::from_secs(1);
 
 /// Starts the log thread (`tollgated-log`) writing to `out`.
 pub(crate) fn start<W: Write + Send + 'static>(out: W) -> io::Result<(BatchedWriter, Guard)> {
@@ -71,20 +77,21 @@ pub(crate) fn start<W: Write + Send + 'static>(out: W) -> io::Result<(BatchedWri
         wake: Condvar::new(),
         written: Condvar::new(),
     });
-    let thread = {
+    let (ending, ended) = std::sync::mpsc::channel::<()>();
+    {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(String::from("tollgated-log"))
-            .spawn(move || run(&shared, out, GATHER))?
-    };
+            .spawn(move || {
+                let _ending = ending;
+                run(&shared, out, GATHER);
+            })?;
+    }
     Ok((
         BatchedWriter {
             shared: Arc::clone(&shared),
         },
-        Guard {
-            shared,
-            thread: Some(thread),
-        },
+        Guard { shared, ended },
     ))
 }
 
@@ -157,9 +164,9 @@ impl Drop for Guard {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // Ends with an error once the thread has ended (or after the
+        // deadline; its lines are then lost with the process).
+        let _ = self.ended.recv_timeout(LAST_WRITE);
     }
 }
 
@@ -233,6 +240,32 @@ mod tests {
         let (out, writes) = sink.0.lock().unwrap().clone();
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 100);
         assert!(writes < 50, "{writes} writes for 100 lines");
+    }
+
+    /// A stderr that never takes a write.
+    struct Blocked;
+
+    impl Write for Blocked {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(0)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_blocked_stderr_does_not_keep_the_process_from_ending() {
+        let (mut writer, guard) = start(Blocked).unwrap();
+        writer.write_all(b"stuck\n").unwrap();
+        let started = std::time::Instant::now();
+        drop(guard);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the guard waited {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
