@@ -192,16 +192,10 @@ pub(crate) async fn serve(
                 Ok(stream) => workers.spawn(move || async move {
                     match tokio::net::TcpStream::from_std(stream) {
                         Ok(stream) => serve.run(stream).await,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a connection could not be handed to a serving thread");
-                            serve.conns.remove(&serve.conn);
-                        }
+                        Err(e) => serve.not_handed(&e),
                     }
                 }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a connection could not be handed to a serving thread");
-                    serve.conns.remove(&serve.conn);
-                }
+                Err(e) => serve.not_handed(&e),
             },
         }
     }
@@ -225,6 +219,13 @@ struct Connection {
 }
 
 impl Connection {
+    /// The socket could not move to a serving thread: the connection is
+    /// closed (dropping the socket) and forgotten.
+    fn not_handed(self, e: &std::io::Error) {
+        tracing::warn!(error = %e, "a connection could not be handed to a serving thread");
+        self.conns.remove(&self.conn);
+    }
+
     /// Serves the connection's requests until it closes, is closed by a
     /// bound, or the drain ends it.
     async fn run(self, stream: tokio::net::TcpStream) {
