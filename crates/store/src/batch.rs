@@ -16,11 +16,15 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
 
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+
 use crate::dialect::transaction;
 use crate::generations::{COLUMNS, GenerationInsert, GenerationRecord, bind_generation};
 use crate::holds::HoldState;
 use crate::ledger::{LedgerKind, NewEntry};
 use crate::money::{Money, Sign, check_amount};
+use crate::store::Pool;
 use crate::time::Timestamp;
 use crate::{Result, Store};
 
@@ -75,11 +79,17 @@ pub enum BatchWrite {
     Generation(Box<GenerationRecord>),
 }
 
-impl Store {
-    /// Writes `writes` in one transaction: all or nothing. An invalid
-    /// amount or a missing account fails the whole batch; callers that
-    /// must not lose the rest retry the writes one by one.
-    pub async fn write_batch(&self, writes: &[BatchWrite]) -> Result<()> {
+/// The rows a batch inserts, checked and in the order they go in.
+struct Rows<'a> {
+    holds: Vec<(&'a SettledHold, DateTime<Utc>, DateTime<Utc>)>,
+    entries: Vec<NewEntry<'a>>,
+    generations: Vec<GenerationInsert<'a>>,
+}
+
+impl<'a> Rows<'a> {
+    /// Checks every amount and generation and lays out the rows: an
+    /// invalid one fails the batch before anything is written.
+    fn of(writes: &'a [BatchWrite]) -> Result<Rows<'a>> {
         let mut generations = Vec::new();
         for write in writes {
             match write {
@@ -91,9 +101,6 @@ impl Store {
                 BatchWrite::Generation(g) => generations.push(GenerationInsert::of(g)?),
             }
         }
-        // Multi-row INSERTs (see `SHAPES`): a statement is a round trip to
-        // SQLite's worker thread, so a batch of N settlements costs a
-        // handful of statements rather than 7 × N.
         let mut holds = Vec::new();
         let mut entries = Vec::new();
         for write in writes {
@@ -118,59 +125,147 @@ impl Store {
                 entries.push(entry(LedgerKind::Fee, -s.fee, settled_at, None));
             }
         }
+        Ok(Rows {
+            holds,
+            entries,
+            generations,
+        })
+    }
+}
+
+/// Inserts `$rows` ([`Rows`]) through `$tx`, a transaction of either
+/// backend: multi-row INSERTs (see [`SHAPES`]), since a statement is a
+/// round trip to SQLite's worker thread, so a batch of N settlements costs
+/// a handful of statements rather than 7 × N.
+macro_rules! insert_rows {
+    ($tx:ident, $rows:expr) => {{
+        let rows: &Rows<'_> = $rows;
+        // Holds go in already settled (the state a hold placed and settled
+        // in one transaction ends in), before the ledger rows that
+        // reference them.
+        for chunk in chunks(&rows.holds) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, \
+                 expires_at, closed_at, settled_amount, generation_id) ",
+            );
+            q.push_values(chunk, |mut row, (s, placed_at, settled_at)| {
+                row.push_bind(&s.id)
+                    .push_bind(&s.account_id)
+                    .push_bind(&s.api_key_hash)
+                    .push_bind(Money(s.reserved))
+                    .push_bind(HoldState::Settled.as_str())
+                    .push_bind(Timestamp(*placed_at))
+                    .push_bind(Timestamp(*settled_at))
+                    .push_bind(Timestamp(*settled_at))
+                    .push_bind(Money(s.charge))
+                    .push_bind(&s.generation_id);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in chunks(&rows.entries) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, \
+                 generation_id, created_at, note) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.account_id)
+                    .push_bind(e.api_key_hash)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(Money(e.amount))
+                    .push_bind(e.hold_id)
+                    .push_bind(e.generation_id)
+                    .push_bind(Timestamp(e.created_at))
+                    .push_bind(e.note);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in chunks(&rows.generations) {
+            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
+            q.push_values(chunk, |mut row, g| {
+                bind_generation!(row, push_bind, g);
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+        Ok(())
+    }};
+}
+
+impl Store {
+    /// Writes `writes` in one transaction: all or nothing. An invalid
+    /// amount or a missing account fails the whole batch; callers that
+    /// must not lose the rest retry the writes one by one.
+    pub async fn write_batch(&self, writes: &[BatchWrite]) -> Result<()> {
+        let rows = Rows::of(writes)?;
         transaction!(self, |tx, d| {
-            // Holds go in already settled (the state a hold placed and
-            // settled in one transaction ends in), before the ledger rows
-            // that reference them.
-            for chunk in chunks(&holds) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, \
-                     expires_at, closed_at, settled_amount, generation_id) ",
-                );
-                q.push_values(chunk, |mut row, (s, placed_at, settled_at)| {
-                    row.push_bind(&s.id)
-                        .push_bind(&s.account_id)
-                        .push_bind(&s.api_key_hash)
-                        .push_bind(Money(s.reserved))
-                        .push_bind(HoldState::Settled.as_str())
-                        .push_bind(Timestamp(*placed_at))
-                        .push_bind(Timestamp(*settled_at))
-                        .push_bind(Timestamp(*settled_at))
-                        .push_bind(Money(s.charge))
-                        .push_bind(&s.generation_id);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in chunks(&entries) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, \
-                     generation_id, created_at, note) ",
-                );
-                q.push_values(chunk, |mut row, e| {
-                    row.push_bind(e.account_id)
-                        .push_bind(e.api_key_hash)
-                        .push_bind(e.kind.as_str())
-                        .push_bind(Money(e.amount))
-                        .push_bind(e.hold_id)
-                        .push_bind(e.generation_id)
-                        .push_bind(Timestamp(e.created_at))
-                        .push_bind(e.note);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in chunks(&generations) {
-                let mut q =
-                    sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
-                q.push_values(chunk, |mut row, g| {
-                    bind_generation!(row, push_bind, g);
-                });
-                q.push(" ON CONFLICT (id) DO NOTHING");
-                q.build().execute(&mut *tx).await?;
-            }
             // Plain inserts need none of the dialect's helpers.
             let _ = d::account_exists;
-            Ok(())
+            insert_rows!(tx, &rows)
         })
+    }
+
+    /// A writer of batches that keeps one connection of its own on SQLite
+    /// (see [`BatchWriter`]).
+    pub fn batch_writer(&self) -> BatchWriter {
+        BatchWriter {
+            store: self.clone(),
+            sqlite: None,
+        }
+    }
+}
+
+/// Writes batches like [`Store::write_batch`], on SQLite always through
+/// the same connection, taken from the pool at the first batch and kept.
+///
+/// A SQLite connection keeps a cache of pages, and starting a transaction
+/// after another connection committed discards all of it. Through the
+/// pool, batch after batch went to whichever connection was idle, and
+/// each found its cache stale and read the index pages it was about to
+/// write again. One connection for the writer, usually the database's only
+/// writer, keeps them. A batch that fails gives the connection back to the
+/// pool (the next batch takes one again), so a connection left broken by
+/// an I/O error is not kept. On PostgreSQL each batch takes a pooled connection, as
+/// [`Store::write_batch`] does.
+#[derive(Debug)]
+pub struct BatchWriter {
+    store: Store,
+    sqlite: Option<PoolConnection<Sqlite>>,
+}
+
+impl BatchWriter {
+    /// Writes `writes` in one transaction: all or nothing (see
+    /// [`Store::write_batch`]).
+    pub async fn write(&mut self, writes: &[BatchWrite]) -> Result<()> {
+        let pool = match &self.store.pool {
+            Pool::Sqlite(pool) => pool,
+            Pool::Postgres(_) => return self.store.write_batch(writes).await,
+        };
+        // An in-memory database has one connection in all: kept here, no
+        // other query could run.
+        if pool.options().get_max_connections() < 2 {
+            return self.store.write_batch(writes).await;
+        }
+        let rows = Rows::of(writes)?;
+        let conn = match &mut self.sqlite {
+            Some(conn) => conn,
+            None => self.sqlite.insert(pool.acquire().await?),
+        };
+        let out = async {
+            let mut tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
+            let out: Result<()> = insert_rows!(tx, &rows);
+            crate::dialect::finish(tx, out).await
+        }
+        .await;
+        if out.is_err() {
+            self.sqlite = None;
+        }
+        out
+    }
+
+    /// Whether a connection is kept (SQLite on a file, after a batch
+    /// landed).
+    pub fn holds_connection(&self) -> bool {
+        self.sqlite.is_some()
     }
 }
 

@@ -78,7 +78,7 @@ pub(crate) use with_conn;
 
 /// Commits on `Ok`, rolls back on `Err`.
 pub(crate) async fn finish<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'static, DB>,
+    tx: sqlx::Transaction<'_, DB>,
     out: crate::Result<T>,
 ) -> crate::Result<T> {
     match out {

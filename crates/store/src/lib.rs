@@ -69,7 +69,7 @@ pub mod testing;
 mod time;
 
 pub use accounts::Account;
-pub use batch::{BatchWrite, SettledHold};
+pub use batch::{BatchWrite, BatchWriter, SettledHold};
 pub use byok::{ByokKey, key_last4};
 pub use crypto::{ByokCipher, CryptoError, ProviderKey, SealedSecret, SecretKeyError};
 pub use error::{Error, Result};

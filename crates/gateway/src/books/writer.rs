@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
-use tollgate_store::{BatchWrite, Store};
+use tollgate_store::{BatchWrite, BatchWriter, Store};
 
 use super::lease::lease_counted;
 use super::{Tables, lock};
@@ -139,6 +139,8 @@ pub(super) async fn run(
     commit: Arc<tokio::sync::Mutex<()>>,
     metrics: BooksMetrics,
 ) {
+    // One connection for every batch on SQLite (see `BatchWriter`).
+    let mut writer = store.batch_writer();
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
         gather(&mut rx, &mut msgs, &urgent).await;
@@ -159,7 +161,7 @@ pub(super) async fn run(
                 Msg::Flush(done) => waiters.push(done),
             }
         }
-        let landed = write(&store, &writes).await;
+        let landed = write(&mut writer, &writes).await;
         if !writes.is_empty() {
             let ok = landed.iter().filter(|ok| **ok).count() as u64;
             metrics.queued.dec_by(writes.len() as i64);
@@ -210,17 +212,17 @@ async fn gather(
 /// Writes a batch; if the transaction fails, each write alone, so one bad
 /// write does not lose the others. Returns which writes landed, one flag
 /// per write.
-async fn write(store: &Store, writes: &[BatchWrite]) -> Vec<bool> {
+async fn write(writer: &mut BatchWriter, writes: &[BatchWrite]) -> Vec<bool> {
     if writes.is_empty() {
         return Vec::new();
     }
-    match store.write_batch(writes).await {
+    match writer.write(writes).await {
         Ok(()) => vec![true; writes.len()],
         Err(e) => {
             tracing::warn!(error = %e, writes = writes.len(), "batch write failed; writing one at a time");
             let mut landed = Vec::with_capacity(writes.len());
             for w in writes {
-                let ok = match store.write_batch(std::slice::from_ref(w)).await {
+                let ok = match writer.write(std::slice::from_ref(w)).await {
                     Ok(()) => true,
                     Err(e) => {
                         match w {

@@ -4,7 +4,7 @@
 //! generation records land with it, and a batch is all or nothing.
 
 use rust_decimal::Decimal;
-use tollgate_store::{BatchWrite, Error, HoldState, LedgerKind, SettledHold};
+use tollgate_store::{Backend, BatchWrite, Error, HoldState, LedgerKind, SettledHold, Store};
 
 use super::{Ctx, at, balance, check_ledger, d, funded};
 use crate::generations::generation;
@@ -13,6 +13,7 @@ on_both_backends!(
     a_settled_hold_lands_as_its_settle_and_fee,
     settlements_count_against_the_key_limit,
     a_batch_is_all_or_nothing,
+    the_batch_writer_keeps_one_connection_on_sqlite,
 );
 
 fn settled(
@@ -151,4 +152,68 @@ async fn a_batch_is_all_or_nothing(ctx: &Ctx) {
         .await;
     assert!(matches!(bad, Err(Error::InvalidAmount { .. })), "{bad:?}");
     assert!(store.get_hold("hold_f").await.unwrap().is_none());
+}
+
+async fn the_batch_writer_keeps_one_connection_on_sqlite(ctx: &Ctx) {
+    let store = &ctx.store;
+    let sqlite = store.backend() == Backend::Sqlite;
+    let (account, key) = funded(store, "10").await;
+    let mut writer = store.batch_writer();
+    writer
+        .write(&[BatchWrite::Settled(settled(
+            "hold_g", &account, &key, "1", "0.5", "0",
+        ))])
+        .await
+        .unwrap();
+    assert_eq!(writer.holds_connection(), sqlite);
+    // Others read and write beside it.
+    assert_eq!(check_ledger(store, &account).await.0.available, d("9.5"));
+    store
+        .write_batch(&[BatchWrite::Settled(settled(
+            "hold_h", &account, &key, "1", "0.25", "0",
+        ))])
+        .await
+        .unwrap();
+    // A batch that fails is rolled back and gives the connection up ...
+    let failed = writer
+        .write(&[
+            BatchWrite::Settled(settled("hold_i", &account, &key, "1", "0.5", "0")),
+            BatchWrite::Settled(settled("hold_j", "acct_missing", &key, "1", "0.5", "0")),
+        ])
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(!writer.holds_connection());
+    assert!(store.get_hold("hold_i").await.unwrap().is_none());
+    // ... and the next one lands, on a connection in no transaction: a
+    // batch written into a transaction left open would not be visible.
+    writer
+        .write(&[BatchWrite::Settled(settled(
+            "hold_k", &account, &key, "1", "1", "0",
+        ))])
+        .await
+        .unwrap();
+    assert_eq!(writer.holds_connection(), sqlite);
+    let (b, _) = check_ledger(store, &account).await;
+    assert_eq!(b, balance("10", "1.75", "0", "8.25"));
+}
+
+/// An in-memory database is one connection in all: a writer that kept it
+/// would leave every other query waiting for the pool.
+#[tokio::test]
+async fn the_batch_writer_leaves_an_in_memory_databases_one_connection() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let (account, key) = funded(&store, "10").await;
+    let mut writer = store.batch_writer();
+    writer
+        .write(&[BatchWrite::Settled(settled(
+            "hold_l", &account, &key, "1", "0.5", "0",
+        ))])
+        .await
+        .unwrap();
+    assert!(!writer.holds_connection());
+    let hold = tokio::time::timeout(std::time::Duration::from_secs(5), store.get_hold("hold_l"))
+        .await
+        .expect("the pool's one connection is free")
+        .unwrap();
+    assert_eq!(hold.map(|h| h.state), Some(HoldState::Settled));
 }
