@@ -262,8 +262,8 @@ mod tests {
             .with_writer(move || Sink(sink.clone()));
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, emit);
-        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-        text
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
     }
 
     #[test]
