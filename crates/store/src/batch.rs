@@ -15,7 +15,6 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
-
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 
