@@ -81,6 +81,22 @@ impl Direct<'_> {
             .and_then(|()| write!(self.writer, "{}={value:?}", field.name()));
     }
 
+    /// A number or a boolean: its `Debug` needs no escaping, so a named
+    /// field is written as it is; the message or a raw identifier goes
+    /// through `record`, the default formatter's.
+    fn scalar(
+        &mut self,
+        field: &Field,
+        value: &dyn fmt::Debug,
+        record: impl FnOnce(&mut DefaultVisitor<'_>),
+    ) {
+        if named(field) {
+            self.plain(field, value);
+        } else {
+            self.escaped(record);
+        }
+    }
+
     /// Any other value, through the default formatter and escaped.
     fn escaped(&mut self, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
         if self.result.is_err() {
@@ -132,35 +148,19 @@ impl Visit for Direct<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if named(field) {
-            self.plain(field, &value);
-        } else {
-            self.escaped(|v| v.record_u64(field, value));
-        }
+        self.scalar(field, &value, |v| v.record_u64(field, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if named(field) {
-            self.plain(field, &value);
-        } else {
-            self.escaped(|v| v.record_i64(field, value));
-        }
+        self.scalar(field, &value, |v| v.record_i64(field, value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if named(field) {
-            self.plain(field, &value);
-        } else {
-            self.escaped(|v| v.record_f64(field, value));
-        }
+        self.scalar(field, &value, |v| v.record_f64(field, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if named(field) {
-            self.plain(field, &value);
-        } else {
-            self.escaped(|v| v.record_bool(field, value));
-        }
+        self.scalar(field, &value, |v| v.record_bool(field, value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
