@@ -5,6 +5,7 @@
 //! `tollgate_gateway::serve`. Everything else is in the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod logclock;
 mod logfmt;
 mod logwriter;
 mod telemetry;
@@ -348,6 +349,7 @@ where
     let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
+        .with_timer(logclock::Clock)
         .with_ansi(ansi);
     match format {
         // Control characters in fields (a request's path or model id) are
