@@ -23,6 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -78,6 +79,7 @@ impl Workers {
                                     job();
                                 }
                             } => {}
+                            () = pace() => {}
                         }
                     });
                 })?;
@@ -161,6 +163,27 @@ impl Drop for Workers {
     }
 }
 
+/// How often a serving thread's [`pace`] timer fires.
+const PACE: Duration = Duration::from_secs(1);
+
+/// Keeps a timer due within [`PACE`] on the thread's runtime, always.
+///
+/// Tokio's timer wheel writes to the runtime's eventfd (a `write` system
+/// call, and a wake-up of the next `epoll_wait`) whenever a timer is set
+/// to fire before every timer the driver last went to sleep with, even
+/// from the runtime's own thread while it runs. With no timer pending,
+/// that was every request at low load: hyper's head-read timeout for the
+/// connection's next request, the upstream call's timeouts. With this
+/// timer pending, a request's timers (seconds away) fire after it and set
+/// nothing off; the cost is one wake-up a second on an idle thread.
+async fn pace() {
+    let mut tick = tokio::time::interval(PACE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
+
 /// Counts a connection open on its thread until the connection's task ends
 /// (or is dropped).
 struct Open(Arc<AtomicUsize>);
@@ -174,7 +197,6 @@ impl Drop for Open {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// The name of the thread a spawned connection ran on, once it runs.
     fn thread_of(workers: &Workers) -> oneshot::Receiver<String> {
