@@ -284,12 +284,42 @@ impl Gateway {
             )),
             None => app,
         };
-        let app = app.layer(axum::Extension(self.admin.clone()));
-        let app = accept::with_body_timeout(app, self.state.server.request_body_timeout_secs);
-        let app = accept::with_announced_body_limit(app, self.state.server.max_body_bytes);
-        // Outside the body limit, so a 413 carries CORS headers a page can read.
-        let app = routes::cors::with_cors(app, &self.state.server);
-        observe::instrument(app, self.state.metrics.clone())
+        let server = &self.state.server;
+        // Every middleware in one `Router::layer`, outermost first. axum
+        // wraps each route in a boxed service per `layer` call and clones
+        // that service for every request it routes: with one call per
+        // middleware, a request cloned (and allocated) seven nested boxes and
+        // boxed seven futures before reaching its handler. (A macro, as the
+        // stack's type differs with CORS on and off.)
+        macro_rules! middleware {
+            ($cors:expr) => {
+                tower::ServiceBuilder::new()
+                    // The observing middleware sees every request, including
+                    // those answered by the layers below it.
+                    .layer(axum::middleware::from_fn_with_state(
+                        self.state.metrics.clone(),
+                        observe::track,
+                    ))
+                    // Outside the body limit, so a 413 carries CORS headers a
+                    // page can read.
+                    .layer($cors)
+                    .layer(axum::middleware::from_fn_with_state(
+                        server.max_body_bytes,
+                        accept::announced_body_limit,
+                    ))
+                    .layer(tower::util::MapRequestLayer::new(accept::body_deadline(
+                        server.request_body_timeout_secs,
+                    )))
+                    .layer(axum::Extension(self.admin.clone()))
+                    // The dashboard's routes set a smaller limit of their own
+                    // inside this one.
+                    .layer(axum::extract::DefaultBodyLimit::max(server.max_body_bytes))
+            };
+        }
+        match routes::cors::layer(server) {
+            Some(cors) => app.layer(middleware!(cors)),
+            None => app.layer(middleware!(tower::layer::util::Identity::new())),
+        }
     }
 
     /// This gateway's metrics (what `GET /metrics` renders).

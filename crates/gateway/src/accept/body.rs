@@ -7,34 +7,33 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::State;
 use axum::http::Request;
-use axum::response::IntoResponse as _;
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 
 use crate::error::ApiError;
 
-/// `app` with a bound on how long a client may take to send a request
-/// body (`server.request_body_timeout_secs`), counted from the request's
-/// arrival: past it, reading the body fails and the request is refused
-/// (400), however the bytes trickle in.
-pub(crate) fn with_body_timeout(app: Router, secs: f64) -> Router {
+/// What bounds how long a client may take to send a request body
+/// (`server.request_body_timeout_secs`; a `MapRequestLayer`'s function),
+/// counted from the request's arrival: past it, reading the body fails and
+/// the request is refused (400), however the bytes trickle in.
+pub(crate) fn body_deadline(
+    secs: f64,
+) -> impl Fn(Request<Body>) -> Request<Body> + Clone + Send + Sync + 'static {
     let limit = Duration::from_secs_f64(secs);
-    app.layer(tower::util::MapRequestLayer::new(
-        move |request: Request<Body>| {
-            request.map(|body| {
-                // Bodiless requests (GET) need no timer.
-                if body.is_end_stream() {
-                    body
-                } else {
-                    Body::new(DeadlineBody::new(body, limit))
-                }
-            })
-        },
-    ))
+    move |request: Request<Body>| {
+        request.map(|body| {
+            if body.is_end_stream() {
+                body
+            } else {
+                Body::new(DeadlineBody::new(body, limit))
+            }
+        })
+    }
 }
 
-/// A request body that fails once its deadline passes.
 struct DeadlineBody {
     body: Body,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -82,20 +81,21 @@ impl http_body::Body for DeadlineBody {
     }
 }
 
-/// `app` refusing at once, with a 413, a request whose body announces
-/// (`Content-Length`, HTTP/1 or HTTP/2) more than `max_body_bytes`: the
+/// Middleware (state: `max_body_bytes`) refusing at once, with a 413, a
+/// request whose body announces (`Content-Length`, HTTP/1 or HTTP/2) more
+/// than `max_body_bytes`: the
 /// body limit of the routes (`DefaultBodyLimit`) only fails while the body
 /// is read, so a client announcing 100 GB and sending nothing would hold
 /// its request until the body timeout. A chunked body is still counted as
 /// it arrives by `DefaultBodyLimit`.
-pub(crate) fn with_announced_body_limit(app: Router, limit: usize) -> Router {
-    app.layer(axum::middleware::from_fn(
-        move |request: Request<Body>, next: axum::middleware::Next| async move {
-            let announced = request.body().size_hint().lower();
-            if usize::try_from(announced).map_or(true, |n| n > limit) {
-                return ApiError::PayloadTooLarge { limit }.into_response();
-            }
-            next.run(request).await
-        },
-    ))
+pub(crate) async fn announced_body_limit(
+    State(limit): State<usize>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let announced = request.body().size_hint().lower();
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    next.run(request).await
 }

@@ -38,10 +38,10 @@
 //! stops accepting, asks every connection to finish its in-flight requests
 //! and waits for them (the caller bounds that wait).
 //!
-//! A slow request body is bounded separately by [`with_body_timeout`]: a
+//! A slow request body is bounded separately by [`body_deadline`]: a
 //! total time from the request's arrival, not an idle time between reads;
 //! a body announced larger than the limit is refused before it is read
-//! ([`with_announced_body_limit`]).
+//! ([`announced_body_limit`]).
 
 mod body;
 mod conns;
@@ -59,7 +59,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-pub(crate) use body::{with_announced_body_limit, with_body_timeout};
+pub(crate) use body::{announced_body_limit, body_deadline};
 use conns::{Closing, Connections, Timeouts};
 pub(crate) use workers::Workers;
 

@@ -22,7 +22,7 @@ use super::metrics::{InFlight, Metrics, UNMATCHED, method_label};
 use super::request_id::{self, HEADER};
 
 /// The middleware itself (see the module docs).
-pub(super) async fn track(
+pub(crate) async fn track(
     State(metrics): State<Arc<Metrics>>,
     mut req: Request,
     next: Next,

@@ -53,6 +53,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 
+pub(crate) use layer::track;
 pub use metrics::{BooksMetrics, ConnectionMetrics, Finished, Metrics};
 pub use request_id::request_id;
 
@@ -65,7 +66,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// HTTP metrics into `metrics`). Apply it last, so it sees every request,
 /// including those answered by other layers.
 pub fn instrument(router: Router, metrics: Arc<Metrics>) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(metrics, layer::track))
+    router.layer(axum::middleware::from_fn_with_state(metrics, track))
 }
 
 /// The content type of `/metrics` in the Prometheus text format 0.0.4.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
@@ -33,15 +32,15 @@ fn exposed() -> Vec<HeaderName> {
     ]
 }
 
-/// `app` with the configured CORS rules; unchanged when
+/// The configured CORS rules, as a layer; none when
 /// `cors_allowed_origins` is empty. The config is validated at load (no
 /// `*` with credentials, every origin a valid header value), so building
 /// the layer cannot panic on what [`crate::config::Config::parse`] accepts;
 /// an origin that is still not a header value is skipped.
-pub(crate) fn with_cors(app: Router, server: &ServerConfig) -> Router {
+pub(crate) fn layer(server: &ServerConfig) -> Option<CorsLayer> {
     let origins = &server.cors_allowed_origins;
     if origins.is_empty() {
-        return app;
+        return None;
     }
     let allow_origin = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
@@ -72,5 +71,5 @@ pub(crate) fn with_cors(app: Router, server: &ServerConfig) -> Router {
         .expose_headers(exposed())
         .allow_credentials(credentials)
         .max_age(MAX_AGE);
-    app.layer(layer)
+    Some(layer)
 }

@@ -22,7 +22,6 @@ mod openapi;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -33,9 +32,10 @@ use crate::error::ApiError;
 use crate::pipeline::{Attempt, attempts_header};
 use crate::state::AppState;
 
-/// The application router, built from [`table`].
+/// The application router, built from [`table`]. The body limit
+/// (`DefaultBodyLimit`, `server.max_body_bytes`) is among the middleware
+/// [`crate::Gateway::router`] puts around it.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.server.max_body_bytes;
     let mut app = Router::new();
     // A path routed twice merges the two method routers.
     for route in table() {
@@ -44,7 +44,6 @@ pub fn router(state: Arc<AppState>) -> Router {
     app.fallback(not_found)
         // After every route: applies to the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
