@@ -562,6 +562,9 @@ pub async fn serve_with_grace(
         }
         config::Runtime::WorkStealing => None,
     };
+    // The work-stealing runtime's one timer wheel needs the same pacing
+    // timer as each serving thread's (see `accept::workers::pace`).
+    let pacer = workers.is_none().then(|| tokio::spawn(accept::pace()));
     let server = accept::serve(
         listener,
         app,
@@ -584,6 +587,9 @@ pub async fn serve_with_grace(
         }
     }
     sweeper.abort();
+    if let Some(pacer) = pacer {
+        pacer.abort();
+    }
     // Streams cut by the deadline end here, so that what their ends write
     // is queued before the books close.
     if let Some(workers) = workers {

@@ -61,7 +61,7 @@ use tokio::sync::{mpsc, watch};
 
 pub(crate) use body::{announced_body_limit, body_deadline};
 use conns::{Closing, Connections, Timeouts};
-pub(crate) use workers::Workers;
+pub(crate) use workers::{Workers, pace};
 
 use crate::observe::ConnectionMetrics;
 

@@ -166,7 +166,8 @@ impl Drop for Workers {
 /// How often a serving thread's [`pace`] timer fires.
 const PACE: Duration = Duration::from_secs(1);
 
-/// Keeps a timer due within [`PACE`] on the thread's runtime, always.
+/// Keeps a timer due within [`PACE`] on the runtime it runs on, always (on
+/// each serving thread's; on the work-stealing runtime, once for all).
 ///
 /// Tokio's timer wheel writes to the runtime's eventfd (a `write` system
 /// call, and a wake-up of the next `epoll_wait`) whenever a timer is set
@@ -176,7 +177,7 @@ const PACE: Duration = Duration::from_secs(1);
 /// connection's next request, the upstream call's timeouts. With this
 /// timer pending, a request's timers (seconds away) fire after it and set
 /// nothing off; the cost is one wake-up a second on an idle thread.
-async fn pace() {
+pub(crate) async fn pace() {
     let mut tick = tokio::time::interval(PACE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
