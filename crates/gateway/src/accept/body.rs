@@ -25,6 +25,7 @@ pub(crate) fn body_deadline(
     let limit = Duration::from_secs_f64(secs);
     move |request: Request<Body>| {
         request.map(|body| {
+            // Bodiless requests (GET) need no timer.
             if body.is_end_stream() {
                 body
             } else {
@@ -34,6 +35,7 @@ pub(crate) fn body_deadline(
     }
 }
 
+/// A request body that fails once its deadline passes.
 struct DeadlineBody {
     body: Body,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -83,11 +85,10 @@ impl http_body::Body for DeadlineBody {
 
 /// Middleware (state: `max_body_bytes`) refusing at once, with a 413, a
 /// request whose body announces (`Content-Length`, HTTP/1 or HTTP/2) more
-/// than `max_body_bytes`: the
-/// body limit of the routes (`DefaultBodyLimit`) only fails while the body
-/// is read, so a client announcing 100 GB and sending nothing would hold
-/// its request until the body timeout. A chunked body is still counted as
-/// it arrives by `DefaultBodyLimit`.
+/// than `max_body_bytes`: the body limit of the routes (`DefaultBodyLimit`)
+/// only fails while the body is read, so a client announcing 100 GB and
+/// sending nothing would hold its request until the body timeout. A
+/// chunked body is still counted as it arrives by `DefaultBodyLimit`.
 pub(crate) async fn announced_body_limit(
     State(limit): State<usize>,
     request: Request<Body>,
