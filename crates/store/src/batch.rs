@@ -21,7 +21,7 @@ use sqlx::pool::PoolConnection;
 use crate::dialect::transaction;
 use crate::generations::{COLUMNS, GenerationInsert, GenerationRecord, bind_generation};
 use crate::holds::HoldState;
-use crate::ledger::{LedgerKind, NewEntry};
+use crate::ledger::{ENTRY_COLUMNS, LedgerKind, NewEntry, bind_entry};
 use crate::money::{Money, Sign, check_amount};
 use crate::store::Pool;
 use crate::time::Timestamp;
@@ -162,19 +162,9 @@ macro_rules! insert_rows {
             q.build().execute(&mut *$tx).await?;
         }
         for chunk in chunks(&rows.entries) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger (account_id, api_key_hash, kind, amount, hold_id, \
-                 generation_id, created_at, note) ",
-            );
+            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO ledger ({ENTRY_COLUMNS}) "));
             q.push_values(chunk, |mut row, e| {
-                row.push_bind(e.account_id)
-                    .push_bind(e.api_key_hash)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(Money(e.amount))
-                    .push_bind(e.hold_id)
-                    .push_bind(e.generation_id)
-                    .push_bind(Timestamp(e.created_at))
-                    .push_bind(e.note);
+                bind_entry!(row, push_bind, e);
             });
             q.build().execute(&mut *$tx).await?;
         }

@@ -362,21 +362,13 @@ macro_rules! helpers {
             conn: &mut $Conn,
             e: &NewEntry<'_>,
         ) -> Result<LedgerEntry> {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO ledger \
-                 (account_id, api_key_hash, kind, amount, hold_id, generation_id, created_at, note) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(e.account_id)
-            .bind(e.api_key_hash)
-            .bind(e.kind.as_str())
-            .bind(Money(e.amount))
-            .bind(e.hold_id)
-            .bind(e.generation_id)
-            .bind(Timestamp(e.created_at))
-            .bind(e.note)
-            .fetch_one(&mut *conn)
-            .await?;
+            let sql = format!(
+                "INSERT INTO ledger ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                crate::ledger::ENTRY_COLUMNS
+            );
+            let id: i64 = crate::ledger::bind_entry!(sqlx::query_scalar(&sql), bind, e)
+                .fetch_one(&mut *conn)
+                .await?;
             Ok(e.to_entry(id))
         }
 

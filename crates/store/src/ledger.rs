@@ -189,6 +189,28 @@ impl NewEntry<'_> {
     }
 }
 
+/// The ledger's columns that [`bind_entry!`] binds, in its order.
+pub(crate) const ENTRY_COLUMNS: &str =
+    "account_id, api_key_hash, kind, amount, hold_id, generation_id, created_at, note";
+
+/// Binds a [`NewEntry`]'s eight values, in [`ENTRY_COLUMNS`] order, with
+/// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
+macro_rules! bind_entry {
+    ($q:expr, $bind:ident, $e:expr) => {{
+        let e: &$crate::ledger::NewEntry<'_> = $e;
+        $q.$bind(e.account_id)
+            .$bind(e.api_key_hash)
+            .$bind(e.kind.as_str())
+            .$bind($crate::money::Money(e.amount))
+            .$bind(e.hold_id)
+            .$bind(e.generation_id)
+            .$bind($crate::time::Timestamp(e.created_at))
+            .$bind(e.note)
+    }};
+}
+
+pub(crate) use bind_entry;
+
 /// An account's money, summed from its ledger. All amounts in USD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Balance {
