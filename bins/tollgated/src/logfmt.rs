@@ -32,16 +32,10 @@ pub struct Escaped {
 }
 
 impl<'writer> FormatFields<'writer> for Escaped {
-    fn format_fields<R: RecordFields>(
-        &self,
-        mut writer: Writer<'writer>,
-        fields: R,
-    ) -> fmt::Result {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
         if writer.has_ansi_escapes() {
             // Colours: the names are painted; no shortcut.
-            let mut plain = String::new();
-            self.inner.format_fields(Writer::new(&mut plain), fields)?;
-            return escape_into(&mut writer, &plain);
+            return through_default(&self.inner, writer, fields);
         }
         let mut visitor = Direct {
             writer,
@@ -51,6 +45,18 @@ impl<'writer> FormatFields<'writer> for Escaped {
         fields.record(&mut visitor);
         visitor.finish()
     }
+}
+
+/// Formats `fields` with the default formatter into a buffer and writes
+/// them escaped: every field the slow way.
+fn through_default<R: RecordFields>(
+    inner: &DefaultFields,
+    mut writer: Writer<'_>,
+    fields: R,
+) -> fmt::Result {
+    let mut plain = String::new();
+    inner.format_fields(Writer::new(&mut plain), fields)?;
+    escape_into(&mut writer, &plain)
 }
 
 /// Writes each field as `name=value`, separated by spaces, as
@@ -237,12 +243,10 @@ mod tests {
     impl<'writer> FormatFields<'writer> for Reference {
         fn format_fields<R: RecordFields>(
             &self,
-            mut writer: Writer<'writer>,
+            writer: Writer<'writer>,
             fields: R,
         ) -> fmt::Result {
-            let mut plain = String::new();
-            self.inner.format_fields(Writer::new(&mut plain), fields)?;
-            escape_into(&mut writer, &plain)
+            through_default(&self.inner, writer, fields)
         }
     }
 
