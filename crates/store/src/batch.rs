@@ -25,6 +25,7 @@ use crate::ledger::{ENTRY_COLUMNS, LedgerKind, NewEntry, bind_entry};
 use crate::money::{Money, Sign, check_amount};
 use crate::store::Pool;
 use crate::time::Timestamp;
+use crate::totals::TotalsDelta;
 use crate::{Result, Store};
 
 /// Rows per multi-row `INSERT`, largest first: a batch of n rows is written
@@ -83,6 +84,9 @@ struct Rows<'a> {
     holds: Vec<(&'a SettledHold, DateTime<Utc>, DateTime<Utc>)>,
     entries: Vec<NewEntry<'a>>,
     generations: Vec<GenerationInsert<'a>>,
+    /// BYOK generations with an upstream cost, which adds to their keys'
+    /// spending if the row is new: written apart, answering their ids.
+    byok_generations: Vec<GenerationInsert<'a>>,
 }
 
 impl<'a> Rows<'a> {
@@ -90,6 +94,7 @@ impl<'a> Rows<'a> {
     /// invalid one fails the batch before anything is written.
     fn of(writes: &'a [BatchWrite]) -> Result<Rows<'a>> {
         let mut generations = Vec::new();
+        let mut byok_generations = Vec::new();
         for write in writes {
             match write {
                 BatchWrite::Settled(s) => {
@@ -97,7 +102,13 @@ impl<'a> Rows<'a> {
                     check_amount(s.charge, Sign::NonNegative)?;
                     check_amount(s.fee, Sign::NonNegative)?;
                 }
-                BatchWrite::Generation(g) => generations.push(GenerationInsert::of(g)?),
+                BatchWrite::Generation(g) => {
+                    let row = GenerationInsert::of(g)?;
+                    match row.byok_spend() {
+                        None => generations.push(row),
+                        Some(_) => byok_generations.push(row),
+                    }
+                }
             }
         }
         let mut holds = Vec::new();
@@ -128,16 +139,18 @@ impl<'a> Rows<'a> {
             holds,
             entries,
             generations,
+            byok_generations,
         })
     }
 }
 
 /// Inserts `$rows` ([`Rows`]) through `$tx`, a transaction of either
-/// backend: multi-row INSERTs (see [`SHAPES`]), since a statement is a
-/// round trip to SQLite's worker thread, so a batch of N settlements costs
-/// a handful of statements rather than 7 × N.
+/// backend (`$d`: its helper module): multi-row INSERTs (see [`SHAPES`]),
+/// since a statement is a round trip to SQLite's worker thread, so a batch
+/// of N settlements costs a handful of statements rather than 7 × N; then
+/// the running totals, once per account and per key and day.
 macro_rules! insert_rows {
-    ($tx:ident, $rows:expr) => {{
+    ($tx:ident, $rows:expr, $d:ident) => {{
         let rows: &Rows<'_> = $rows;
         // Holds go in already settled (the state a hold placed and settled
         // in one transaction ends in), before the ledger rows that
@@ -168,6 +181,7 @@ macro_rules! insert_rows {
             });
             q.build().execute(&mut *$tx).await?;
         }
+        let mut totals = TotalsDelta::of(&rows.entries);
         for chunk in chunks(&rows.generations) {
             let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
             q.push_values(chunk, |mut row, g| {
@@ -176,6 +190,26 @@ macro_rules! insert_rows {
             q.push(" ON CONFLICT (id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
+        for chunk in chunks(&rows.byok_generations) {
+            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
+            q.push_values(chunk, |mut row, g| {
+                bind_generation!(row, push_bind, g);
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            let mut new: std::collections::HashSet<String> = q
+                .build_query_scalar()
+                .fetch_all(&mut *$tx)
+                .await?
+                .into_iter()
+                .collect();
+            // An id twice in one batch was inserted once: counted once.
+            for g in chunk.iter().filter(|g| new.remove(&g.g.id)) {
+                if let Some(cost) = g.byok_spend() {
+                    totals.add_byok(&g.g.api_key_hash, g.created_at.0, cost);
+                }
+            }
+        }
+        $d::add_totals(&mut $tx, &totals).await?;
         Ok(())
     }};
 }
@@ -186,11 +220,7 @@ impl Store {
     /// must not lose the rest retry the writes one by one.
     pub async fn write_batch(&self, writes: &[BatchWrite]) -> Result<()> {
         let rows = Rows::of(writes)?;
-        transaction!(self, |tx, d| {
-            // Plain inserts need none of the dialect's helpers.
-            let _ = d::account_exists;
-            insert_rows!(tx, &rows)
-        })
+        transaction!(self, |tx, d| { insert_rows!(tx, &rows, d) })
     }
 
     /// A writer of batches that keeps one connection of its own on SQLite
@@ -241,7 +271,8 @@ impl BatchWriter {
         };
         let out = async {
             let mut tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
-            let out: Result<()> = insert_rows!(tx, &rows);
+            use crate::dialect::sqlite as d;
+            let out: Result<()> = insert_rows!(tx, &rows, d);
             crate::dialect::finish(tx, out).await
         }
         .await;

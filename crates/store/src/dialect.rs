@@ -147,7 +147,7 @@ macro_rules! helpers {
         }
 
         /// The account's balance: the ledger's running totals per kind
-        /// (kept by triggers, migration 0005), in one statement. Every
+        /// (kept by the store, `crate::totals`), in one statement. Every
         /// open hold counts as held, lapsed or not (see [`balance_at`]).
         pub(crate) async fn balance(conn: &mut $Conn, account_id: &str) -> Result<Balance> {
             let sql = format!(
@@ -369,6 +369,7 @@ macro_rules! helpers {
             let id: i64 = crate::ledger::bind_entry!(sqlx::query_scalar(&sql), bind, e)
                 .fetch_one(&mut *conn)
                 .await?;
+            add_totals(conn, &crate::totals::TotalsDelta::of([e])).await?;
             Ok(e.to_entry(id))
         }
 
@@ -498,6 +499,68 @@ pub(crate) mod sqlite {
         "COALESCE(SUM(byok_micros), 0) AS hi, COALESCE(SUM(byok_picos), 0) AS lo";
 
     helpers!(sqlx::SqliteConnection);
+
+    /// Adds what ledger entries just appended in this transaction add to
+    /// the running totals (see `crate::totals`): one upsert per group.
+    pub(crate) async fn add_totals(
+        conn: &mut sqlx::SqliteConnection,
+        delta: &crate::totals::TotalsDelta<'_>,
+    ) -> crate::Result<()> {
+        for ((account, kind), amount) in &delta.kinds {
+            let (hi, lo) = split(*amount)?;
+            sqlx::query(
+                "INSERT INTO ledger_totals (account_id, kind, micros, picos) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (account_id, kind) DO UPDATE SET \
+                 micros = micros + excluded.micros, picos = picos + excluded.picos",
+            )
+            .bind(*account)
+            .bind(*kind)
+            .bind(hi)
+            .bind(lo)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((key, day), amount) in &delta.key_days {
+            let (hi, lo) = split(*amount)?;
+            sqlx::query(
+                "INSERT INTO key_spend (api_key_hash, day, micros, picos) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                 micros = micros + excluded.micros, picos = picos + excluded.picos",
+            )
+            .bind(*key)
+            .bind(day.as_str())
+            .bind(hi)
+            .bind(lo)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((key, day), amount) in &delta.byok_days {
+            let (hi, lo) = split(*amount)?;
+            sqlx::query(
+                "INSERT INTO key_spend (api_key_hash, day, byok_micros, byok_picos) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                 byok_micros = byok_micros + excluded.byok_micros, \
+                 byok_picos = byok_picos + excluded.byok_picos",
+            )
+            .bind(*key)
+            .bind(day.as_str())
+            .bind(hi)
+            .bind(lo)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A total's two stored parts (see `crate::money`).
+    fn split(amount: rust_decimal::Decimal) -> crate::Result<(i64, i64)> {
+        crate::money::pico_i128(amount)
+            .and_then(crate::totals::split_pico)
+            .ok_or(crate::Error::InvalidAmount {
+                amount,
+                reason: "a running total out of range",
+            })
+    }
 }
 
 /// PostgreSQL: serialized per account by a row lock; NUMERIC sums.
@@ -514,4 +577,50 @@ pub(crate) mod postgres {
     const SUM_BYOK_SPENT: &str = "COALESCE(SUM(byok_spent), 0) AS hi";
 
     helpers!(sqlx::PgConnection);
+
+    /// Adds what ledger entries just appended in this transaction add to
+    /// the running totals (see `crate::totals`): one upsert per group, in
+    /// key order.
+    pub(crate) async fn add_totals(
+        conn: &mut sqlx::PgConnection,
+        delta: &crate::totals::TotalsDelta<'_>,
+    ) -> crate::Result<()> {
+        for ((account, kind), amount) in &delta.kinds {
+            sqlx::query(
+                "INSERT INTO ledger_totals (account_id, kind, amount) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, kind) DO UPDATE SET \
+                 amount = ledger_totals.amount + EXCLUDED.amount",
+            )
+            .bind(*account)
+            .bind(*kind)
+            .bind(Money(*amount))
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((key, day), amount) in &delta.key_days {
+            sqlx::query(
+                "INSERT INTO key_spend (api_key_hash, day, spent) VALUES ($1, $2, $3) \
+                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                 spent = key_spend.spent + EXCLUDED.spent",
+            )
+            .bind(*key)
+            .bind(day.as_str())
+            .bind(Money(*amount))
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((key, day), amount) in &delta.byok_days {
+            sqlx::query(
+                "INSERT INTO key_spend (api_key_hash, day, byok_spent) VALUES ($1, $2, $3) \
+                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                 byok_spent = key_spend.byok_spent + EXCLUDED.byok_spent",
+            )
+            .bind(*key)
+            .bind(day.as_str())
+            .bind(Money(*amount))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::{ColumnIndex, Decode, FromRow, Type};
 use tollgate_billing::LimitReset;
 
+use crate::dialect::transaction;
 use crate::money::{Money, ReadSum, Sign, check_amount};
 use crate::store::on_pool;
 use crate::time::Timestamp;
+use crate::totals::TotalsDelta;
 use crate::{Backend, Error, Result, Store};
 
 /// The columns of `generations`, in [`GenerationRow`] order.
@@ -524,6 +526,19 @@ impl<'g> GenerationInsert<'g> {
     }
 }
 
+impl GenerationInsert<'_> {
+    /// What the generation adds to its key's BYOK spending (see
+    /// `crate::totals`), if it is a BYOK generation with an upstream cost.
+    pub(crate) fn byok_spend(&self) -> Option<Decimal> {
+        self.upstream_cost.filter(|_| self.g.is_byok)
+    }
+
+    /// Its `INSERT`, answering the id when the row was new.
+    pub(crate) fn returning_sql(&self) -> String {
+        format!("{} RETURNING id", self.sql)
+    }
+}
+
 /// Binds a [`GenerationInsert`]'s 40 values, in `COLUMNS` order, with
 /// `$bind` (`bind` on a query, `push_bind` on a `QueryBuilder`'s row).
 macro_rules! bind_generation {
@@ -600,10 +615,26 @@ impl Store {
     /// [`Error::AccountNotFound`], an unknown key [`Error::ApiKeyNotFound`].
     pub async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
         let row = GenerationInsert::of(g)?;
-        let inserted = on_pool!(self, |pool| insert_generation!(pool, row));
+        let inserted = match row.byok_spend() {
+            None => on_pool!(self, |pool| insert_generation!(pool, row)).map_err(Error::from),
+            // The upstream cost joins the key's BYOK spending in the same
+            // transaction, if the row is new (see `crate::totals`).
+            Some(cost) => transaction!(self, |tx, d| {
+                let sql = row.returning_sql();
+                let new: Option<String> = bind_generation!(sqlx::query_scalar(&sql), bind, &row)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if new.is_some() {
+                    let mut delta = TotalsDelta::default();
+                    delta.add_byok(&g.api_key_hash, row.created_at.0, cost);
+                    d::add_totals(&mut tx, &delta).await?;
+                }
+                Ok(())
+            }),
+        };
         match inserted {
             Ok(()) => Ok(()),
-            Err(e)
+            Err(Error::Database(e))
                 if e.as_database_error()
                     .is_some_and(|d| d.is_foreign_key_violation()) =>
             {
@@ -613,7 +644,7 @@ impl Store {
                     Err(Error::ApiKeyNotFound)
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 

@@ -67,6 +67,7 @@ mod oauth;
 mod store;
 pub mod testing;
 mod time;
+mod totals;
 
 pub use accounts::Account;
 pub use batch::{BatchWrite, BatchWriter, SettledHold};

@@ -76,6 +76,14 @@ pub(crate) fn check_amount(amount: Decimal, sign: Sign) -> Result<Decimal> {
     }
 }
 
+/// `amount` in picodollars, if it has at most 12 decimals (any `Decimal`
+/// that does fits an `i128`).
+pub(crate) fn pico_i128(amount: Decimal) -> Option<i128> {
+    let d = amount.normalize();
+    let factor = 10i128.checked_pow(LEDGER_SCALE.checked_sub(d.scale())?)?;
+    d.mantissa().checked_mul(factor)
+}
+
 /// An amount of money as a query parameter or a column, on either backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Money(pub(crate) Decimal);
@@ -85,15 +93,10 @@ impl Money {
     /// value past i64 ([`check_amount`] refuses both before any write).
     fn to_pico(self) -> Result<i64, BoxDynError> {
         let d = self.0.normalize();
-        let scale = d.scale();
-        if scale > LEDGER_SCALE {
+        if d.scale() > LEDGER_SCALE {
             return Err(format!("amount {d} has more than 12 decimal places").into());
         }
-        let factor = 10i128.pow(LEDGER_SCALE - scale);
-        let pico = d
-            .mantissa()
-            .checked_mul(factor)
-            .ok_or_else(|| format!("amount {d} is out of range"))?;
+        let pico = pico_i128(d).ok_or_else(|| format!("amount {d} is out of range"))?;
         Ok(i64::try_from(pico).map_err(|_| format!("amount {d} is out of range"))?)
     }
 

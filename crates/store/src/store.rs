@@ -443,7 +443,7 @@ mod upgrade_tests {
         assert_eq!(usage.usage_weekly, d("0.010000000001"));
         assert_eq!(usage.usage_monthly, d("0.01"));
         assert_eq!(usage.held, d("2"));
-        // The triggers keep counting after the upgrade.
+        // The totals keep counting after the upgrade.
         store.top_up("acct_old", d("1"), None).await.unwrap();
         assert_eq!(
             store.balance("acct_old").await.unwrap().available,

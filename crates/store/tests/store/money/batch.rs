@@ -4,16 +4,22 @@
 //! generation records land with it, and a batch is all or nothing.
 
 use rust_decimal::Decimal;
-use tollgate_store::{Backend, BatchWrite, Error, HoldState, LedgerKind, SettledHold, Store};
+use tollgate_store::{
+    Backend, BatchWrite, Error, GenerationRecord, HoldState, LedgerKind, LimitReset, SettledHold,
+    Store,
+};
 
 use super::{Ctx, at, balance, check_ledger, d, funded};
 use crate::generations::generation;
+use crate::keys_admin::byok_generation;
 
 on_both_backends!(
     a_settled_hold_lands_as_its_settle_and_fee,
     settlements_count_against_the_key_limit,
     a_batch_is_all_or_nothing,
     the_batch_writer_keeps_one_connection_on_sqlite,
+    a_batch_adds_its_sums_to_the_running_totals,
+    byok_costs_join_their_keys_spending_once,
 );
 
 fn settled(
@@ -127,6 +133,157 @@ async fn settlements_count_against_the_key_limit(ctx: &Ctx) {
         matches!(refused, Err(Error::KeyLimitExceeded { .. })),
         "{refused:?}"
     );
+}
+
+/// The running totals (balances, a key's spending per UTC day) are added
+/// once per account and per key and day for the whole batch: with two
+/// accounts interleaved and settlements on both sides of a UTC midnight,
+/// each account's balance is still its ledger's sums, and each key's daily
+/// spending only that day's charges and fees.
+async fn a_batch_adds_its_sums_to_the_running_totals(ctx: &Ctx) {
+    let store = &ctx.store;
+    let (first, first_key) = funded(store, "10").await;
+    let (second, second_key) = funded(store, "5").await;
+    for key in [&first_key, &second_key] {
+        assert!(
+            store
+                .set_api_key_limit(key, Some(d("100")), Some(LimitReset::Daily))
+                .await
+                .unwrap()
+        );
+    }
+    let on = |mut s: SettledHold, day: u32, h: u32, min: u32, sec: u32| {
+        s.placed_at = at(2026, 11, day, h, min, sec);
+        s.settled_at = at(2026, 11, day, h, min, sec);
+        BatchWrite::Settled(s)
+    };
+    store
+        .write_batch(&[
+            on(
+                settled("hold_t1", &first, &first_key, "2", "0.25", "0.05"),
+                23,
+                23,
+                59,
+                59,
+            ),
+            on(
+                settled("hold_t2", &second, &second_key, "1", "0.5", "0"),
+                23,
+                23,
+                59,
+                59,
+            ),
+            on(
+                settled("hold_t3", &first, &first_key, "2", "1", "0.001"),
+                24,
+                0,
+                0,
+                0,
+            ),
+            on(
+                settled("hold_t4", &second, &second_key, "1", "0.000000000001", "0"),
+                24,
+                0,
+                0,
+                1,
+            ),
+            on(
+                settled("hold_t5", &first, &first_key, "2", "0.75", "0"),
+                24,
+                12,
+                0,
+                0,
+            ),
+        ])
+        .await
+        .unwrap();
+
+    let (b, _) = check_ledger(store, &first).await;
+    assert_eq!(b, balance("10", "2.051", "0", "7.949"));
+    let (b, _) = check_ledger(store, &second).await;
+    assert_eq!(b, balance("5", "0.500000000001", "0", "4.499999999999"));
+    let usage = |key: &str| {
+        let key = key.to_owned();
+        async move {
+            store
+                .key_usage(&key, at(2026, 11, 24, 13, 0, 0))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Today (the 24th) only: 1 + 0.001 + 0.75, and 0.000000000001.
+    let first_usage = usage(&first_key).await;
+    assert_eq!(first_usage.limit_remaining, Some(d("98.249")));
+    let second_usage = usage(&second_key).await;
+    assert_eq!(second_usage.limit_remaining, Some(d("99.999999999999")));
+    // A second batch adds to the same rows.
+    store
+        .write_batch(&[on(
+            settled("hold_t6", &first, &first_key, "2", "0.5", "0.5"),
+            24,
+            13,
+            0,
+            0,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        check_ledger(store, &first).await.0,
+        balance("10", "3.051", "0", "6.949")
+    );
+    assert_eq!(usage(&first_key).await.limit_remaining, Some(d("97.249")));
+}
+
+/// A BYOK generation's upstream cost joins its key's spending when its
+/// row is new, whether it came alone (`record_generation`) or in a batch:
+/// a batch that repeats an id, or an id already recorded, counts it once.
+async fn byok_costs_join_their_keys_spending_once(ctx: &Ctx) {
+    let store = &ctx.store;
+    let (account, key) = funded(store, "10").await;
+    let now = at(2026, 11, 24, 12, 0, 0);
+    let byok = |id: &str, cost: &str| byok_generation(id, &account, &key, cost, now);
+    store
+        .record_generation(&byok("gen-alone", "0.5"))
+        .await
+        .unwrap();
+    store
+        .record_generation(&byok("gen-alone", "0.5"))
+        .await
+        .unwrap();
+    let batch = |g: GenerationRecord| BatchWrite::Generation(Box::new(g));
+    store
+        .write_batch(&[
+            batch(byok("gen-b1", "0.25")),
+            batch(byok("gen-b1", "0.25")),
+            batch(byok("gen-alone", "0.5")),
+            batch(generation("gen-paid", &account, &key, now)),
+            batch(byok("gen-b2", "0.000000000001")),
+        ])
+        .await
+        .unwrap();
+    let usage = store.key_usage(&key, now).await.unwrap().unwrap();
+    assert_eq!(usage.byok_usage_daily, d("0.750000000001"));
+    assert_eq!(usage.byok_usage, d("0.750000000001"));
+    assert_eq!(usage.usage, Decimal::ZERO);
+    // The next day's batch is the next day's spending.
+    store
+        .write_batch(&[batch(byok_generation(
+            "gen-tomorrow",
+            &account,
+            &key,
+            "1",
+            at(2026, 11, 25, 0, 0, 0),
+        ))])
+        .await
+        .unwrap();
+    let usage = store
+        .key_usage(&key, at(2026, 11, 25, 1, 0, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(usage.byok_usage_daily, d("1"));
+    assert_eq!(usage.byok_usage, d("1.750000000001"));
 }
 
 async fn a_batch_is_all_or_nothing(ctx: &Ctx) {
