@@ -1,6 +1,9 @@
 //! The runtime catalog: providers, models and the endpoints serving them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash: `by_id` is looked up a few times on every request.
+use foldhash::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -202,7 +202,7 @@ pub(crate) fn build_routes(
     catalog: Catalog,
     client: &HttpClient,
 ) -> Result<Routes, Error> {
-    let mut adapters: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    let mut adapters: foldhash::HashMap<String, Arc<dyn Provider>> = foldhash::HashMap::default();
     let mut secrets = tollgate_transport::Secrets::default();
     for p in providers {
         let api_key = match &p.api_key_env {

@@ -1,6 +1,9 @@
 //! The shared state every handler sees.
 
-use std::collections::HashMap;
+// foldhash: these maps are looked up on every request, with keys
+// from the operator's configuration or the gateway itself; SipHash
+// cost some 6,600 instructions a request across them.
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;

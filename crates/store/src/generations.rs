@@ -472,12 +472,27 @@ fn activity_sql(backend: Backend, by_key: bool) -> String {
 pub(crate) const BYOK_REQUESTS_IN_MONTH: &str = "SELECT COUNT(*) FROM generations \
      WHERE account_id = $1 AND is_byok AND error IS NULL AND created_at >= $2 AND created_at < $3";
 
+/// A generation's `INSERT` (idempotent on its id), written once.
+static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO generations ({COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+         $34, $35, $36, $37, $38, $39, $40) \
+         ON CONFLICT (id) DO NOTHING"
+    )
+});
+
+/// The `INSERT` of one generation (see [`INSERT_SQL`]).
+pub(crate) fn insert_sql() -> &'static str {
+    &INSERT_SQL
+}
+
 /// A generation record checked and serialized for its `INSERT`, which is
 /// written once ([`bind_generation!`]) and run on a pool or inside a
 /// transaction of either backend.
 pub(crate) struct GenerationInsert<'g> {
     pub(crate) g: &'g GenerationRecord,
-    pub(crate) sql: String,
     pub(crate) total_cost: Decimal,
     pub(crate) upstream_cost: Option<Decimal>,
     pub(crate) cache_discount: Option<Decimal>,
@@ -509,13 +524,6 @@ impl<'g> GenerationInsert<'g> {
             .map_err(|e| corrupt_json("transforms", &e))?;
         Ok(GenerationInsert {
             g,
-            sql: format!(
-                "INSERT INTO generations ({COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-                 $34, $35, $36, $37, $38, $39, $40) \
-                 ON CONFLICT (id) DO NOTHING"
-            ),
             total_cost,
             upstream_cost,
             cache_discount,
@@ -535,7 +543,7 @@ impl GenerationInsert<'_> {
 
     /// Its `INSERT`, answering the id when the row was new.
     pub(crate) fn returning_sql(&self) -> String {
-        format!("{} RETURNING id", self.sql)
+        format!("{} RETURNING id", insert_sql())
     }
 }
 
@@ -600,7 +608,7 @@ pub(crate) use bind_generation;
 macro_rules! insert_generation {
     ($exec:expr, $row:expr) => {{
         let row = &$row;
-        $crate::generations::bind_generation!(sqlx::query(&row.sql), bind, row)
+        $crate::generations::bind_generation!(sqlx::query(insert_sql()), bind, row)
             .execute($exec)
             .await
             .map(|_| ())

@@ -1,6 +1,9 @@
 //! The tracker the gateway feeds with outcomes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash: looked up on every request (see `snapshot::Fnv`).
+use foldhash::{HashMap, HashMapExt};
 use std::time::Duration;
 
 use tollgate_schema::models::Percentiles;

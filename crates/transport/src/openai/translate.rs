@@ -160,13 +160,15 @@ pub fn chat_body(
     stream: bool,
     extended_sampling: bool,
 ) -> Result<Value, serde_json::Error> {
-    let mut src = as_object(serde_json::to_value(request)?);
+    let src = as_object(serde_json::to_value(request)?);
     let mut out = Map::new();
     out.insert("model".into(), Value::String(upstream_model.into()));
-    take_keys(&mut src, &mut out, CHAT_KEPT);
-    if extended_sampling {
-        take_keys(&mut src, &mut out, EXTENDED_SAMPLING);
-    }
+    let kept: &[&[&str]] = if extended_sampling {
+        &[CHAT_KEPT, EXTENDED_SAMPLING]
+    } else {
+        &[CHAT_KEPT]
+    };
+    take_keys(src, &mut out, kept);
 
     if !out.contains_key("messages")
         && let Some(prompt) = &request.prompt
@@ -200,13 +202,15 @@ pub fn completion_body(
     upstream_model: &str,
     extended_sampling: bool,
 ) -> Result<Value, serde_json::Error> {
-    let mut src = as_object(serde_json::to_value(request)?);
+    let src = as_object(serde_json::to_value(request)?);
     let mut out = Map::new();
     out.insert("model".into(), Value::String(upstream_model.into()));
-    take_keys(&mut src, &mut out, COMPLETION_KEPT);
-    if extended_sampling {
-        take_keys(&mut src, &mut out, EXTENDED_SAMPLING);
-    }
+    let kept: &[&[&str]] = if extended_sampling {
+        &[COMPLETION_KEPT, EXTENDED_SAMPLING]
+    } else {
+        &[COMPLETION_KEPT]
+    };
+    take_keys(src, &mut out, kept);
     Ok(Value::Object(out))
 }
 
@@ -216,10 +220,10 @@ pub fn embedding_body(
     request: &EmbeddingRequest,
     upstream_model: &str,
 ) -> Result<Value, serde_json::Error> {
-    let mut src = as_object(serde_json::to_value(request)?);
+    let src = as_object(serde_json::to_value(request)?);
     let mut out = Map::new();
     out.insert("model".into(), Value::String(upstream_model.into()));
-    take_keys(&mut src, &mut out, EMBEDDING_KEPT);
+    take_keys(src, &mut out, &[EMBEDDING_KEPT]);
     Ok(Value::Object(out))
 }
 
@@ -230,13 +234,14 @@ fn as_object(v: Value) -> Map<String, Value> {
     }
 }
 
-fn take_keys(src: &mut Map<String, Value>, out: &mut Map<String, Value>, keys: &[&str]) {
-    for &key in keys {
-        match src.remove(key) {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                out.insert(key.into(), v);
-            }
+/// Moves `src`'s non-null values whose keys are in one of `kept` into
+/// `out`, and drops the rest. (A request has a handful of keys and the
+/// lists dozens: walking the request once beats a map lookup per listed
+/// key.)
+fn take_keys(src: Map<String, Value>, out: &mut Map<String, Value>, kept: &[&[&str]]) {
+    for (key, value) in src {
+        if !value.is_null() && kept.iter().any(|keys| keys.contains(&key.as_str())) {
+            out.insert(key, value);
         }
     }
 }
