@@ -13,6 +13,9 @@
 //! was two of every request's ledger rows. Balances, key limits and the
 //! ledger's invariants read the same either way.
 
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use sqlx::Sqlite;
@@ -36,15 +39,91 @@ use crate::{Result, Store};
 /// PostgreSQL's 65,535.
 const SHAPES: [usize; 4] = [64, 16, 4, 1];
 
-/// `rows` cut into chunks of [`SHAPES`]' sizes.
-fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+/// `rows` cut into chunks of [`SHAPES`]' sizes, each with its shape's
+/// index in [`SHAPES`].
+fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = (usize, &[T])> {
     std::iter::from_fn(move || {
-        let size = SHAPES.into_iter().find(|&s| s <= rows.len())?;
-        let (chunk, rest) = rows.split_at(size);
+        let shape = SHAPES.iter().position(|&s| s <= rows.len())?;
+        let (chunk, rest) = rows.split_at(SHAPES[shape]);
         rows = rest;
-        Some(chunk)
+        Some((shape, chunk))
     })
 }
+
+/// One table's multi-row `INSERT`, written out once for each of
+/// [`SHAPES`] and each backend: a batch binds its values straight into the
+/// statement the connection has cached, instead of writing a statement of
+/// thousands of placeholders for every chunk (and hashing it to find the
+/// cached one).
+struct Inserts {
+    /// `?` placeholders: sqlx binds `$n` on SQLite by looking up each
+    /// parameter's name, a walk of the statement's parameter list per
+    /// value (quadratic in a 2,560-value statement).
+    sqlite: [String; SHAPES.len()],
+    /// `$n` placeholders, which PostgreSQL requires.
+    postgres: [String; SHAPES.len()],
+}
+
+impl Inserts {
+    /// `INSERT INTO {table} ({columns}) VALUES (...), ... {tail}` for each
+    /// shape.
+    fn new(table: &str, columns: &str, tail: &str) -> Inserts {
+        let width = columns.split(',').count();
+        let text = |rows: usize, numbered: bool| {
+            let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+            let mut n = 0;
+            for row in 0..rows {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                for column in 0..width {
+                    n += 1;
+                    let sep = if column == 0 { "" } else { ", " };
+                    let _ = if numbered {
+                        write!(sql, "{sep}${n}")
+                    } else {
+                        write!(sql, "{sep}?")
+                    };
+                }
+                sql.push(')');
+            }
+            sql.push_str(tail);
+            sql
+        };
+        Inserts {
+            sqlite: SHAPES.map(|rows| text(rows, false)),
+            postgres: SHAPES.map(|rows| text(rows, true)),
+        }
+    }
+
+    /// The statement for a chunk of shape `shape` (see [`chunks`]) on the
+    /// backend whose helper module is `d` (its `NUMBERED_PLACEHOLDERS`).
+    fn sql(&self, shape: usize, numbered: bool) -> &str {
+        if numbered {
+            &self.postgres[shape]
+        } else {
+            &self.sqlite[shape]
+        }
+    }
+}
+
+static HOLD_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
+    Inserts::new(
+        "holds",
+        "id, account_id, api_key_hash, amount, state, created_at, expires_at, closed_at, \
+         settled_amount, generation_id",
+        "",
+    )
+});
+static ENTRY_INSERTS: LazyLock<Inserts> =
+    LazyLock::new(|| Inserts::new("ledger", ENTRY_COLUMNS, ""));
+static GENERATION_INSERTS: LazyLock<Inserts> =
+    LazyLock::new(|| Inserts::new("generations", COLUMNS, " ON CONFLICT (id) DO NOTHING"));
+static BYOK_GENERATION_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
+    Inserts::new(
+        "generations",
+        COLUMNS,
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+});
 
 /// A hold that was placed and settled in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,53 +234,46 @@ macro_rules! insert_rows {
         // Holds go in already settled (the state a hold placed and settled
         // in one transaction ends in), before the ledger rows that
         // reference them.
-        for chunk in chunks(&rows.holds) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO holds (id, account_id, api_key_hash, amount, state, created_at, \
-                 expires_at, closed_at, settled_amount, generation_id) ",
-            );
-            q.push_values(chunk, |mut row, (s, placed_at, settled_at)| {
-                row.push_bind(&s.id)
-                    .push_bind(&s.account_id)
-                    .push_bind(&s.api_key_hash)
-                    .push_bind(Money(s.reserved))
-                    .push_bind(HoldState::Settled.as_str())
-                    .push_bind(Timestamp(*placed_at))
-                    .push_bind(Timestamp(*settled_at))
-                    .push_bind(Timestamp(*settled_at))
-                    .push_bind(Money(s.charge))
-                    .push_bind(&s.generation_id);
-            });
-            q.build().execute(&mut *$tx).await?;
+        for (shape, chunk) in chunks(&rows.holds) {
+            let mut q = sqlx::query(HOLD_INSERTS.sql(shape, $d::NUMBERED_PLACEHOLDERS));
+            for (s, placed_at, settled_at) in chunk {
+                q = q
+                    .bind(&s.id)
+                    .bind(&s.account_id)
+                    .bind(&s.api_key_hash)
+                    .bind(Money(s.reserved))
+                    .bind(HoldState::Settled.as_str())
+                    .bind(Timestamp(*placed_at))
+                    .bind(Timestamp(*settled_at))
+                    .bind(Timestamp(*settled_at))
+                    .bind(Money(s.charge))
+                    .bind(&s.generation_id);
+            }
+            q.execute(&mut *$tx).await?;
         }
-        for chunk in chunks(&rows.entries) {
-            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO ledger ({ENTRY_COLUMNS}) "));
-            q.push_values(chunk, |mut row, e| {
-                bind_entry!(row, push_bind, e);
-            });
-            q.build().execute(&mut *$tx).await?;
+        for (shape, chunk) in chunks(&rows.entries) {
+            let mut q = sqlx::query(ENTRY_INSERTS.sql(shape, $d::NUMBERED_PLACEHOLDERS));
+            for e in chunk {
+                q = bind_entry!(q, bind, e);
+            }
+            q.execute(&mut *$tx).await?;
         }
         let mut totals = TotalsDelta::of(&rows.entries);
-        for chunk in chunks(&rows.generations) {
-            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
-            q.push_values(chunk, |mut row, g| {
-                bind_generation!(row, push_bind, g);
-            });
-            q.push(" ON CONFLICT (id) DO NOTHING");
-            q.build().execute(&mut *$tx).await?;
+        for (shape, chunk) in chunks(&rows.generations) {
+            let mut q = sqlx::query(GENERATION_INSERTS.sql(shape, $d::NUMBERED_PLACEHOLDERS));
+            for g in chunk {
+                q = bind_generation!(q, bind, g);
+            }
+            q.execute(&mut *$tx).await?;
         }
-        for chunk in chunks(&rows.byok_generations) {
-            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO generations ({COLUMNS}) "));
-            q.push_values(chunk, |mut row, g| {
-                bind_generation!(row, push_bind, g);
-            });
-            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            let mut new: std::collections::HashSet<String> = q
-                .build_query_scalar()
-                .fetch_all(&mut *$tx)
-                .await?
-                .into_iter()
-                .collect();
+        for (shape, chunk) in chunks(&rows.byok_generations) {
+            let mut q =
+                sqlx::query_scalar(BYOK_GENERATION_INSERTS.sql(shape, $d::NUMBERED_PLACEHOLDERS));
+            for g in chunk {
+                q = bind_generation!(q, bind, g);
+            }
+            let mut new: std::collections::HashSet<String> =
+                q.fetch_all(&mut *$tx).await?.into_iter().collect();
             // An id twice in one batch was inserted once: counted once.
             for g in chunk.iter().filter(|g| new.remove(&g.g.id)) {
                 if let Some(cost) = g.byok_spend() {
@@ -297,11 +369,28 @@ mod tests {
     fn chunks_use_the_fixed_shapes_and_cover_every_row() {
         for n in 0..300 {
             let rows: Vec<usize> = (0..n).collect();
-            let cut: Vec<&[usize]> = chunks(&rows).collect();
-            assert!(cut.iter().all(|c| SHAPES.contains(&c.len())), "{n}");
-            assert_eq!(cut.concat(), rows, "{n}");
+            let cut: Vec<(usize, &[usize])> = chunks(&rows).collect();
+            assert!(cut.iter().all(|(s, c)| SHAPES[*s] == c.len()), "{n}");
+            let joined: Vec<usize> = cut.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+            assert_eq!(joined, rows, "{n}");
         }
-        let sizes: Vec<usize> = chunks(&[0; 100]).map(<[_]>::len).collect();
+        let sizes: Vec<usize> = chunks(&[0; 100]).map(|(_, c)| c.len()).collect();
         assert_eq!(sizes, [64, 16, 16, 4]);
+    }
+
+    #[test]
+    fn inserts_number_every_placeholder_once_per_row() {
+        let inserts = Inserts::new("t", "a, b,\n c", " TAIL");
+        let pg = |shape| inserts.sql(shape, true);
+        assert_eq!(pg(3), "INSERT INTO t (a, b,\n c) VALUES ($1, $2, $3) TAIL");
+        assert!(pg(2).starts_with(
+            "INSERT INTO t (a, b,\n c) VALUES ($1, $2, $3), ($4, $5, $6), ($7, $8, $9), ("
+        ));
+        assert!(pg(2).ends_with("($10, $11, $12) TAIL"));
+        assert!(pg(0).ends_with(", ($190, $191, $192) TAIL"));
+        let sqlite = |shape| inserts.sql(shape, false);
+        assert_eq!(sqlite(3), "INSERT INTO t (a, b,\n c) VALUES (?, ?, ?) TAIL");
+        assert_eq!(sqlite(2).matches("(?, ?, ?)").count(), 4);
+        assert_eq!(sqlite(0).matches('?').count(), 192);
     }
 }

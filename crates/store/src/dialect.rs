@@ -487,6 +487,8 @@ macro_rules! helpers {
 pub(crate) mod sqlite {
     /// Under `BEGIN IMMEDIATE` the transaction already holds the write lock.
     const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1";
+    /// Large statements are written with `?` (see `crate::batch`).
+    pub(crate) const NUMBERED_PLACEHOLDERS: bool = false;
     /// Whole microdollars and the picodollars below them.
     const SUM_AMOUNT: &str =
         "COALESCE(SUM(amount / 1000000), 0) AS hi, COALESCE(SUM(amount % 1000000), 0) AS lo";
@@ -567,6 +569,8 @@ pub(crate) mod sqlite {
 pub(crate) mod postgres {
     /// Serializes money transactions on one account (see the module docs).
     const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE";
+    /// PostgreSQL's placeholders are `$n`.
+    pub(crate) const NUMBERED_PLACEHOLDERS: bool = true;
     /// Exact NUMERIC sum.
     const SUM_AMOUNT: &str = "COALESCE(SUM(amount), 0) AS hi";
     /// A `ledger_totals` row's total.
