@@ -23,7 +23,7 @@ use sqlx::pool::PoolConnection;
 
 use crate::dialect::transaction;
 use crate::generations::{COLUMNS, GenerationInsert, GenerationRecord, bind_generation};
-use crate::holds::HoldState;
+use crate::holds::{HOLD_COLUMNS, HoldState};
 use crate::ledger::{ENTRY_COLUMNS, LedgerKind, NewEntry, bind_entry};
 use crate::money::{Money, Sign, check_amount};
 use crate::store::Pool;
@@ -94,8 +94,8 @@ impl Inserts {
         }
     }
 
-    /// The statement for a chunk of shape `shape` (see [`chunks`]) on the
-    /// backend whose helper module is `d` (its `NUMBERED_PLACEHOLDERS`).
+    /// The statement for a chunk of shape `shape` (see [`chunks`]);
+    /// `numbered`: the backend's `NUMBERED_PLACEHOLDERS`.
     fn sql(&self, shape: usize, numbered: bool) -> &str {
         if numbered {
             &self.postgres[shape]
@@ -105,14 +105,7 @@ impl Inserts {
     }
 }
 
-static HOLD_INSERTS: LazyLock<Inserts> = LazyLock::new(|| {
-    Inserts::new(
-        "holds",
-        "id, account_id, api_key_hash, amount, state, created_at, expires_at, closed_at, \
-         settled_amount, generation_id",
-        "",
-    )
-});
+static HOLD_INSERTS: LazyLock<Inserts> = LazyLock::new(|| Inserts::new("holds", HOLD_COLUMNS, ""));
 static ENTRY_INSERTS: LazyLock<Inserts> =
     LazyLock::new(|| Inserts::new("ledger", ENTRY_COLUMNS, ""));
 static GENERATION_INSERTS: LazyLock<Inserts> =
