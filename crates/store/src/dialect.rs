@@ -508,48 +508,34 @@ pub(crate) mod sqlite {
         conn: &mut sqlx::SqliteConnection,
         delta: &crate::totals::TotalsDelta<'_>,
     ) -> crate::Result<()> {
-        for ((account, kind), amount) in &delta.kinds {
-            let (hi, lo) = split(*amount)?;
-            sqlx::query(
-                "INSERT INTO ledger_totals (account_id, kind, micros, picos) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (account_id, kind) DO UPDATE SET \
-                 micros = micros + excluded.micros, picos = picos + excluded.picos",
-            )
-            .bind(*account)
-            .bind(*kind)
-            .bind(hi)
-            .bind(lo)
-            .execute(&mut *conn)
-            .await?;
-        }
-        for ((key, day), amount) in &delta.key_days {
-            let (hi, lo) = split(*amount)?;
-            sqlx::query(
-                "INSERT INTO key_spend (api_key_hash, day, micros, picos) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
-                 micros = micros + excluded.micros, picos = picos + excluded.picos",
-            )
-            .bind(*key)
-            .bind(day.as_str())
-            .bind(hi)
-            .bind(lo)
-            .execute(&mut *conn)
-            .await?;
-        }
-        for ((key, day), amount) in &delta.byok_days {
-            let (hi, lo) = split(*amount)?;
-            sqlx::query(
-                "INSERT INTO key_spend (api_key_hash, day, byok_micros, byok_picos) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_hash, day) DO UPDATE SET \
-                 byok_micros = byok_micros + excluded.byok_micros, \
-                 byok_picos = byok_picos + excluded.byok_picos",
-            )
-            .bind(*key)
-            .bind(day.as_str())
-            .bind(hi)
-            .bind(lo)
-            .execute(&mut *conn)
-            .await?;
+        use crate::totals::Total;
+        for (total, key, sub, amount) in delta.rows() {
+            let sql = match total {
+                Total::Kind => {
+                    "INSERT INTO ledger_totals (account_id, kind, micros, picos) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, kind) DO UPDATE SET \
+                     micros = micros + excluded.micros, picos = picos + excluded.picos"
+                }
+                Total::Spent => {
+                    "INSERT INTO key_spend (api_key_hash, day, micros, picos) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                     micros = micros + excluded.micros, picos = picos + excluded.picos"
+                }
+                Total::ByokSpent => {
+                    "INSERT INTO key_spend (api_key_hash, day, byok_micros, byok_picos) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                     byok_micros = byok_micros + excluded.byok_micros, \
+                     byok_picos = byok_picos + excluded.byok_picos"
+                }
+            };
+            let (hi, lo) = split(amount)?;
+            sqlx::query(sql)
+                .bind(key)
+                .bind(sub.as_ref())
+                .bind(hi)
+                .bind(lo)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }
@@ -589,41 +575,31 @@ pub(crate) mod postgres {
         conn: &mut sqlx::PgConnection,
         delta: &crate::totals::TotalsDelta<'_>,
     ) -> crate::Result<()> {
-        for ((account, kind), amount) in &delta.kinds {
-            sqlx::query(
-                "INSERT INTO ledger_totals (account_id, kind, amount) VALUES ($1, $2, $3) \
-                 ON CONFLICT (account_id, kind) DO UPDATE SET \
-                 amount = ledger_totals.amount + EXCLUDED.amount",
-            )
-            .bind(*account)
-            .bind(*kind)
-            .bind(Money(*amount))
-            .execute(&mut *conn)
-            .await?;
-        }
-        for ((key, day), amount) in &delta.key_days {
-            sqlx::query(
-                "INSERT INTO key_spend (api_key_hash, day, spent) VALUES ($1, $2, $3) \
-                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
-                 spent = key_spend.spent + EXCLUDED.spent",
-            )
-            .bind(*key)
-            .bind(day.as_str())
-            .bind(Money(*amount))
-            .execute(&mut *conn)
-            .await?;
-        }
-        for ((key, day), amount) in &delta.byok_days {
-            sqlx::query(
-                "INSERT INTO key_spend (api_key_hash, day, byok_spent) VALUES ($1, $2, $3) \
-                 ON CONFLICT (api_key_hash, day) DO UPDATE SET \
-                 byok_spent = key_spend.byok_spent + EXCLUDED.byok_spent",
-            )
-            .bind(*key)
-            .bind(day.as_str())
-            .bind(Money(*amount))
-            .execute(&mut *conn)
-            .await?;
+        use crate::totals::Total;
+        for (total, key, sub, amount) in delta.rows() {
+            let sql = match total {
+                Total::Kind => {
+                    "INSERT INTO ledger_totals (account_id, kind, amount) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id, kind) DO UPDATE SET \
+                     amount = ledger_totals.amount + EXCLUDED.amount"
+                }
+                Total::Spent => {
+                    "INSERT INTO key_spend (api_key_hash, day, spent) VALUES ($1, $2, $3) \
+                     ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                     spent = key_spend.spent + EXCLUDED.spent"
+                }
+                Total::ByokSpent => {
+                    "INSERT INTO key_spend (api_key_hash, day, byok_spent) VALUES ($1, $2, $3) \
+                     ON CONFLICT (api_key_hash, day) DO UPDATE SET \
+                     byok_spent = key_spend.byok_spent + EXCLUDED.byok_spent"
+                }
+            };
+            sqlx::query(sql)
+                .bind(key)
+                .bind(sub.as_ref())
+                .bind(Money(amount))
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

@@ -16,9 +16,10 @@
 //! totals stay exactly its sums: the tests compare the two after every
 //! kind of write.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::ledger::{LedgerKind, NewEntry};
@@ -32,10 +33,10 @@ pub(crate) struct TotalsDelta<'a> {
     pub(crate) kinds: BTreeMap<(&'a str, &'static str), Decimal>,
     /// `key_spend.spent`: what each key was charged (its `settle` and `fee`
     /// entries, as a positive amount) per UTC day (`YYYY-MM-DD`).
-    pub(crate) key_days: BTreeMap<(&'a str, String), Decimal>,
+    pub(crate) key_days: BTreeMap<(&'a str, NaiveDate), Decimal>,
     /// `key_spend.byok_spent`: the upstream cost of each key's BYOK
     /// generations per UTC day.
-    pub(crate) byok_days: BTreeMap<(&'a str, String), Decimal>,
+    pub(crate) byok_days: BTreeMap<(&'a str, NaiveDate), Decimal>,
 }
 
 impl<'a> TotalsDelta<'a> {
@@ -57,7 +58,7 @@ impl<'a> TotalsDelta<'a> {
             {
                 *delta
                     .key_days
-                    .entry((key, utc_day(e.created_at)))
+                    .entry((key, e.created_at.date_naive()))
                     .or_default() -= e.amount;
             }
         }
@@ -69,14 +70,43 @@ impl<'a> TotalsDelta<'a> {
     pub(crate) fn add_byok(&mut self, key: &'a str, created_at: DateTime<Utc>, cost: Decimal) {
         *self
             .byok_days
-            .entry((key, utc_day(created_at)))
+            .entry((key, created_at.date_naive()))
             .or_default() += cost;
     }
 }
 
-/// The UTC day of `t` as `key_spend.day` spells it (`YYYY-MM-DD`).
-fn utc_day(t: DateTime<Utc>) -> String {
-    t.date_naive().format("%Y-%m-%d").to_string()
+/// Which running total a row of a [`TotalsDelta`] adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Total {
+    /// `ledger_totals`, by account and kind.
+    Kind,
+    /// `key_spend`'s charges, by key and day.
+    Spent,
+    /// `key_spend`'s BYOK upstream cost, by key and day.
+    ByokSpent,
+}
+
+impl TotalsDelta<'_> {
+    /// Every row to upsert: the total, its two key columns' values (a day
+    /// as `key_spend.day` spells it, `YYYY-MM-DD`) and the amount to add,
+    /// in key order within each total. Days are written here, once per
+    /// group, not once per entry.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (Total, &str, Cow<'static, str>, Decimal)> {
+        let day = |d: &NaiveDate| Cow::Owned(d.format("%Y-%m-%d").to_string());
+        let kinds = self
+            .kinds
+            .iter()
+            .map(|((account, kind), a)| (Total::Kind, *account, Cow::Borrowed(*kind), *a));
+        let spent = self
+            .key_days
+            .iter()
+            .map(move |((key, d), a)| (Total::Spent, *key, day(d), *a));
+        let byok = self
+            .byok_days
+            .iter()
+            .map(move |((key, d), a)| (Total::ByokSpent, *key, day(d), *a));
+        kinds.chain(spent).chain(byok)
+    }
 }
 
 /// Splits exact picodollars into the two parts SQLite's totals keep (see
@@ -141,7 +171,7 @@ mod tests {
         ];
         let delta = TotalsDelta::of(&entries);
         let d = |s: &str| s.parse::<Decimal>().unwrap();
-        let kinds: Vec<_> = delta.kinds.into_iter().collect();
+        let kinds: Vec<_> = delta.kinds.clone().into_iter().collect();
         assert_eq!(
             kinds,
             [
@@ -154,7 +184,11 @@ mod tests {
             ]
         );
         // Holds and releases are not spending; the days are UTC days.
-        let key_days: Vec<_> = delta.key_days.into_iter().collect();
+        let key_days: Vec<_> = delta
+            .rows()
+            .filter(|(total, ..)| *total == Total::Spent)
+            .map(|(_, key, day, amount)| ((key, day.into_owned()), amount))
+            .collect();
         assert_eq!(
             key_days,
             [
